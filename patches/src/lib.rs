@@ -1,1 +1,381 @@
-//! qmail-patches
+//! The patch generator: reads pristine upstream files, finds anchors in
+//! them, inserts this project's hooks, and emits unified diffs that apply
+//! with `patch -p1` and are byte-identical from run to run.
+//!
+//! Every patch is a [`PatchDef`]: a name, the release it applies to, and a
+//! generator function that turns a pristine [`Source`] tree into a
+//! [`Patch`] (the list of changed and added files). [`series`] lists them in
+//! the order they must be applied.
+//!
+//! Anchors are short strings of upstream text that must occur **exactly
+//! once** in the file they are looked for in ([`Editor`]); anything else is
+//! a [`PatchError::Anchor`] that names the file and the anchor, so that a
+//! changed upstream file is caught instead of patched in the wrong place.
+#![warn(missing_docs)]
+
+pub mod branch;
+pub mod nonroot;
+pub mod portability;
+pub mod realrcptto;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use similar::TextDiff;
+
+/// The release top directory of netqmail, as the patches name it.
+pub const NETQMAIL: &str = "netqmail-1.06";
+/// The release top directory of mess822, as the patches name it.
+pub const MESS822: &str = "mess822-0.58";
+
+/// Everything that can go wrong while generating or applying a patch.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    /// A pristine file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A pristine file is not UTF-8 text (qmail's sources are ASCII).
+    #[error("{path}: not a text file (invalid UTF-8)")]
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An anchor was found zero times or more than once.
+    #[error("{file}: anchor {anchor:?} found {count} times, expected exactly once (is this the pristine {release} file?)")]
+    Anchor {
+        /// The file, relative to the release top directory.
+        file: String,
+        /// The anchor text.
+        anchor: String,
+        /// How often it occurs.
+        count: usize,
+        /// The release the file belongs to.
+        release: &'static str,
+    },
+    /// A file that a patch adds already exists in the tree.
+    #[error("{path}: already exists; the tree is not pristine (already patched?)")]
+    AlreadyExists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Writing a patched file failed.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// No patch has this name.
+    #[error("unknown patch {0:?}; known patches: {1}")]
+    Unknown(String, String),
+}
+
+/// A pristine upstream tree to read files from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    root: PathBuf,
+    release: &'static str,
+}
+
+impl Source {
+    /// A tree rooted at `root` (the directory that holds the release's
+    /// files, e.g. `…/netqmail-1.06`), for the release `release`
+    /// ([`NETQMAIL`] or [`MESS822`]).
+    pub fn new(root: impl Into<PathBuf>, release: &'static str) -> Self {
+        Source {
+            root: root.into(),
+            release,
+        }
+    }
+
+    /// The tree's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The release this tree is.
+    pub fn release(&self) -> &'static str {
+        self.release
+    }
+
+    /// Read a file of the tree as text and wrap it in an [`Editor`].
+    pub fn edit(&self, file: &str) -> Result<Editor, PatchError> {
+        let path = self.root.join(file);
+        let bytes = std::fs::read(&path).map_err(|source| PatchError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| PatchError::NotText { path })?;
+        Ok(Editor {
+            file: file.to_string(),
+            release: self.release,
+            original: text.clone(),
+            text,
+        })
+    }
+
+    /// Fail if `file` already exists (a patch is about to add it).
+    pub fn must_not_exist(&self, file: &str) -> Result<(), PatchError> {
+        let path = self.root.join(file);
+        if path.symlink_metadata().is_ok() {
+            return Err(PatchError::AlreadyExists { path });
+        }
+        Ok(())
+    }
+}
+
+/// One file being changed by a patch: the pristine text and the edits made
+/// so far. Every anchor must occur exactly once in the **current** text.
+#[derive(Debug, Clone)]
+pub struct Editor {
+    file: String,
+    release: &'static str,
+    original: String,
+    text: String,
+}
+
+impl Editor {
+    fn find_once(&self, anchor: &str) -> Result<usize, PatchError> {
+        let count = self.text.matches(anchor).count();
+        if count != 1 || anchor.is_empty() {
+            return Err(PatchError::Anchor {
+                file: self.file.clone(),
+                anchor: anchor.to_string(),
+                count,
+                release: self.release,
+            });
+        }
+        Ok(self.text.find(anchor).unwrap_or(0))
+    }
+
+    /// Insert `text` right after the unique occurrence of `anchor`.
+    pub fn insert_after(&mut self, anchor: &str, text: &str) -> Result<&mut Self, PatchError> {
+        let at = self.find_once(anchor)? + anchor.len();
+        self.text.insert_str(at, text);
+        Ok(self)
+    }
+
+    /// Insert `text` right before the unique occurrence of `anchor`.
+    pub fn insert_before(&mut self, anchor: &str, text: &str) -> Result<&mut Self, PatchError> {
+        let at = self.find_once(anchor)?;
+        self.text.insert_str(at, text);
+        Ok(self)
+    }
+
+    /// Replace the unique occurrence of `anchor` with `text`.
+    pub fn replace(&mut self, anchor: &str, text: &str) -> Result<&mut Self, PatchError> {
+        let at = self.find_once(anchor)?;
+        self.text.replace_range(at..at + anchor.len(), text);
+        Ok(self)
+    }
+
+    /// The text as edited so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Finish editing: the change to put in a [`Patch`].
+    pub fn finish(self) -> FileChange {
+        FileChange {
+            path: self.file,
+            old: Some(self.original),
+            new: self.text,
+        }
+    }
+}
+
+/// One file of a patch: changed (`old` is `Some`) or added (`old` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    /// Path relative to the release top directory.
+    pub path: String,
+    /// The pristine text, or `None` for a file the patch adds.
+    pub old: Option<String>,
+    /// The text after the patch.
+    pub new: String,
+}
+
+impl FileChange {
+    /// A file the patch adds, with the given contents.
+    pub fn added(path: &str, contents: &str) -> Self {
+        FileChange {
+            path: path.to_string(),
+            old: None,
+            new: contents.to_string(),
+        }
+    }
+}
+
+/// A generated patch: its name, what it is for, and the files it changes.
+#[derive(Debug, Clone)]
+pub struct Patch {
+    /// The file name of the patch, e.g. `netqmail-1.06-realrcptto.patch`.
+    pub file_name: String,
+    /// The release top directory it applies to ([`NETQMAIL`], [`MESS822`]).
+    pub release: &'static str,
+    /// A few lines that describe it; written at the top of the diff, where
+    /// `patch(1)` ignores them.
+    pub description: String,
+    /// The changed and added files, in the order they appear in the diff.
+    pub files: Vec<FileChange>,
+}
+
+impl Patch {
+    /// The patch as a unified diff for `patch -p1`, run in the release's
+    /// top directory: a description, then for each file `--- a/F` /
+    /// `+++ b/F` (or `--- /dev/null` for added files) and its hunks with
+    /// three lines of context. There are no time stamps, so the output is
+    /// byte-identical for the same input.
+    pub fn to_diff(&self) -> String {
+        let mut out = String::new();
+        for line in self.description.lines() {
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out.push('\n');
+        for f in &self.files {
+            let old = f.old.as_deref().unwrap_or("");
+            let old_name = match f.old {
+                Some(_) => format!("a/{}", f.path),
+                None => "/dev/null".to_string(),
+            };
+            let new_name = format!("b/{}", f.path);
+            let diff = TextDiff::from_lines(old, f.new.as_str());
+            let body = diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&old_name, &new_name)
+                .to_string();
+            if body.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "diff -u {old_name} {new_name}");
+            out.push_str(&body);
+        }
+        out
+    }
+
+    /// The SHA-256 of [`Patch::to_diff`], in hex.
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.to_diff().as_bytes()))
+    }
+
+    /// Write the patched files into `root` directly (the same result as
+    /// `patch -p1 < this` in `root`). Each file is written to a temporary
+    /// name and renamed into place.
+    pub fn write_into(&self, root: &Path) -> Result<(), PatchError> {
+        for f in &self.files {
+            let path = root.join(&f.path);
+            let tmp = root.join(format!(".{}.tmp-patch", f.path.replace('/', "_")));
+            let mode = std::fs::metadata(&path)
+                .ok()
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+            std::fs::write(&tmp, f.new.as_bytes()).map_err(|source| PatchError::Write {
+                path: tmp.clone(),
+                source,
+            })?;
+            if let Some(mode) = mode {
+                let perm = std::os::unix::fs::PermissionsExt::from_mode(mode);
+                std::fs::set_permissions(&tmp, perm).map_err(|source| PatchError::Write {
+                    path: tmp.clone(),
+                    source,
+                })?;
+            }
+            std::fs::rename(&tmp, &path).map_err(|source| PatchError::Write { path, source })?;
+        }
+        Ok(())
+    }
+}
+
+/// A patch this project knows how to generate.
+#[derive(Debug, Clone, Copy)]
+pub struct PatchDef {
+    /// The short name used on the command line (`--patches`), e.g. `realrcptto`.
+    pub name: &'static str,
+    /// The release it applies to.
+    pub release: &'static str,
+    /// Whether it is one of the mission patches (as opposed to a
+    /// portability fix).
+    pub mission: bool,
+    /// Generates the patch from a pristine tree of `release`.
+    pub generate: fn(&Source) -> Result<Patch, PatchError>,
+}
+
+/// Every patch, in series order: the order in which they are applied.
+/// Portability fixes come first, so that each mission patch stays exactly
+/// what its spec says.
+pub fn series() -> &'static [PatchDef] {
+    &SERIES
+}
+
+static SERIES: [PatchDef; 5] = [
+    PatchDef {
+        name: "portability",
+        release: NETQMAIL,
+        mission: false,
+        generate: portability::generate_netqmail,
+    },
+    PatchDef {
+        name: "realrcptto",
+        release: NETQMAIL,
+        mission: true,
+        generate: realrcptto::generate,
+    },
+    PatchDef {
+        name: "branch",
+        release: NETQMAIL,
+        mission: true,
+        generate: branch::generate,
+    },
+    PatchDef {
+        name: "errno",
+        release: MESS822,
+        mission: false,
+        generate: portability::generate_mess822,
+    },
+    PatchDef {
+        name: "nonroot",
+        release: MESS822,
+        mission: true,
+        generate: nonroot::generate,
+    },
+];
+
+/// Look up patches by short name, keeping series order. An empty `names`
+/// selects all of them.
+pub fn select(names: &[String]) -> Result<Vec<&'static PatchDef>, PatchError> {
+    for n in names {
+        if !SERIES.iter().any(|d| d.name == n) {
+            let known: Vec<_> = SERIES.iter().map(|d| d.name).collect();
+            return Err(PatchError::Unknown(n.clone(), known.join(", ")));
+        }
+    }
+    Ok(SERIES
+        .iter()
+        .filter(|d| names.is_empty() || names.iter().any(|n| n == d.name))
+        .collect())
+}
+
+/// The `series` file for a list of generated patches: one file name per
+/// line, in application order (quilt's format). Each patch applies with
+/// `patch -p1` inside the top directory its name starts with.
+pub fn series_file(patches: &[Patch]) -> String {
+    let mut s = String::new();
+    for p in patches {
+        s.push_str(&p.file_name);
+        s.push('\n');
+    }
+    s
+}
+
+/// The file name a patch gets: `<release>-<name>.patch`.
+pub fn file_name(def: &PatchDef) -> String {
+    format!("{}-{}.patch", def.release, def.name)
+}

@@ -10,4 +10,3 @@ pub struct BenchArgs {}
 pub fn run(_args: BenchArgs) -> Result<()> {
     anyhow::bail!("not implemented yet")
 }
-

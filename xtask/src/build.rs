@@ -10,4 +10,3 @@ pub struct BuildArgs {}
 pub fn run(_args: BuildArgs) -> Result<()> {
     anyhow::bail!("not implemented yet")
 }
-

@@ -10,4 +10,3 @@ pub struct PatchArgs {}
 pub fn run(_args: PatchArgs) -> Result<()> {
     anyhow::bail!("not implemented yet")
 }
-

@@ -19,4 +19,3 @@ pub struct VerifyArgs {}
 pub fn verify(_args: VerifyArgs) -> Result<()> {
     anyhow::bail!("not implemented yet")
 }
-

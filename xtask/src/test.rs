@@ -10,4 +10,3 @@ pub struct TestArgs {}
 pub fn run(_args: TestArgs) -> Result<()> {
     anyhow::bail!("not implemented yet")
 }
-

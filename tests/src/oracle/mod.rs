@@ -1,0 +1,1 @@
+//! One module per oracle of `spec/differential.md`.

@@ -1,0 +1,60 @@
+//! Where the upstream trees are, for the tiers that need them.
+//!
+//! `cargo xtask test` finds (or fetches, verifies and unpacks) the releases
+//! and passes the unpacked trees to the tests in `QMAIL_SOURCE_NETQMAIL` and
+//! `QMAIL_SOURCE_MESS822`. A tier whose sources are absent prints a
+//! `SKIPPED:` line and passes, unless `QMAIL_REQUIRE_UPSTREAM=1`, when it
+//! fails instead.
+
+use std::path::PathBuf;
+
+/// The unpacked netqmail-1.06 tree, if one was given.
+pub fn netqmail() -> Option<PathBuf> {
+    dir_from_env("QMAIL_SOURCE_NETQMAIL")
+}
+
+/// The unpacked mess822-0.58 tree, if one was given.
+pub fn mess822() -> Option<PathBuf> {
+    dir_from_env("QMAIL_SOURCE_MESS822")
+}
+
+fn dir_from_env(var: &str) -> Option<PathBuf> {
+    let v = std::env::var_os(var)?;
+    if v.is_empty() {
+        return None;
+    }
+    Some(PathBuf::from(v))
+}
+
+/// Whether the upstream tiers must run (`QMAIL_REQUIRE_UPSTREAM=1`).
+pub fn required() -> bool {
+    std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1")
+}
+
+/// The netqmail tree for a test named `tier`, or `None` after printing
+/// `SKIPPED: tier: …` when it is absent and not required.
+///
+/// # Panics
+/// When the tree is absent and `QMAIL_REQUIRE_UPSTREAM=1`: the test fails.
+pub fn netqmail_or_skip(tier: &str) -> Option<PathBuf> {
+    match netqmail() {
+        Some(p) => Some(p),
+        None => skip_or_fail(tier, "QMAIL_SOURCE_NETQMAIL"),
+    }
+}
+
+/// The mess822 tree for a test named `tier`; see [`netqmail_or_skip`].
+pub fn mess822_or_skip(tier: &str) -> Option<PathBuf> {
+    match mess822() {
+        Some(p) => Some(p),
+        None => skip_or_fail(tier, "QMAIL_SOURCE_MESS822"),
+    }
+}
+
+fn skip_or_fail(tier: &str, var: &str) -> Option<PathBuf> {
+    if required() {
+        panic!("{tier}: upstream sources required (QMAIL_REQUIRE_UPSTREAM=1) but {var} is not set");
+    }
+    println!("SKIPPED: {tier}: upstream sources absent ({var} not set; run `cargo xtask test`)");
+    None
+}
