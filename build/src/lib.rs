@@ -1,1 +1,134 @@
-//! qmail-build
+//! Non-root build and install of netqmail-1.06 and mess822-0.58.
+//!
+//! The pipeline, each step usable on its own:
+//!
+//! 1. [`prepare_tree`]: copy a pristine tree into a scratch directory and
+//!    apply the generated patches with `patch -p1` (exactly what packagers
+//!    get);
+//! 2. [`compile_netqmail`] / [`compile_mess822`]: write `conf-*` and
+//!    netqmail's `auto_uids.c` (no qmail user needs to exist), run `make`;
+//! 3. [`hier::record`]: list what upstream `hier()` installs, by linking
+//!    `hier.o` with a recording replacement for `install.c`
+//!    (`build/c/qtk-hier.c`);
+//! 4. [`install::install`]: perform those installs as the invoking user
+//!    under `DESTDIR/PREFIX`, applying ownership only as root without a
+//!    destdir, recording everything in the [`manifest::Manifest`];
+//! 5. [`build`]: all of the above for both packages, plus leapsecs.dat
+//!    and the manifest, skipped entirely when the inputs have not changed.
+#![warn(missing_docs)]
+
+pub mod compile;
+pub mod hier;
+pub mod ids;
+pub mod install;
+pub mod manifest;
+mod pipeline;
+pub mod tree;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use compile::{compile_mess822, compile_netqmail, CompileOptions, Compiler};
+pub use ids::IdMap;
+pub use pipeline::{
+    bench_build, build, hash_tree, resolve_ids, BenchFigures, BuildOptions, BuildOutcome, Release,
+    LEAPSECS_PATH,
+};
+pub use tree::{apply_patches, copy_tree, generate_patches, prepare_tree, prepare_tree_with};
+
+/// Everything that can go wrong in a build.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A file or directory operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A command failed; `log` holds its output, `tail` the last lines.
+    #[error("`{command}` failed in {dir} ({status}); log: {log}\n{tail}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Where it ran.
+        dir: PathBuf,
+        /// How it ended.
+        status: String,
+        /// The full output.
+        log: PathBuf,
+        /// The last lines of the output.
+        tail: String,
+    },
+    /// An option or input value is unusable.
+    #[error("{0}")]
+    Invalid(String),
+    /// Generating a patch failed.
+    #[error("generating {name}: {source}")]
+    Patch {
+        /// The patch's short name.
+        name: String,
+        /// Why.
+        source: qmail_patches::PatchError,
+    },
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The environment for every build command: C locale, UTC, and a fixed
+/// `SOURCE_DATE_EPOCH` (unless the caller set one), so that nroff output
+/// and anything else date- or locale-dependent is reproducible.
+pub(crate) fn reproducible_env(cmd: &mut Command) {
+    cmd.env("LC_ALL", "C").env("TZ", "UTC").env_remove("LANG");
+    if std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+        cmd.env("SOURCE_DATE_EPOCH", "0");
+    }
+}
+
+/// Run a command with stdout and stderr going to `log`; fail with the
+/// log's last lines.
+pub(crate) fn run_logged(mut cmd: Command, log: &Path) -> Result<(), BuildError> {
+    let file = std::fs::File::create(log).map_err(io_err(log))?;
+    let file2 = file.try_clone().map_err(io_err(log))?;
+    let dir = cmd
+        .get_current_dir()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let command = format!("{cmd:?}").replace('"', "");
+    let status = cmd
+        .stdout(file)
+        .stderr(file2)
+        .status()
+        .map_err(|e| BuildError::Command {
+            command: command.clone(),
+            dir: dir.clone(),
+            status: format!("cannot start: {e}"),
+            log: log.to_path_buf(),
+            tail: String::new(),
+        })?;
+    if status.success() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+    Err(BuildError::Command {
+        command,
+        dir,
+        status: status.to_string(),
+        log: log.to_path_buf(),
+        tail,
+    })
+}
+
+/// Whether this process runs as root (effective uid 0).
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

@@ -315,13 +315,7 @@ pub fn series() -> &'static [PatchDef] {
     &SERIES
 }
 
-static SERIES: [PatchDef; 5] = [
-    PatchDef {
-        name: "portability",
-        release: NETQMAIL,
-        mission: false,
-        generate: portability::generate_netqmail,
-    },
+static SERIES: [PatchDef; 4] = [
     PatchDef {
         name: "realrcptto",
         release: NETQMAIL,

@@ -1,1 +1,73 @@
-//! qmail-resolver
+//! qmail-resolver: a model of how netqmail-1.06 turns an envelope
+//! recipient into a delivery decision (resolution.md), the realrcptto
+//! verdict (realrcptto.md Part 1) and the `.qmail` branch rules (branch.md
+//! Part 1), plus the text and JSON reports of `qtraceaddr` (qtraceaddr.md).
+//!
+//! Stages, each usable on its own:
+//! * C — [`control`]: [`Controls`] from raw bytes or from `QMAILHOME/control`.
+//! * W — [`rewrite()`](rewrite::rewrite) and [`bounce_display`](rewrite::bounce_display).
+//! * U — [`compile_assign`], [`write_cdb`](users::write_cdb),
+//!   [`lookup_users`](users::lookup_users) over any [`CdbGet`](users::CdbGet).
+//! * G — [`getpw()`](getpw::getpw) with a [`Passwd`] oracle ([`SystemPasswd`],
+//!   [`StaticPasswd`]).
+//! * L/Q — [`check_home`](resolve::check_home), [`search_names`](dotqmail::search_names),
+//!   [`probe_qmail`](dotqmail::probe_qmail).
+//! * P — [`parse_instructions`](dotqmail::parse_instructions),
+//!   [`run_instructions`](dotqmail::run_instructions), [`listing`](dotqmail::listing).
+//! * Everything: [`Resolver::resolve`] → [`Trace`] with [`Outcome`] and [`Verdict`].
+//!
+//! The filesystem is always queried with real system calls, as the calling
+//! process sees it (realrcptto's point of view).
+//!
+//! # Decisions
+//!
+//! * **Verdict** ([`Verdict`]): `Reject` iff the outcome is Q5 (`Sorry, no
+//!   mailbox here by that name. (#5.1.1)`) and no step was uncertain.
+//!   `TempFail(Cdb)` for U8/U9 trouble (the C check's `421 unable to read
+//!   cdb user database`), `TempFail(Sys)` for getpwnam ETXTBSY or a
+//!   temporary errno from stat(pw_dir) (`421 unable to read system user
+//!   database`). Everything else accepts, including the missing alias user,
+//!   uid 0, relative or unreachable homes, writable/sticky homes, Q1 errors
+//!   and loops.
+//! * **Uncertain steps** ([`resolve::Uncertain`]): a G3 stat of a
+//!   candidate home failing with EACCES/EPERM is recorded in
+//!   `Trace::uncertain`; the outcome model still skips that candidate (as
+//!   qmail-getpw would if qmailp saw the same), but the verdict accepts.
+//! * **Point of view**: the home checks (L2/L3), the .qmail probes (Q1) and
+//!   Q7 use this process's credentials, not the target user's. L2 is
+//!   `stat(home)` + directory + `access(X_OK)` (skipped as root, where a
+//!   directory is always searchable); the stat from G3 of the same path is
+//!   reused. Sticky homes are judged as with `-N` (deferral).
+//! * **users/cdb** is read once into memory by [`Resolver::new`]
+//!   ([`UsersDb::load`]); [`Resolver::reload_users`] re-reads it.
+//! * **Message inputs** are optional ([`ResolveOptions`]): no headers means
+//!   no L5 loop; the default sender is "normal", so Q7's owner probes run
+//!   and `newsender` is reported only when an owner file changes it.
+//! * **Stage P** is only run on request (`ResolveOptions::instructions`):
+//!   the file is then read through the Q1 descriptor, parsed with the branch
+//!   rules, and the `-n` listing is attached. Program exit statuses are
+//!   inputs of [`dotqmail::run_instructions`]; for a failing program the
+//!   status text is empty because qmail uses the program's own output.
+//! * **JSON**: byte strings are JSON strings; invalid UTF-8 bytes appear as
+//!   `\xNN` (see [`bytes`]).
+#![warn(missing_docs)]
+
+pub mod bytes;
+pub mod control;
+pub mod dotqmail;
+pub mod getpw;
+pub mod handoff;
+pub mod report;
+pub mod resolve;
+pub mod rewrite;
+pub mod users;
+
+pub use bytes::Bytes;
+pub use control::{ControlFiles, Controls};
+pub use getpw::{Passwd, PwEntry, PwResult, StaticPasswd, SystemPasswd};
+pub use resolve::{
+    Config, Outcome, ResolveOptions, Resolver, ResolverError, Sender, TempFailSource, Trace,
+    Verdict,
+};
+pub use rewrite::{rewrite, Channel, Rewrite};
+pub use users::{compile_assign, UsersDb};

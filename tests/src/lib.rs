@@ -7,3 +7,6 @@
 pub mod cc;
 pub mod oracle;
 pub mod upstream;
+pub mod report;
+pub mod runner;
+pub mod scenario;

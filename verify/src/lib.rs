@@ -1,1 +1,336 @@
-//! qmail-verify
+//! Check distfiles against the sizes and digests in `upstream-hashes`.
+//!
+//! Files are streamed through SHA-256 and SHA-512 (never read whole into
+//! memory by this crate); the size is checked first, so a truncated or
+//! padded file is reported as `wrong size` without hashing it. The same
+//! streaming [`Hasher`] is used by `qmail-fetch` while a download is in
+//! flight, so a download is checked before it is ever given its real name.
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256, Sha512};
+pub use upstream_hashes::Release;
+
+/// What a check of one file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Size, SHA-256 and SHA-512 all match.
+    Ok,
+    /// There is no such file.
+    Missing,
+    /// The file has the wrong number of bytes.
+    WrongSize {
+        /// The size the release should have.
+        expected: u64,
+        /// The size found.
+        actual: u64,
+    },
+    /// The size is right but a digest is not.
+    WrongDigest {
+        /// `"SHA-256"` or `"SHA-512"`: which digest did not match (SHA-256
+        /// is checked first).
+        algorithm: &'static str,
+        /// The digest the release should have, lowercase hex.
+        expected: String,
+        /// The digest found, lowercase hex.
+        actual: String,
+    },
+}
+
+impl Status {
+    /// True for [`Status::Ok`].
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Status::Ok)
+    }
+}
+
+/// The one-line form `cargo xtask verify` prints: `ok`, `missing`,
+/// `wrong size (expected N, got M)`, `wrong digest (expected X, got Y)`.
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Ok => f.write_str("ok"),
+            Status::Missing => f.write_str("missing"),
+            Status::WrongSize { expected, actual } => {
+                write!(f, "wrong size (expected {expected}, got {actual})")
+            }
+            Status::WrongDigest {
+                expected, actual, ..
+            } => write!(f, "wrong digest (expected {expected}, got {actual})"),
+        }
+    }
+}
+
+/// An I/O failure while reading a file to check it (other than the file
+/// not existing, which is [`Status::Missing`]).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub struct VerifyError {
+    /// The file that could not be read.
+    pub path: PathBuf,
+    /// What went wrong.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Size and digests of some bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    /// Number of bytes hashed.
+    pub size: u64,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+    /// SHA-512, lowercase hex.
+    pub sha512: String,
+}
+
+impl Digests {
+    /// Compare with what `release` says: size first, then SHA-256, then
+    /// SHA-512.
+    pub fn status(&self, release: &Release) -> Status {
+        if self.size != release.size {
+            return Status::WrongSize {
+                expected: release.size,
+                actual: self.size,
+            };
+        }
+        if !self.sha256.eq_ignore_ascii_case(release.sha256) {
+            return Status::WrongDigest {
+                algorithm: "SHA-256",
+                expected: release.sha256.to_ascii_lowercase(),
+                actual: self.sha256.clone(),
+            };
+        }
+        if !self.sha512.eq_ignore_ascii_case(release.sha512) {
+            return Status::WrongDigest {
+                algorithm: "SHA-512",
+                expected: release.sha512.to_ascii_lowercase(),
+                actual: self.sha512.clone(),
+            };
+        }
+        Status::Ok
+    }
+}
+
+/// Streaming SHA-256 + SHA-512 + byte count. Feed it with [`Hasher::update`]
+/// or use it as an [`io::Write`] sink; [`Hasher::finish`] gives the
+/// [`Digests`].
+#[derive(Clone, Default)]
+pub struct Hasher {
+    sha256: Sha256,
+    sha512: Sha512,
+    len: u64,
+}
+
+impl Hasher {
+    /// A hasher that has seen no bytes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        self.sha256.update(data);
+        self.sha512.update(data);
+        self.len += data.len() as u64;
+    }
+
+    /// Number of bytes added so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True if no bytes have been added.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The size and digests of everything added.
+    pub fn finish(self) -> Digests {
+        Digests {
+            size: self.len,
+            sha256: hex::encode(self.sha256.finalize()),
+            sha512: hex::encode(self.sha512.finalize()),
+        }
+    }
+}
+
+impl io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Size and digests of everything `reader` yields.
+pub fn hash_reader<R: Read>(mut reader: R) -> io::Result<Digests> {
+    let mut hasher = Hasher::new();
+    io::copy(&mut reader, &mut hasher)?;
+    Ok(hasher.finish())
+}
+
+/// Check bytes held in memory against `release`.
+pub fn verify_bytes(data: &[u8], release: &Release) -> Status {
+    let mut hasher = Hasher::new();
+    hasher.update(data);
+    hasher.finish().status(release)
+}
+
+/// Where the distfile of `release` lives in `distfiles`.
+pub fn distfile_path(distfiles: &Path, release: &Release) -> PathBuf {
+    distfiles.join(release.file_name)
+}
+
+/// Check the file at `path` against `release`.
+///
+/// A missing file is `Ok(Status::Missing)`; a file of the wrong size is
+/// reported without being hashed. Any other I/O problem (a directory in
+/// the way, no permission, a read error) is an error naming the file.
+pub fn verify_file(path: &Path, release: &Release) -> Result<Status, VerifyError> {
+    let err = |source| VerifyError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Status::Missing),
+        Err(e) => return Err(err(e)),
+    };
+    let meta = file.metadata().map_err(err)?;
+    if !meta.is_file() {
+        return Err(err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    if meta.len() != release.size {
+        return Ok(Status::WrongSize {
+            expected: release.size,
+            actual: meta.len(),
+        });
+    }
+    let digests = hash_reader(io::BufReader::with_capacity(64 * 1024, file)).map_err(err)?;
+    Ok(digests.status(release))
+}
+
+/// Check `release`'s distfile in the directory `distfiles`.
+pub fn verify_in_dir(distfiles: &Path, release: &Release) -> Result<Status, VerifyError> {
+    verify_file(&distfile_path(distfiles, release), release)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // FIPS 180-2 test vector "abc".
+    const ABC_SHA256: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    const ABC_SHA512: &str = "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+                              2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
+
+    fn abc_release() -> Release {
+        Release {
+            name: "abc",
+            file_name: "abc-1.0.tar.gz",
+            top_dir: "abc-1.0",
+            marker_file: "abc.c",
+            size: 3,
+            sha256: ABC_SHA256,
+            sha512: ABC_SHA512,
+            mirrors: &[],
+        }
+    }
+
+    #[test]
+    fn hasher_matches_known_vectors_across_chunking() {
+        let mut h = Hasher::new();
+        h.update(b"a");
+        h.update(b"");
+        h.update(b"bc");
+        assert_eq!(h.len(), 3);
+        let d = h.finish();
+        assert_eq!(d.sha256, ABC_SHA256);
+        assert_eq!(d.sha512, ABC_SHA512);
+        assert_eq!(hash_reader(&b"abc"[..]).unwrap(), d);
+    }
+
+    #[test]
+    fn verify_file_reports_each_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = abc_release();
+        let path = distfile_path(dir.path(), &rel);
+
+        assert_eq!(verify_file(&path, &rel).unwrap(), Status::Missing);
+        assert_eq!(
+            verify_in_dir(dir.path(), &rel).unwrap().to_string(),
+            "missing"
+        );
+
+        std::fs::write(&path, b"abc").unwrap();
+        assert_eq!(verify_file(&path, &rel).unwrap(), Status::Ok);
+        assert_eq!(verify_in_dir(dir.path(), &rel).unwrap().to_string(), "ok");
+
+        std::fs::write(&path, b"abcd").unwrap();
+        let st = verify_file(&path, &rel).unwrap();
+        assert_eq!(
+            st,
+            Status::WrongSize {
+                expected: 3,
+                actual: 4
+            }
+        );
+        assert_eq!(st.to_string(), "wrong size (expected 3, got 4)");
+
+        std::fs::write(&path, b"abd").unwrap();
+        let st = verify_file(&path, &rel).unwrap();
+        let actual = hash_reader(&b"abd"[..]).unwrap().sha256;
+        assert_eq!(
+            st.to_string(),
+            format!("wrong digest (expected {ABC_SHA256}, got {actual})")
+        );
+        assert!(matches!(
+            st,
+            Status::WrongDigest {
+                algorithm: "SHA-256",
+                ..
+            }
+        ));
+        assert!(!st.is_ok());
+    }
+
+    #[test]
+    fn sha512_is_checked_too() {
+        let mut rel = abc_release();
+        let wrong512 = "0".repeat(128);
+        rel.sha512 = Box::leak(wrong512.into_boxed_str());
+        match verify_bytes(b"abc", &rel) {
+            Status::WrongDigest {
+                algorithm,
+                expected,
+                actual,
+            } => {
+                assert_eq!(algorithm, "SHA-512");
+                assert_eq!(expected, "0".repeat(128));
+                assert_eq!(actual, ABC_SHA512);
+            }
+            other => panic!("expected a SHA-512 mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_directory_in_the_way_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = abc_release();
+        let path = distfile_path(dir.path(), &rel);
+        std::fs::create_dir(&path).unwrap();
+        let err = verify_file(&path, &rel).unwrap_err();
+        assert!(err.to_string().contains("abc-1.0.tar.gz"), "{err}");
+    }
+}

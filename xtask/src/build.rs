@@ -1,12 +1,139 @@
-//! `cargo xtask` — module build (placeholder, to be written).
+//! `cargo xtask build`: build netqmail-1.06 and mess822-0.58 without root
+//! and install them into `--prefix` (or stage them under `--destdir`).
 
-use anyhow::Result;
+use std::path::PathBuf;
 
-/// Arguments (placeholder).
-#[derive(clap::Args)]
-pub struct BuildArgs {}
+use anyhow::{Context, Result};
+use qmail_build::{resolve_ids, BuildOptions, Release};
+use qmail_unpack::Provenance;
 
-/// Placeholder.
-pub fn run(_args: BuildArgs) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+use crate::sources::{workspace_root, SourceArgs};
+
+/// Arguments of `cargo xtask build`.
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// Where qmail lives (netqmail's conf-qmail, compiled into the
+    /// programs); must be absolute. mess822 goes into PREFIX/mess822.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: PathBuf,
+    /// Stage the installation under DESTDIR/PREFIX (for packaging); the
+    /// programs still refer to PREFIX and ownership is only recorded in
+    /// the manifest.
+    #[arg(long, value_name = "DIR")]
+    pub destdir: Option<PathBuf>,
+    /// mess822's conf-home [default: PREFIX/mess822].
+    #[arg(long, value_name = "DIR")]
+    pub mess822_home: Option<PathBuf>,
+    /// The C compiler (written into conf-cc and conf-ld).
+    #[arg(long, value_name = "CC", default_value = "cc")]
+    pub cc: String,
+    /// Flags after -O2 in conf-cc [default: what the compiler needs for
+    /// K&R C: nothing for gcc < 14, `-std=gnu17 -fpermissive` for gcc ≥ 14].
+    #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
+    pub cflags: Option<String>,
+    /// Only these patches (comma-separated short names); default: all.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub patches: Vec<String>,
+    /// Numeric ids of the qmail users and groups:
+    /// alias=N,qmaild=N,qmaill=N,root=N,qmailp=N,qmailq=N,qmailr=N,qmails=N,qmail=N,nofiles=N
+    /// [default: this machine's qmail users if all exist, else the build
+    /// user's ids].
+    #[arg(long, value_name = "MAP", conflicts_with = "as_build_user")]
+    pub uid_map: Option<String>,
+    /// Compile the invoking user's uid and gid in for every qmail user and
+    /// group (a private, single-user installation).
+    #[arg(long)]
+    pub as_build_user: bool,
+    /// Work directory: pristine trees in DIR/pristine, build trees in
+    /// DIR/build [default: <workspace>/target/work].
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<PathBuf>,
+    /// Rebuild even if nothing changed.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+/// Run `cargo xtask build`.
+pub fn run(args: BuildArgs) -> Result<()> {
+    let work = args
+        .work
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("target").join("work"));
+    let (ids, ids_source, note) = resolve_ids(args.uid_map.as_deref(), args.as_build_user)?;
+    if let Some(n) = note {
+        eprintln!("build: {n}");
+    }
+    let patches = qmail_patches::select(&args.patches)?;
+    let trees = args.sources.obtain(&work.join("pristine"))?;
+    let release = |top: &'static str| -> Result<Release> {
+        let t = trees
+            .iter()
+            .find(|t| t.release.top_dir == top)
+            .with_context(|| format!("no source tree for {top}"))?;
+        Ok(Release {
+            name: top,
+            dir: t.root.clone(),
+            digest: match &t.provenance {
+                Provenance::Verified { sha256 } => format!("sha256:{sha256}"),
+                Provenance::Unverified { dir } => format!("unverified: {}", dir.display()),
+            },
+        })
+    };
+    let opts = BuildOptions {
+        netqmail: release(qmail_patches::NETQMAIL)?,
+        mess822: release(qmail_patches::MESS822)?,
+        prefix: args.prefix.clone(),
+        mess822_home: args.mess822_home.clone(),
+        destdir: args.destdir.clone(),
+        cc: args.cc.clone(),
+        cflags: args.cflags.clone(),
+        patches,
+        ids,
+        ids_source,
+        work: work.join("build"),
+        force: args.force,
+    };
+    let out = qmail_build::build(&opts)?;
+    if out.up_to_date {
+        println!(
+            "up to date: {} (nothing changed since the last build)",
+            out.manifest_path.display()
+        );
+        return Ok(());
+    }
+    for (stage, t) in &out.stages {
+        eprintln!("build: {stage}: {:.1} s", t.as_secs_f64());
+    }
+    let m = &out.manifest;
+    println!(
+        "installed {} paths for {} (mess822 in {}){}",
+        m.files.len(),
+        m.prefix,
+        m.mess822_home,
+        match &opts.destdir {
+            Some(d) => format!(", staged under {}", d.display()),
+            None => String::new(),
+        }
+    );
+    for p in &m.patches {
+        println!("patch {}  {}", p.sha256, p.file);
+    }
+    println!("manifest: {}", out.manifest_path.display());
+    if !m.ownership_applied {
+        println!(
+            "ownership not applied (not root, or staging); the manifest lists each path's intended owner"
+        );
+    }
+    if !out.instcheck_warnings.is_empty() {
+        println!(
+            "instcheck printed {} warnings:",
+            out.instcheck_warnings.len()
+        );
+        for w in &out.instcheck_warnings {
+            println!("  {w}");
+        }
+    }
+    Ok(())
 }

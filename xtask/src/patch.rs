@@ -1,12 +1,80 @@
-//! `cargo xtask` — module patch (placeholder, to be written).
+//! `cargo xtask patch`: unpack the sources, generate the patches, apply
+//! them with `patch -p1` in a work tree, and write the `.patch` files and
+//! a quilt `series` file.
 
-use anyhow::Result;
+use std::path::PathBuf;
 
-/// Arguments (placeholder).
-#[derive(clap::Args)]
-pub struct PatchArgs {}
+use anyhow::{Context, Result};
+use qmail_patches::Patch;
 
-/// Placeholder.
-pub fn run(_args: PatchArgs) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+use crate::sources::{workspace_root, SourceArgs};
+
+/// Arguments of `cargo xtask patch`.
+#[derive(clap::Args, Debug)]
+pub struct PatchArgs {
+    /// Write every `.patch` file and a `series` file into DIR
+    /// [default: <workspace>/target/patches].
+    #[arg(long, value_name = "DIR")]
+    pub emit: Option<PathBuf>,
+    /// Work directory: pristine trees are unpacked into DIR/pristine, the
+    /// patched trees are DIR/netqmail-1.06 and DIR/mess822-0.58
+    /// [default: <workspace>/target/work].
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<PathBuf>,
+    /// Only these patches (comma-separated short names, e.g.
+    /// `errno,nonroot`); default: all, in series order.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub patches: Vec<String>,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp-xtask");
+    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// Run `cargo xtask patch`.
+pub fn run(args: PatchArgs) -> Result<()> {
+    let root = workspace_root();
+    let work = args
+        .work
+        .unwrap_or_else(|| root.join("target").join("work"));
+    let emit = args
+        .emit
+        .unwrap_or_else(|| root.join("target").join("patches"));
+    let defs = qmail_patches::select(&args.patches)?;
+    let trees = args.sources.obtain(&work.join("pristine"))?;
+    let mut all: Vec<Patch> = Vec::new();
+    for tree in &trees {
+        let release = tree.release.top_dir;
+        let Some(def_release) = [qmail_patches::NETQMAIL, qmail_patches::MESS822]
+            .into_iter()
+            .find(|r| *r == release)
+        else {
+            continue;
+        };
+        let patches = qmail_build::generate_patches(&tree.root, def_release, &defs)?;
+        let dir = qmail_build::prepare_tree_with(&tree.root, def_release, &patches, &work)
+            .with_context(|| format!("applying the patches to {release}"))?;
+        eprintln!("{release}: patched tree in {}", dir.display());
+        all.extend(patches);
+    }
+    std::fs::create_dir_all(&emit).with_context(|| format!("{}: cannot create", emit.display()))?;
+    for p in &all {
+        write_atomic(&emit.join(&p.file_name), p.to_diff().as_bytes())?;
+        println!("{}  {}", p.sha256(), p.file_name);
+    }
+    write_atomic(
+        &emit.join("series"),
+        qmail_patches::series_file(&all).as_bytes(),
+    )?;
+    eprintln!(
+        "wrote {} patches and series into {} (apply each with `patch -p1` in the release's top directory)",
+        all.len(),
+        emit.display()
+    );
+    Ok(())
 }

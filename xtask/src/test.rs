@@ -1,12 +1,250 @@
-//! `cargo xtask` — module test (placeholder, to be written).
+//! `cargo xtask test`: the whole test suite in one command.
+//!
+//! 1. Find the upstream trees without touching the network: `--source
+//!    NAME=DIR` / `QMAIL_SOURCE_*`, or verified tarballs already in the
+//!    distfiles directory (unpacked under `target/xtask-test/`). Absent
+//!    sources skip the upstream tiers with a `SKIPPED:` line, or fail with
+//!    `--require-upstream`.
+//! 2. `cargo test --workspace`, with `QMAIL_SOURCE_NETQMAIL` /
+//!    `QMAIL_SOURCE_MESS822` (and `QMAIL_REQUIRE_UPSTREAM=1`) passed on.
+//! 3. The differential run (`difftest run`): oracles R and C always (at
+//!    least 500 scenarios); with the sources also G, pristine netqmail
+//!    (at least 2,000 scenarios).
+//!
+//! It ends with one line, `N passed, M failed` (cargo test results plus
+//! differential checks), and exits non-zero on any failure.
+//! `--replay DIR` re-runs one saved disagreement instead.
 
-use anyhow::Result;
+use crate::sources::{workspace_root, SourceArgs};
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
-/// Arguments (placeholder).
-#[derive(clap::Args)]
-pub struct TestArgs {}
+/// Scenarios per run without upstream sources (R and C).
+pub const CI_SCENARIOS: u64 = 500;
+/// Scenarios per run with upstream sources (R, C and G).
+pub const FULL_SCENARIOS: u64 = 2000;
+/// The default seed (fixed, so that a run is reproducible; pass `--seed`
+/// to explore).
+pub const DEFAULT_SEED: u64 = 1;
 
-/// Placeholder.
-pub fn run(_args: TestArgs) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+/// Arguments of `cargo xtask test`.
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    #[command(flatten)]
+    sources: SourceArgs,
+    /// Fail, instead of skipping, when a tier needs upstream sources that
+    /// are absent (or cannot run here, e.g. oracle G without root).
+    #[arg(long)]
+    require_upstream: bool,
+    /// Seed of the scenario generator (the same seed gives the same
+    /// scenarios).
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Number of generated scenarios [default: 500 without upstream
+    /// sources, 2000 with them].
+    #[arg(long)]
+    scenarios: Option<u64>,
+    /// Re-run the disagreement saved in this failure directory
+    /// (target/difftest/failures/SEED-N) and nothing else.
+    #[arg(long, value_name = "DIR")]
+    replay: Option<PathBuf>,
+    /// Skip `cargo test --workspace` (run only the differential tiers).
+    #[arg(long)]
+    no_cargo_test: bool,
+}
+
+/// `N passed, M failed` → (N, M).
+fn parse_summary(line: &str) -> Option<(u64, u64)> {
+    let (p, rest) = line.trim().split_once(" passed, ")?;
+    let f = rest.strip_suffix(" failed")?;
+    Some((p.parse().ok()?, f.parse().ok()?))
+}
+
+/// `test result: ok. 5 passed; 0 failed; …` → (5, 0).
+fn parse_cargo_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let (_, counts) = rest.split_once(". ")?;
+    let mut parts = counts.split("; ");
+    let p = parts.next()?.strip_suffix(" passed")?.parse().ok()?;
+    let f = parts.next()?.strip_suffix(" failed")?.parse().ok()?;
+    Some((p, f))
+}
+
+/// Runs a command, echoing its stdout, and returns the stdout lines and
+/// whether it succeeded.
+fn run_echo(cmd: &mut Command) -> Result<(Vec<String>, bool)> {
+    cmd.stdout(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = child.stdout.take().context("no stdout")?;
+    let mut lines = Vec::new();
+    for line in BufReader::new(out).lines() {
+        let line = line.context("reading output")?;
+        println!("{line}");
+        lines.push(line);
+    }
+    let status = child.wait().context("waiting")?;
+    Ok((lines, status.success()))
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// `cargo xtask test`.
+pub fn run(args: TestArgs) -> Result<()> {
+    let root = workspace_root();
+    let mut passed = 0u64;
+    let mut failed = 0u64;
+
+    // 1. Sources, offline only, one release at a time (a missing mess822
+    // must not hide a present netqmail).
+    let overrides = args.sources.overrides();
+    let work = root.join("target").join("xtask-test");
+    let mut netqmail: Option<PathBuf> = None;
+    let mut mess822: Option<PathBuf> = None;
+    for release in upstream_hashes::releases() {
+        let mut opts = qmail_unpack::SourcesOptions::new(args.sources.distfiles.dir());
+        opts.offline = true;
+        opts.releases = vec![release];
+        opts.overrides = overrides
+            .iter()
+            .filter(|(n, _)| n == release.name)
+            .cloned()
+            .collect();
+        match qmail_unpack::obtain_sources(&opts, &work) {
+            Ok(trees) => {
+                for t in trees {
+                    eprintln!("{}", t.provenance_note());
+                    match t.release.name {
+                        "netqmail" => netqmail = Some(t.root.clone()),
+                        "mess822" => mess822 = Some(t.root.clone()),
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => println!(
+                "SKIPPED: tiers that need {}: sources unavailable: {e} \
+                 (run `cargo xtask fetch`, or pass --source {}=DIR)",
+                release.name, release.name
+            ),
+        }
+    }
+    for (name, v) in [("netqmail", &netqmail), ("mess822", &mess822)] {
+        if v.is_none() && args.require_upstream && args.replay.is_none() {
+            println!("upstream sources required (--require-upstream) but {name} is unavailable");
+            println!("{passed} passed, 1 failed");
+            std::process::exit(1);
+        }
+    }
+    let envs = |c: &mut Command| {
+        if let Some(n) = &netqmail {
+            c.env("QMAIL_SOURCE_NETQMAIL", n);
+        } else {
+            c.env_remove("QMAIL_SOURCE_NETQMAIL");
+        }
+        if let Some(m) = &mess822 {
+            c.env("QMAIL_SOURCE_MESS822", m);
+        } else {
+            c.env_remove("QMAIL_SOURCE_MESS822");
+        }
+        if args.require_upstream {
+            c.env("QMAIL_REQUIRE_UPSTREAM", "1");
+        }
+    };
+
+    // 2. cargo test --workspace.
+    if args.replay.is_none() && !args.no_cargo_test {
+        println!("== cargo test --workspace");
+        let mut c = Command::new(cargo());
+        c.current_dir(&root).args(["test", "--workspace"]);
+        envs(&mut c);
+        let (lines, ok) = run_echo(&mut c)?;
+        let mut p = 0;
+        let mut f = 0;
+        for l in &lines {
+            if let Some((a, b)) = parse_cargo_result(l) {
+                p += a;
+                f += b;
+            }
+        }
+        if !ok && f == 0 {
+            // A build failure or a crashed test binary: count it.
+            f = 1;
+        }
+        passed += p;
+        failed += f;
+        println!("== cargo test: {p} passed, {f} failed");
+    }
+
+    // 3. The differential run.
+    let mut c = Command::new(cargo());
+    c.current_dir(&root)
+        .args(["run", "--quiet", "-p", "qmail-difftest", "--bin", "difftest", "--"]);
+    match &args.replay {
+        Some(dir) => {
+            println!("== difftest replay {}", dir.display());
+            c.arg("replay").arg(dir);
+        }
+        None => {
+            let n = args.scenarios.unwrap_or(if netqmail.is_some() {
+                FULL_SCENARIOS
+            } else {
+                CI_SCENARIOS
+            });
+            println!(
+                "== difftest: seed {}, {n} scenarios, oracles R, C{}",
+                args.seed,
+                if netqmail.is_some() { ", G" } else { "" }
+            );
+            c.arg("run")
+                .arg("--seed")
+                .arg(args.seed.to_string())
+                .arg("--scenarios")
+                .arg(n.to_string());
+        }
+    }
+    if args.require_upstream {
+        c.arg("--require-upstream");
+    }
+    envs(&mut c);
+    let (lines, ok) = run_echo(&mut c)?;
+    match lines.iter().rev().find_map(|l| parse_summary(l)) {
+        Some((p, f)) => {
+            passed += p;
+            failed += f;
+            if !ok && f == 0 {
+                failed += 1;
+            }
+        }
+        None => failed += 1,
+    }
+
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_summary_lines() {
+        assert_eq!(parse_summary("12 passed, 3 failed"), Some((12, 3)));
+        assert_eq!(parse_summary("junk"), None);
+        assert_eq!(
+            parse_cargo_result("test result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"),
+            Some((5, 0))
+        );
+        assert_eq!(
+            parse_cargo_result("test result: FAILED. 4 passed; 2 failed; 0 ignored"),
+            Some((4, 2))
+        );
+    }
 }

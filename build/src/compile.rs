@@ -1,0 +1,298 @@
+//! Compiling a (patched or pristine) netqmail or mess822 tree in place with
+//! the machine's C compiler, without the qmail users existing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::ids::IdMap;
+use crate::{io_err, run_logged, BuildError};
+
+/// Which C compiler `--cc` is, and the flags it needs for 1990s C.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Compiler {
+    /// The command as given (`cc`, `gcc`, `clang-16`, …).
+    pub cc: String,
+    /// The first line of `cc --version`.
+    pub version: String,
+    /// `gcc`, `clang` or `unknown`.
+    pub family: String,
+    /// The major version, if it could be read.
+    pub major: Option<u32>,
+}
+
+impl Compiler {
+    /// Ask `cc --version` what this compiler is.
+    pub fn detect(cc: &str) -> Result<Self, BuildError> {
+        let words: Vec<&str> = cc.split_whitespace().collect();
+        let (prog, args) = words
+            .split_first()
+            .ok_or_else(|| BuildError::Invalid("--cc is empty".into()))?;
+        let out = Command::new(prog)
+            .args(args)
+            .arg("--version")
+            .output()
+            .map_err(|e| BuildError::Invalid(format!("--cc {cc:?}: cannot run {prog}: {e}")))?;
+        if !out.status.success() {
+            return Err(BuildError::Invalid(format!(
+                "--cc {cc:?}: `{cc} --version` failed ({})",
+                out.status
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = text.lines().next().unwrap_or("").trim().to_string();
+        let lower = text.to_lowercase();
+        let family = if lower.contains("clang") {
+            "clang"
+        } else if lower.contains("gcc") || lower.contains("free software foundation") {
+            "gcc"
+        } else {
+            "unknown"
+        };
+        let major = parse_major(&version, family);
+        Ok(Compiler {
+            cc: cc.to_string(),
+            version,
+            family: family.to_string(),
+            major,
+        })
+    }
+
+    /// Flags added after `-O2` in `conf-cc` so that K&R-era C still builds
+    /// with warnings only:
+    /// * gcc ≥ 14 turns implicit declarations into errors and gcc ≥ 15
+    ///   defaults to C23: `-std=gnu17 -fpermissive` (Gentoo uses
+    ///   `-std=gnu17`);
+    /// * clang ≥ 16 makes implicit declarations errors:
+    ///   `-std=gnu17 -Wno-error=…`;
+    /// * older compilers (gcc 12 on Debian 12) need nothing.
+    pub fn compat_flags(&self) -> Vec<&'static str> {
+        match (self.family.as_str(), self.major) {
+            ("gcc", Some(m)) if m >= 14 => vec!["-std=gnu17", "-fpermissive"],
+            ("clang", Some(m)) if m >= 16 => vec![
+                "-std=gnu17",
+                "-Wno-error=implicit-function-declaration",
+                "-Wno-error=implicit-int",
+                "-Wno-error=int-conversion",
+                "-Wno-error=incompatible-function-pointer-types",
+            ],
+            _ => vec![],
+        }
+    }
+}
+
+fn parse_major(version: &str, family: &str) -> Option<u32> {
+    // "gcc (Debian 12.2.0-14) 12.2.0", "Debian clang version 14.0.6",
+    // "clang version 17.0.1 (…)": take the first dotted number after the
+    // last ')' for gcc, after "version" for clang.
+    let tail = match family {
+        "clang" => version.split("version").nth(1)?,
+        _ => version.rsplit(')').next()?,
+    };
+    tail.split(|c: char| !c.is_ascii_digit() && c != '.')
+        .find(|w| w.contains('.'))
+        .and_then(|w| w.split('.').next())
+        .and_then(|m| m.parse().ok())
+}
+
+/// How to compile a tree.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// The C compiler command (`cc`), written into `conf-cc` and `conf-ld`.
+    pub cc: String,
+    /// Flags after `-O2` in `conf-cc`; `None` = [`Compiler::compat_flags`].
+    pub cflags: Option<String>,
+    /// netqmail's `conf-qmail` / mess822's `conf-home`: the directory the
+    /// programs are compiled to live in.
+    pub conf_qmail: PathBuf,
+    /// The qmail ids compiled into netqmail (ignored for mess822).
+    pub ids: IdMap,
+    /// `make` targets; `None` = everything the install needs (netqmail:
+    /// `it man`; mess822: `it instcheck`).
+    pub targets: Option<Vec<String>>,
+}
+
+impl CompileOptions {
+    /// Options with the default compiler `cc`, automatic flags and all
+    /// targets.
+    pub fn new(conf_qmail: impl Into<PathBuf>, ids: IdMap) -> Self {
+        CompileOptions {
+            cc: "cc".to_string(),
+            cflags: None,
+            conf_qmail: conf_qmail.into(),
+            ids,
+            targets: None,
+        }
+    }
+
+    /// The `conf-cc` and `conf-ld` first lines these options give.
+    pub fn conf_lines(&self) -> Result<(String, String), BuildError> {
+        let flags = match &self.cflags {
+            Some(f) => f.clone(),
+            None => Compiler::detect(&self.cc)?.compat_flags().join(" "),
+        };
+        let cc = format!("{} -O2 {}", self.cc, flags).trim_end().to_string();
+        Ok((cc, format!("{} -s", self.cc)))
+    }
+}
+
+fn check_dir(d: &Path, what: &str) -> Result<String, BuildError> {
+    let s = d
+        .to_str()
+        .ok_or_else(|| BuildError::Invalid(format!("{what} {}: not UTF-8", d.display())))?;
+    if !d.is_absolute() || s.contains(['\n', '\t', ' ', '"', '\\']) {
+        return Err(BuildError::Invalid(format!(
+            "{what} {s:?}: must be an absolute path without blanks, quotes or backslashes"
+        )));
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+/// Replace the first line of a `conf-*` file, keeping its explanation.
+/// Does not touch the file (nor its mtime) if nothing changes, so that
+/// make rebuilds nothing needlessly.
+pub(crate) fn set_conf(tree: &Path, name: &str, first: &str) -> Result<(), BuildError> {
+    let path = tree.join(name);
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let rest = old.split_once('\n').map(|(_, r)| r).unwrap_or("");
+    let new = format!("{first}\n{rest}");
+    if new != old {
+        write_file(&path, new.as_bytes())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    let tmp = path.with_extension("qtk-tmp");
+    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn make(tree: &Path, targets: &[String], extra: &[&str]) -> Result<(), BuildError> {
+    let mut cmd = Command::new("make");
+    cmd.args(extra).args(targets).current_dir(tree);
+    crate::reproducible_env(&mut cmd);
+    run_logged(cmd, &tree.join(".qtk-make.log"))
+}
+
+/// Compile a netqmail-1.06 tree in place: `conf-cc`, `conf-ld` and
+/// `conf-qmail` from `opts`, `auto_uids.c` written from `opts.ids` (no
+/// qmail user needs to exist on this machine), then `make` of the targets.
+///
+/// `auto_uids.c` is written by this function and make is run with
+/// `-o auto_uids.c` (GNU make: "assume old"), so make's rule that runs
+/// `auto-uid`/`auto-gid` (getpwnam) never runs. When the ids change,
+/// `auto_uids.o` is removed so that make recompiles it and relinks every
+/// program that uses it. Calling it again with the same options does
+/// nothing (make finds everything up to date).
+pub fn compile_netqmail(tree: &Path, opts: &CompileOptions) -> Result<(), BuildError> {
+    let home = check_dir(&opts.conf_qmail, "conf-qmail")?;
+    if !tree.join("qmail-smtpd.c").is_file() {
+        return Err(BuildError::Invalid(format!(
+            "{}: not a netqmail tree (no qmail-smtpd.c)",
+            tree.display()
+        )));
+    }
+    let (cc, ld) = opts.conf_lines()?;
+    set_conf(tree, "conf-cc", &cc)?;
+    set_conf(tree, "conf-ld", &ld)?;
+    set_conf(tree, "conf-qmail", &home)?;
+    let uids = opts.ids.auto_uids_c();
+    let path = tree.join("auto_uids.c");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(uids.as_str()) {
+        write_file(&path, uids.as_bytes())?;
+        let obj = tree.join("auto_uids.o");
+        if obj.exists() {
+            std::fs::remove_file(&obj).map_err(io_err(&obj))?;
+        }
+    }
+    let targets = opts
+        .targets
+        .clone()
+        .unwrap_or_else(|| vec!["it".into(), "man".into()]);
+    let mut extra = vec!["-o", "auto_uids.c"];
+    if shsgr_check_would_stop() {
+        // netqmail's `hasshsgr.h` rule first runs `chkshsgr`, which stops
+        // the build ("Please either make as root or make while you're in
+        // one or more supplementary groups") for a non-root user without
+        // supplementary groups. Its real test, `tryshsgr`, cannot succeed
+        // for such a user either (setgroups needs root), so the rule would
+        // write an empty `hasshsgr.h` (no short setgroups; also what every
+        // Linux gets). Write that answer ourselves.
+        let h = tree.join("hasshsgr.h");
+        if !h.exists() {
+            write_file(&h, b"")?;
+        }
+        extra.extend(["-o", "hasshsgr.h"]);
+    }
+    make(tree, &targets, &extra)
+}
+
+/// Whether netqmail's `chkshsgr` would stop the build: not root and no
+/// supplementary groups.
+fn shsgr_check_would_stop() -> bool {
+    // SAFETY: getgroups(0, NULL) only returns the count.
+    !crate::running_as_root() && unsafe { libc::getgroups(0, std::ptr::null_mut()) } == 0
+}
+
+/// Compile a mess822-0.58 tree in place: `conf-cc`, `conf-ld` and
+/// `conf-home` (= `opts.conf_qmail`), then `make` of the targets.
+/// Pristine mess822 does not link with current glibc; apply the `errno`
+/// patch first ([`crate::prepare_tree`]).
+pub fn compile_mess822(tree: &Path, opts: &CompileOptions) -> Result<(), BuildError> {
+    let home = check_dir(&opts.conf_qmail, "conf-home")?;
+    if !tree.join("mess822.h").is_file() {
+        return Err(BuildError::Invalid(format!(
+            "{}: not a mess822 tree (no mess822.h)",
+            tree.display()
+        )));
+    }
+    let (cc, ld) = opts.conf_lines()?;
+    set_conf(tree, "conf-cc", &cc)?;
+    set_conf(tree, "conf-ld", &ld)?;
+    set_conf(tree, "conf-home", &home)?;
+    let targets = opts
+        .targets
+        .clone()
+        .unwrap_or_else(|| vec!["it".into(), "instcheck".into()]);
+    make(tree, &targets, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn major_versions() {
+        assert_eq!(
+            parse_major("gcc (Debian 12.2.0-14+deb12u1) 12.2.0", "gcc"),
+            Some(12)
+        );
+        assert_eq!(
+            parse_major("Debian clang version 14.0.6", "clang"),
+            Some(14)
+        );
+        assert_eq!(
+            parse_major("clang version 17.0.1 (https://x 1.2)", "clang"),
+            Some(17)
+        );
+        let c = |f: &str, m| Compiler {
+            cc: "cc".into(),
+            version: String::new(),
+            family: f.into(),
+            major: Some(m),
+        };
+        assert!(c("gcc", 12).compat_flags().is_empty());
+        assert!(c("gcc", 14).compat_flags().contains(&"-std=gnu17"));
+        assert!(c("clang", 16).compat_flags().contains(&"-std=gnu17"));
+    }
+
+    #[test]
+    fn conf_dirs_are_checked() {
+        assert!(check_dir(Path::new("relative/dir"), "conf-qmail").is_err());
+        assert!(check_dir(Path::new("/a b"), "conf-qmail").is_err());
+        assert_eq!(
+            check_dir(Path::new("/var/qmail/"), "x").unwrap(),
+            "/var/qmail"
+        );
+    }
+}

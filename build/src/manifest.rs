@@ -1,0 +1,161 @@
+//! The build manifest: what was built from what, and every installed
+//! file with its mode, intended owner and digest.
+//!
+//! Written as JSON to `PREFIX/share/qmail-toolkit/manifest.json` (under
+//! `DESTDIR` when staging). Neither package's `hier()` lists
+//! `PREFIX/share`, so neither `instcheck` looks at it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{io_err, BuildError};
+
+/// Where the manifest goes, relative to the prefix.
+pub const MANIFEST_PATH: &str = "share/qmail-toolkit/manifest.json";
+
+/// The manifest format version.
+pub const FORMAT: u32 = 1;
+
+/// The whole manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// The tool that wrote it (`qmail-build <version>`).
+    pub tool: String,
+    /// The prefix the programs were compiled for (netqmail's `conf-qmail`).
+    pub prefix: String,
+    /// mess822's `conf-home`.
+    pub mess822_home: String,
+    /// SHA-256 over every input of the build (sources, patches, compiler,
+    /// options); a build with the same value has nothing to do.
+    pub inputs_sha256: String,
+    /// The upstream releases built.
+    pub releases: Vec<ReleaseRecord>,
+    /// The patches applied, in order.
+    pub patches: Vec<PatchRecord>,
+    /// The compiler.
+    pub compiler: CompilerRecord,
+    /// The qmail ids compiled into netqmail.
+    pub ids: IdsRecord,
+    /// Whether the installer applied the intended ownership (only as root
+    /// without a destdir); otherwise every file belongs to the installing
+    /// user and `files[].user/group` say what root should `chown` later.
+    pub ownership_applied: bool,
+    /// Every installed directory, file and fifo, in install order.
+    pub files: Vec<FileRecord>,
+}
+
+/// One upstream release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    /// `netqmail-1.06` or `mess822-0.58`.
+    pub name: String,
+    /// `sha256:HEX` of the verified tarball, or `unverified: DIR`.
+    pub digest: String,
+    /// SHA-256 over the unpacked tree's files (names, modes, contents).
+    pub tree_sha256: String,
+}
+
+/// One applied patch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchRecord {
+    /// Its file name, e.g. `mess822-0.58-nonroot.patch`.
+    pub file: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+}
+
+/// The compiler and flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompilerRecord {
+    /// `--cc`.
+    pub cc: String,
+    /// First line of `cc --version`.
+    pub version: String,
+    /// First line of `conf-cc`.
+    pub conf_cc: String,
+    /// First line of `conf-ld`.
+    pub conf_ld: String,
+}
+
+/// The qmail ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdsRecord {
+    /// Where they came from: `system`, `uid-map` or `build-user`.
+    pub source: String,
+    /// User name → uid.
+    pub users: BTreeMap<String, u32>,
+    /// Group name → gid.
+    pub groups: BTreeMap<String, u32>,
+}
+
+/// A user or group: name and numeric id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// The qmail user or group name.
+    pub name: String,
+    /// Its numeric id.
+    pub id: u32,
+}
+
+/// One installed path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Absolute path as the programs see it (under the prefix, without
+    /// the destdir).
+    pub path: String,
+    /// `netqmail-1.06`, `mess822-0.58` or `qmail-build` (leapsecs.dat and
+    /// the directories above it).
+    pub package: String,
+    /// `dir`, `file` or `fifo`.
+    pub kind: String,
+    /// Permission bits in octal, e.g. `0755`, `02755`.
+    pub mode: String,
+    /// Intended owner; `null` = whoever installs (upstream uid -1).
+    pub user: Option<Owner>,
+    /// Intended group; `null` = whoever installs (upstream gid -1).
+    pub group: Option<Owner>,
+    /// SHA-256 of the contents (files only).
+    pub sha256: Option<String>,
+}
+
+/// A mode as the manifest writes it: octal with a leading 0 (`0755`,
+/// `02755`, `0644`).
+pub fn mode_string(mode: u32) -> String {
+    format!("0{:o}", mode & 0o7777)
+}
+
+impl Manifest {
+    /// Read a manifest; `Ok(None)` if there is none.
+    pub fn read(path: &Path) -> Result<Option<Manifest>, BuildError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                BuildError::Invalid(format!("{}: not a build manifest: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(BuildError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }),
+        }
+    }
+
+    /// The JSON text (pretty, with a final newline; byte-stable).
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Write it to `path` (temporary name, then rename), mode 0644.
+    pub fn write(&self, path: &Path) -> Result<(), BuildError> {
+        let tmp: PathBuf = path.with_extension("json.tmp");
+        std::fs::write(&tmp, self.to_json()).map_err(io_err(&tmp))?;
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io_err(path))
+    }
+}

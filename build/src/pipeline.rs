@@ -1,0 +1,544 @@
+//! The whole build: both packages, leapsecs.dat, manifest, stamp.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use qmail_patches::{PatchDef, MESS822, NETQMAIL};
+use sha2::{Digest, Sha256};
+
+use crate::compile::{compile_mess822, compile_netqmail, CompileOptions, Compiler};
+use crate::hier::{self, Package};
+use crate::install::{self, Target};
+use crate::manifest::{
+    CompilerRecord, FileRecord, IdsRecord, Manifest, PatchRecord, ReleaseRecord, FORMAT,
+    MANIFEST_PATH,
+};
+use crate::tree::{generate_patches, prepare_tree_with};
+use crate::{ids, io_err, BuildError, IdMap};
+
+/// Where the bundled leapsecs.dat is installed, relative to the prefix
+/// (mess822-nonroot spec, Part 1 item 3).
+pub const LEAPSECS_PATH: &str = "share/mess822/leapsecs.dat";
+
+/// One upstream source tree and where it came from.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// [`NETQMAIL`] or [`MESS822`].
+    pub name: &'static str,
+    /// The unpacked pristine tree.
+    pub dir: PathBuf,
+    /// `sha256:HEX` of the verified tarball, or `unverified: DIR`.
+    pub digest: String,
+}
+
+impl Release {
+    /// A tree that was not unpacked from a verified tarball.
+    pub fn unverified(name: &'static str, dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        Release {
+            name,
+            digest: format!("unverified: {}", dir.display()),
+            dir,
+        }
+    }
+}
+
+/// Everything a build needs.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The netqmail-1.06 source.
+    pub netqmail: Release,
+    /// The mess822-0.58 source.
+    pub mess822: Release,
+    /// netqmail's `conf-qmail`: where the programs live.
+    pub prefix: PathBuf,
+    /// mess822's `conf-home`; `None` = `PREFIX/mess822` (see
+    /// [`BuildOptions::mess822_home`]).
+    pub mess822_home: Option<PathBuf>,
+    /// Stage everything under `DESTDIR/PREFIX`.
+    pub destdir: Option<PathBuf>,
+    /// The C compiler.
+    pub cc: String,
+    /// `conf-cc` flags after `-O2`; `None` = automatic.
+    pub cflags: Option<String>,
+    /// The patches to apply (series order), e.g. from
+    /// `qmail_patches::select`.
+    pub patches: Vec<&'static PatchDef>,
+    /// The qmail ids.
+    pub ids: IdMap,
+    /// Where the ids came from (`system`, `uid-map`, `build-user`).
+    pub ids_source: String,
+    /// Scratch directory for the build trees.
+    pub work: PathBuf,
+    /// Rebuild even if the inputs have not changed.
+    pub force: bool,
+}
+
+impl BuildOptions {
+    /// mess822's `conf-home`. By default `PREFIX/mess822`, not `PREFIX`:
+    /// both `hier()`s list `bin` and `man/*`, netqmail as 0755 owned by
+    /// qmail's `root`/`qmail`, mess822 as 02755, so with a shared home one
+    /// of the two `instcheck`s always warns.
+    pub fn mess822_home(&self) -> PathBuf {
+        self.mess822_home
+            .clone()
+            .unwrap_or_else(|| self.prefix.join("mess822"))
+    }
+}
+
+/// Choose the qmail ids: `--as-build-user`, else `--uid-map`, else the
+/// machine's qmail users if all exist, else the build user's ids (with a
+/// notice, the build never stops for a missing user). Returns the ids,
+/// their source name and an optional notice to print.
+pub fn resolve_ids(
+    uid_map: Option<&str>,
+    as_build_user: bool,
+) -> Result<(IdMap, String, Option<String>), BuildError> {
+    if as_build_user {
+        return Ok((IdMap::build_user(), "build-user".into(), None));
+    }
+    if let Some(m) = uid_map {
+        return Ok((IdMap::parse(m)?, "uid-map".into(), None));
+    }
+    if let Some(ids) = IdMap::from_system() {
+        return Ok((ids, "system".into(), None));
+    }
+    let ids = IdMap::build_user();
+    let note = format!(
+        "the qmail users/groups ({} / {}) do not all exist here; compiling in the build user's ids (uid {}, gid {}) for all of them (use --uid-map to choose)",
+        ids::USERS.join(" "),
+        ids::GROUPS.join(" "),
+        ids.uids[0],
+        ids.gids[0]
+    );
+    Ok((ids, "build-user".into(), Some(note)))
+}
+
+/// What a build did.
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    /// Nothing had changed; nothing was done.
+    pub up_to_date: bool,
+    /// Where the manifest is (under the destdir when staging).
+    pub manifest_path: PathBuf,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Each stage and its wall time.
+    pub stages: Vec<(String, Duration)>,
+    /// Warnings `instcheck` printed (both packages; not run when staging).
+    pub instcheck_warnings: Vec<String>,
+}
+
+/// Progress display: a spinner per stage on a terminal, log lines
+/// otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    stages: Vec<(String, Duration)>,
+    current: Option<(String, Instant)>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} ({elapsed})")
+            {
+                b.set_style(style);
+            }
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        Progress {
+            bar,
+            stages: Vec::new(),
+            current: None,
+        }
+    }
+
+    fn stage(&mut self, name: &str) {
+        self.end();
+        match &self.bar {
+            Some(b) => b.set_message(name.to_string()),
+            None => eprintln!("build: {name}"),
+        }
+        self.current = Some((name.to_string(), Instant::now()));
+    }
+
+    fn note(&self, text: &str) {
+        match &self.bar {
+            Some(b) => b.println(text),
+            None => eprintln!("build: {text}"),
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some((name, t)) = self.current.take() {
+            self.stages.push((name, t.elapsed()));
+            if let Some(b) = &self.bar {
+                b.inc(1);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<(String, Duration)> {
+        self.end();
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        self.stages
+    }
+}
+
+/// SHA-256 over a directory tree: each file's relative path, executable
+/// bit and contents (symlinks: their target), in sorted order.
+pub fn hash_tree(dir: &Path) -> Result<String, BuildError> {
+    fn walk(base: &Path, dir: &Path, h: &mut Sha256) -> Result<(), BuildError> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io_err(dir))?
+            .collect::<Result<_, _>>()
+            .map_err(io_err(dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p
+                .strip_prefix(base)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            let ty = e.file_type().map_err(io_err(&p))?;
+            if ty.is_dir() {
+                h.update(format!("D {rel}\n"));
+                walk(base, &p, h)?;
+            } else if ty.is_symlink() {
+                let t = std::fs::read_link(&p).map_err(io_err(&p))?;
+                h.update(format!("L {rel} {}\n", t.display()));
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                let bytes = std::fs::read(&p).map_err(io_err(&p))?;
+                let x = e.metadata().map_err(io_err(&p))?.permissions().mode() & 0o111 != 0;
+                h.update(format!("F {rel} {x} {}\n", bytes.len()));
+                h.update(&bytes);
+            }
+        }
+        Ok(())
+    }
+    let mut h = Sha256::new();
+    walk(dir, dir, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Whether every file of a manifest is still installed as recorded.
+fn intact(m: &Manifest, target: &Target) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.files.iter().all(|f| {
+        let Some(rel) = f.path.strip_prefix('/') else {
+            return false;
+        };
+        let path = match &target.destdir {
+            Some(d) => d.join(rel),
+            None => PathBuf::from(&f.path),
+        };
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            return false;
+        };
+        if crate::manifest::mode_string(meta.mode()) != f.mode {
+            return false;
+        }
+        match (&f.sha256, f.kind.as_str()) {
+            (Some(sha), "file") => std::fs::read(&path)
+                .map(|b| hex::encode(Sha256::digest(&b)) == *sha)
+                .unwrap_or(false),
+            (_, "dir") => meta.is_dir(),
+            _ => true,
+        }
+    })
+}
+
+fn abs(p: &Path, what: &str) -> Result<PathBuf, BuildError> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else if what == "--prefix" {
+        Err(BuildError::Invalid(format!(
+            "--prefix {}: must be an absolute path (it is compiled into the programs)",
+            p.display()
+        )))
+    } else {
+        std::env::current_dir()
+            .map(|c| c.join(p))
+            .map_err(io_err(Path::new(".")))
+    }
+}
+
+/// Build and install netqmail and mess822 as described by `opts`; see the
+/// crate docs. When the manifest already installed under the target says
+/// the same inputs were built and every recorded file is intact, returns
+/// at once with `up_to_date` set.
+pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
+    let prefix = abs(&opts.prefix, "--prefix")?;
+    let m8home = abs(&opts.mess822_home(), "--prefix")?;
+    let destdir = opts
+        .destdir
+        .as_deref()
+        .map(|d| abs(d, "--destdir"))
+        .transpose()?;
+    let work = abs(&opts.work, "--work")?;
+    let mut progress = Progress::new(9);
+
+    progress.stage("hashing inputs");
+    let compiler = Compiler::detect(&opts.cc)?;
+    let copts = |home: &Path| CompileOptions {
+        cc: opts.cc.clone(),
+        cflags: opts.cflags.clone(),
+        conf_qmail: home.to_path_buf(),
+        ids: opts.ids,
+        targets: None,
+    };
+    let (conf_cc, conf_ld) = copts(&prefix).conf_lines()?;
+    let nq_patches = generate_patches(&opts.netqmail.dir, NETQMAIL, &opts.patches)?;
+    let m8_patches = generate_patches(&opts.mess822.dir, MESS822, &opts.patches)?;
+    let mut releases = Vec::new();
+    for r in [&opts.netqmail, &opts.mess822] {
+        releases.push(ReleaseRecord {
+            name: r.name.to_string(),
+            digest: r.digest.clone(),
+            tree_sha256: hash_tree(&r.dir)?,
+        });
+    }
+    let patches: Vec<PatchRecord> = nq_patches
+        .iter()
+        .chain(&m8_patches)
+        .map(|p| PatchRecord {
+            file: p.file_name.clone(),
+            sha256: p.sha256(),
+        })
+        .collect();
+    let apply_owner = crate::running_as_root() && destdir.is_none();
+    let ids_record = IdsRecord {
+        source: opts.ids_source.clone(),
+        users: ids::USERS
+            .iter()
+            .zip(opts.ids.uids)
+            .map(|(n, i)| (n.to_string(), i))
+            .collect::<BTreeMap<_, _>>(),
+        groups: ids::GROUPS
+            .iter()
+            .zip(opts.ids.gids)
+            .map(|(n, i)| (n.to_string(), i))
+            .collect(),
+    };
+    let compiler_record = CompilerRecord {
+        cc: opts.cc.clone(),
+        version: compiler.version.clone(),
+        conf_cc,
+        conf_ld,
+    };
+    let mut h = Sha256::new();
+    let stamp = serde_json::json!({
+        "format": FORMAT,
+        "tool": env!("CARGO_PKG_VERSION"),
+        "recorder": hex::encode(Sha256::digest(hier::RECORDER_C)),
+        "releases": releases,
+        "patches": patches,
+        "compiler": compiler_record,
+        "ids": ids_record,
+        "prefix": prefix,
+        "mess822_home": m8home,
+        "apply_owner": apply_owner,
+    });
+    h.update(stamp.to_string());
+    let inputs = hex::encode(h.finalize());
+    let target = Target {
+        prefix: prefix.clone(),
+        destdir: destdir.clone(),
+        ids: opts.ids,
+        apply_owner,
+    };
+    let manifest_path = target.dest(&prefix, MANIFEST_PATH);
+    if !opts.force {
+        if let Some(old) = Manifest::read(&manifest_path).ok().flatten() {
+            if old.inputs_sha256 == inputs && intact(&old, &target) {
+                let stages = progress.finish();
+                return Ok(BuildOutcome {
+                    up_to_date: true,
+                    manifest_path,
+                    manifest: old,
+                    stages,
+                    instcheck_warnings: Vec::new(),
+                });
+            }
+        }
+    }
+
+    progress.stage("preparing netqmail-1.06 (copy + patch -p1)");
+    let nq = prepare_tree_with(&opts.netqmail.dir, NETQMAIL, &nq_patches, &work)?;
+    progress.stage("compiling netqmail-1.06 (make it man)");
+    compile_netqmail(&nq, &copts(&prefix))?;
+    progress.stage("preparing mess822-0.58 (copy + patch -p1)");
+    let m8 = prepare_tree_with(&opts.mess822.dir, MESS822, &m8_patches, &work)?;
+    progress.stage("compiling mess822-0.58 (make it instcheck)");
+    compile_mess822(&m8, &copts(&m8home))?;
+
+    progress.stage("reading hier()");
+    let nq_entries = hier::record(&nq, Package::Netqmail)?;
+    let m8_entries = hier::record(&m8, Package::Mess822)?;
+
+    progress.stage("installing");
+    let mut files: Vec<FileRecord> = Vec::new();
+    files.extend(install::install(
+        &nq,
+        NETQMAIL,
+        &prefix,
+        &nq_entries,
+        &target,
+    )?);
+    files.extend(install::install(
+        &m8,
+        MESS822,
+        &m8home,
+        &m8_entries,
+        &target,
+    )?);
+    let leap = m8.join("leapsecs.dat");
+    let leap_bytes = std::fs::read(&leap).map_err(io_err(&leap))?;
+    files.extend(install::install_extra(
+        &prefix,
+        &["share", "share/mess822"],
+        LEAPSECS_PATH,
+        &leap_bytes,
+        0o644,
+        &target,
+    )?);
+    install::put_dir(
+        &target.dest(&prefix, "share/qmail-toolkit"),
+        None,
+        None,
+        0o755,
+        apply_owner,
+    )?;
+    files.push(FileRecord {
+        path: format!("{}/share/qmail-toolkit", prefix.display()),
+        package: "qmail-build".into(),
+        kind: "dir".into(),
+        mode: "0755".into(),
+        user: None,
+        group: None,
+        sha256: None,
+    });
+
+    progress.stage("writing manifest");
+    let manifest = Manifest {
+        format: FORMAT,
+        tool: format!("qmail-build {}", env!("CARGO_PKG_VERSION")),
+        prefix: prefix.display().to_string(),
+        mess822_home: m8home.display().to_string(),
+        inputs_sha256: inputs,
+        releases,
+        patches,
+        compiler: compiler_record,
+        ids: ids_record,
+        ownership_applied: apply_owner,
+        files,
+    };
+    manifest.write(&manifest_path)?;
+
+    let mut warnings = Vec::new();
+    if destdir.is_none() {
+        progress.stage("instcheck");
+        for tree in [&nq, &m8] {
+            let out = Command::new(tree.join("instcheck"))
+                .current_dir(tree)
+                .output()
+                .map_err(io_err(&tree.join("instcheck")))?;
+            warnings.extend(
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .chain(String::from_utf8_lossy(&out.stdout).lines())
+                    .map(str::to_string),
+            );
+        }
+        for w in &warnings {
+            progress.note(w);
+        }
+    }
+    let stages = progress.finish();
+    Ok(BuildOutcome {
+        up_to_date: false,
+        manifest_path,
+        manifest,
+        stages,
+        instcheck_warnings: warnings,
+    })
+}
+
+/// Build wall times (see [`bench_build`]).
+#[derive(Debug, Clone)]
+pub struct BenchFigures {
+    /// `make` alone in freshly copied trees (netqmail `it man` with a
+    /// ready `auto_uids.c`, mess822 `it instcheck` with the errno fix):
+    /// the baseline.
+    pub plain_make: Duration,
+    /// A cold [`build`] (fresh work dir and prefix), everything included.
+    pub cold_build: Duration,
+    /// A second [`build`] with nothing changed.
+    pub noop_rebuild: Duration,
+}
+
+impl BenchFigures {
+    /// `cold_build / plain_make` (target ≤ 1.25).
+    pub fn ratio(&self) -> f64 {
+        self.cold_build.as_secs_f64() / self.plain_make.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Measure a cold build against plain `make` of the same trees, and a
+/// no-op rebuild. `opts.work` and `opts.prefix` are replaced by
+/// directories under `scratch` (which must exist and be empty-ish);
+/// `opts.destdir` is kept.
+pub fn bench_build(opts: &BuildOptions, scratch: &Path) -> Result<BenchFigures, BuildError> {
+    let plain = scratch.join("plain");
+    let errno =
+        qmail_patches::select(&["errno".to_string()]).map_err(|source| BuildError::Patch {
+            name: "errno".into(),
+            source,
+        })?;
+    let nq = crate::prepare_tree(&opts.netqmail.dir, NETQMAIL, &[], &plain)?;
+    let m8 = crate::prepare_tree(&opts.mess822.dir, MESS822, &errno, &plain)?;
+    let uids = nq.join("auto_uids.c");
+    std::fs::write(&uids, opts.ids.auto_uids_c()).map_err(io_err(&uids))?;
+    let t = Instant::now();
+    for (tree, args) in [
+        (&nq, &["-o", "auto_uids.c", "it", "man"][..]),
+        (&m8, &["it", "instcheck"][..]),
+    ] {
+        let mut cmd = Command::new("make");
+        cmd.args(args).current_dir(tree);
+        crate::run_logged(cmd, &tree.join(".qtk-make.log"))?;
+    }
+    let plain_make = t.elapsed();
+
+    let mut o = opts.clone();
+    o.work = scratch.join("work");
+    o.prefix = scratch.join("prefix");
+    o.force = false;
+    std::fs::create_dir_all(&o.prefix).map_err(io_err(&o.prefix))?;
+    let t = Instant::now();
+    build(&o)?;
+    let cold_build = t.elapsed();
+    let t = Instant::now();
+    let again = build(&o)?;
+    let noop_rebuild = t.elapsed();
+    if !again.up_to_date {
+        return Err(BuildError::Invalid(
+            "bench: the second build was not up to date".into(),
+        ));
+    }
+    Ok(BenchFigures {
+        plain_make,
+        cold_build,
+        noop_rebuild,
+    })
+}

@@ -1,0 +1,110 @@
+//! `--destdir` staging: everything under DESTDIR/PREFIX, the programs
+//! refer to PREFIX, nothing is written outside DESTDIR, ownership is only
+//! recorded, and two builds of the same inputs are byte-identical.
+
+mod common;
+
+use std::path::Path;
+
+use qmail_build::manifest::Manifest;
+use qmail_build::{build, IdMap};
+
+const PREFIX: &str = "/opt/qtk-destdir-test-prefix";
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn destdir_staging_is_reproducible_and_refers_to_the_prefix() {
+    let (Some(nq), Some(m8)) = (common::netqmail(), common::mess822()) else {
+        return;
+    };
+    assert!(
+        !Path::new(PREFIX).exists(),
+        "{PREFIX} exists before the test"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let ids = IdMap::parse(
+        "alias=7790,qmaild=7791,qmaill=7792,root=0,qmailp=7794,qmailq=7795,qmailr=7796,qmails=7797,qmail=7800,nofiles=7801",
+    )
+    .unwrap();
+    let before_etc = common::snapshot(Path::new("/etc"), &[]);
+    let mut trees = Vec::new();
+    for run in ["one", "two-with-a-longer-name"] {
+        let dest = t.path().join(format!("dest-{run}"));
+        let work = t.path().join(format!("work-{run}"));
+        let mut o = common::options(&nq, &m8, Path::new(PREFIX), &work);
+        o.destdir = Some(dest.clone());
+        o.ids = ids;
+        o.ids_source = "uid-map".into();
+        let out = build(&o).unwrap();
+        assert!(!out.up_to_date);
+        assert!(
+            !out.manifest.ownership_applied,
+            "ownership applied while staging"
+        );
+        assert_eq!(
+            out.manifest_path,
+            dest.join("opt/qtk-destdir-test-prefix/share/qmail-toolkit/manifest.json")
+        );
+        let staged = dest.join(PREFIX.trim_start_matches('/'));
+        let smtpd = std::fs::read(staged.join("bin/qmail-smtpd")).unwrap();
+        assert!(
+            contains(&smtpd, PREFIX),
+            "prefix not compiled into qmail-smtpd"
+        );
+        let dest_s = dest.to_str().unwrap();
+        let work_s = work.to_str().unwrap();
+        for f in [
+            "bin/qmail-smtpd",
+            "bin/qmail-local",
+            "bin/qmail-send",
+            "mess822/bin/822date",
+        ] {
+            let b = std::fs::read(staged.join(f)).unwrap();
+            assert!(!contains(&b, dest_s), "{f} mentions the destdir");
+            assert!(!contains(&b, work_s), "{f} mentions the build directory");
+        }
+        // Intended ownership is recorded, not applied.
+        let m = Manifest::read(&out.manifest_path).unwrap().unwrap();
+        let alias = m
+            .files
+            .iter()
+            .find(|f| f.path == format!("{PREFIX}/alias"))
+            .unwrap();
+        assert_eq!(
+            alias.user.as_ref().map(|u| (u.name.as_str(), u.id)),
+            Some(("alias", 7790))
+        );
+        assert_eq!(
+            alias.group.as_ref().map(|g| (g.name.as_str(), g.id)),
+            Some(("qmail", 7800))
+        );
+        assert_eq!(alias.mode, "02755");
+        let meta = std::fs::metadata(staged.join("alias")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(meta.uid(), 7790, "ownership applied while staging");
+        assert_eq!(meta.mode() & 0o7777, 0o2755);
+        assert!(m.files.iter().all(|f| f.path.starts_with(PREFIX)));
+        trees.push(common::tree_contents(&dest));
+    }
+    assert!(
+        !Path::new(PREFIX).exists(),
+        "the build wrote to the prefix itself"
+    );
+    assert_eq!(
+        before_etc,
+        common::snapshot(Path::new("/etc"), &[]),
+        "/etc changed"
+    );
+    let (a, b) = (&trees[0], &trees[1]);
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in a {
+        assert!(
+            b[k] == *v,
+            "{k} differs between two builds of the same inputs"
+        );
+    }
+    assert!(a.len() > 200, "only {} paths staged", a.len());
+}

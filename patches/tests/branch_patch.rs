@@ -1,0 +1,228 @@
+//! The branch patch: generated from a pristine netqmail-1.06 tree, byte
+//! stable, accepted by `patch -p1`, and the patched qmail-local compiles.
+//! Needs `QMAIL_SOURCE_NETQMAIL` (else prints SKIPPED), except the anchor
+//! error test, which runs on a synthetic tree.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use qmail_patches::{branch, PatchError, Source, NETQMAIL};
+
+fn netqmail(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("QMAIL_SOURCE_NETQMAIL").filter(|v| !v.is_empty()) {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            assert!(
+                std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() != Ok("1"),
+                "{test}: QMAIL_REQUIRE_UPSTREAM=1 but QMAIL_SOURCE_NETQMAIL is not set"
+            );
+            println!("SKIPPED: {test}: upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)");
+            None
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-R")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -R {} {}", from.display(), to.display());
+}
+
+fn apply(dir: &Path, diff: &str, dry: bool) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = Command::new("patch");
+    cmd.arg("-p1").arg("--batch").arg("--forward");
+    if dry {
+        cmd.arg("--dry-run");
+    }
+    let mut child = cmd
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(diff.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn branch_diff_is_byte_stable_and_touches_the_right_files() {
+    let Some(tree) = netqmail("branch_patch") else {
+        return;
+    };
+    let src = Source::new(&tree, NETQMAIL);
+    let a = branch::generate(&src).unwrap();
+    let b = branch::generate(&src).unwrap();
+    assert_eq!(a.to_diff(), b.to_diff());
+    assert_eq!(a.sha256(), b.sha256());
+    assert_eq!(a.file_name, "netqmail-1.06-branch.patch");
+    let diff = a.to_diff();
+    for f in [
+        "+++ b/qmail-local.c",
+        "+++ b/Makefile",
+        "+++ b/dot-qmail.9",
+        "--- /dev/null\n+++ b/qbranch.c",
+        "--- /dev/null\n+++ b/qbranch.h",
+    ] {
+        assert!(diff.contains(f), "diff lacks {f:?}");
+    }
+    assert!(diff.contains("+       case '?':\n"));
+    assert!(diff.contains("+(6) branch; (7) label.\n"));
+}
+
+#[test]
+fn branch_patch_applies_to_pristine_tree_and_qmail_local_compiles() {
+    let Some(tree) = netqmail("branch_patch") else {
+        return;
+    };
+    let patch = branch::generate(&Source::new(&tree, NETQMAIL)).unwrap();
+    let diff = patch.to_diff();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    copy_tree(&tree, dir);
+    let out = apply(dir, &diff, true);
+    assert!(
+        out.status.success(),
+        "patch --dry-run failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = apply(dir, &diff, false);
+    assert!(out.status.success(), "patch failed");
+    // patch(1) gives the same files as the generator.
+    for f in &patch.files {
+        let got = std::fs::read_to_string(dir.join(&f.path)).unwrap();
+        assert!(got == f.new, "{}: patch(1) result differs", f.path);
+    }
+    std::fs::write(dir.join("conf-qmail"), format!("{}/qhome\n", dir.display())).unwrap();
+    let out = Command::new("make")
+        .arg("qmail-local")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make qmail-local failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("qmail-local").is_file());
+    assert!(dir.join("qbranch.o").is_file(), "qbranch.o was not built");
+    // The patch applies once: a second application is refused.
+    let again = apply(dir, &diff, true);
+    assert!(!again.status.success(), "patch applied twice");
+}
+
+#[test]
+fn anchor_error_names_file_and_anchor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A tree where qmail-local.c lacks the loop the patch hooks into.
+    std::fs::write(
+        dir.join("qmail-local.c"),
+        "#include \"auto_patrn.h\"\n int flagforwardonly;\n",
+    )
+    .unwrap();
+    let err = branch::generate(&Source::new(dir, NETQMAIL)).unwrap_err();
+    match &err {
+        PatchError::Anchor {
+            file,
+            anchor,
+            count,
+            ..
+        } => {
+            assert_eq!(file, "qmail-local.c");
+            assert_eq!(anchor, " flag99 = 0;\n");
+            assert_eq!(*count, 0);
+        }
+        other => panic!("expected an anchor error, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("qmail-local.c") && msg.contains("flag99 = 0;"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn generating_on_an_already_patched_tree_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("qbranch.c"), "int x;\n").unwrap();
+    let err = branch::generate(&Source::new(tmp.path(), NETQMAIL)).unwrap_err();
+    assert!(matches!(err, PatchError::AlreadyExists { .. }), "{err:?}");
+    assert!(err.to_string().contains("qbranch.c"));
+}
+
+/// Apply the netqmail patches of the series (or the given order) with
+/// `patch -p1`; patches whose generator is not written yet are left out
+/// with a note. Returns the names applied.
+fn apply_series(tree: &Path, dir: &Path, order: &[&str]) -> Vec<String> {
+    let src = Source::new(tree, NETQMAIL);
+    let mut applied = Vec::new();
+    for name in order {
+        let Some(def) = qmail_patches::series().iter().find(|d| d.name == *name) else {
+            println!("note: no patch {name} in the series; left out");
+            continue;
+        };
+        let patch = match (def.generate)(&src) {
+            Ok(p) => p,
+            Err(e) if *name != "branch" => {
+                println!("note: {name} not generated ({e}); left out");
+                continue;
+            }
+            Err(e) => panic!("branch: {e}"),
+        };
+        let out = apply(dir, &patch.to_diff(), false);
+        assert!(
+            out.status.success(),
+            "{name} does not apply after {applied:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        applied.push(name.to_string());
+    }
+    applied
+}
+
+#[test]
+fn branch_applies_with_the_other_netqmail_patches_in_either_order() {
+    let Some(tree) = netqmail("branch_patch series") else {
+        return;
+    };
+    // the series order, and the reverse
+    let forward: Vec<&str> = qmail_patches::series()
+        .iter()
+        .filter(|d| d.release == NETQMAIL)
+        .map(|d| d.name)
+        .collect();
+    let mut backward = forward.clone();
+    backward.reverse();
+    for order in [forward, backward] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        copy_tree(&tree, dir);
+        let applied = apply_series(&tree, dir, &order);
+        assert!(applied.iter().any(|n| n == "branch"));
+        std::fs::write(dir.join("conf-qmail"), format!("{}/qhome\n", dir.display())).unwrap();
+        let out = Command::new("make")
+            .arg("qmail-local")
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "make qmail-local after {applied:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("applied in order {applied:?}; qmail-local builds");
+    }
+}

@@ -1,0 +1,125 @@
+//! The mess822 nonroot and errno patches: byte-stable, exactly the intended
+//! change, apply with `patch -p1`, and a changed upstream file is reported
+//! by name.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use qmail_patches::{nonroot, portability, select, Source, MESS822};
+
+fn mess822() -> Option<PathBuf> {
+    match std::env::var_os("QMAIL_SOURCE_MESS822") {
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => {
+            assert!(
+                std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() != Ok("1"),
+                "QMAIL_SOURCE_MESS822 is not set and QMAIL_REQUIRE_UPSTREAM=1"
+            );
+            println!("SKIPPED: QMAIL_SOURCE_MESS822 is not set");
+            None
+        }
+    }
+}
+
+fn copy(src: &std::path::Path, dst: &std::path::Path) {
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn nonroot_removes_only_the_etc_entry_and_is_byte_stable() {
+    let Some(dir) = mess822() else { return };
+    let src = Source::new(&dir, MESS822);
+    let p = nonroot::generate(&src).unwrap();
+    assert_eq!(p.file_name, "mess822-0.58-nonroot.patch");
+    let diff = p.to_diff();
+    assert_eq!(
+        diff,
+        nonroot::generate(&src).unwrap().to_diff(),
+        "not byte-stable"
+    );
+    assert_eq!(p.files.len(), 1);
+    assert_eq!(p.files[0].path, "hier.c");
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec!["-  c(\"/etc\",\".\",\"leapsecs.dat\",-1,-1,0644);"]
+    );
+    let new = &p.files[0].new;
+    assert!(!new.contains("/etc"));
+    assert_eq!(
+        new.matches("\n  c(").count() + 1,
+        p.files[0].old.as_ref().unwrap().matches("\n  c(").count()
+    );
+}
+
+#[test]
+fn mess822_patches_apply_with_patch_p1() {
+    let Some(dir) = mess822() else { return };
+    let t = tempfile::tempdir().unwrap();
+    copy(&dir, t.path());
+    let src = Source::new(&dir, MESS822);
+    for def in select(&["errno".into(), "nonroot".into()]).unwrap() {
+        let p = (def.generate)(&src).unwrap();
+        assert_eq!(p.file_name, qmail_patches::file_name(def));
+        let pf = t.path().join(&p.file_name);
+        std::fs::write(&pf, p.to_diff()).unwrap();
+        for dry in [true, false] {
+            let mut cmd = Command::new("patch");
+            cmd.args(["-p1", "--batch", "-i"])
+                .arg(&pf)
+                .current_dir(t.path());
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            let out = cmd.output().expect("patch(1) installed");
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                p.file_name,
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        for f in &p.files {
+            assert_eq!(
+                std::fs::read_to_string(t.path().join(&f.path)).unwrap(),
+                f.new
+            );
+        }
+    }
+    let errno_h = std::fs::read_to_string(t.path().join("error.h")).unwrap();
+    assert!(errno_h.contains("#include <errno.h>") && !errno_h.contains("extern int errno;"));
+}
+
+#[test]
+fn missing_anchor_names_the_file() {
+    let Some(dir) = mess822() else { return };
+    let t = tempfile::tempdir().unwrap();
+    copy(&dir, t.path());
+    // An already-patched tree: the /etc entry is gone.
+    let hier = t.path().join("hier.c");
+    let text = std::fs::read_to_string(&hier).unwrap();
+    std::fs::write(&hier, text.replace(nonroot::ETC_ENTRY, "")).unwrap();
+    let err = nonroot::generate(&Source::new(t.path(), MESS822))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("hier.c: anchor"), "{err}");
+    assert!(err.contains("found 0 times"), "{err}");
+    let h = t.path().join("error.h");
+    std::fs::write(&h, "#include <errno.h>\n").unwrap();
+    let err = portability::generate_mess822(&Source::new(t.path(), MESS822))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("error.h: anchor"), "{err}");
+}

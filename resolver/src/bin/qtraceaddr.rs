@@ -1,0 +1,141 @@
+//! qtraceaddr: show how qmail would deliver an address (qtraceaddr.md).
+//!
+//! ```text
+//! qtraceaddr [--qmail DIR] [--break C] [--alias USER] [--json] [--explain]
+//!            [--check] [--sender ADDR] ADDRESS...
+//! ```
+//!
+//! Environment: `QMAIL` (qmail home, default `/var/qmail`), `QMAILBREAK`
+//! (first byte, default `-`), `QMAILALIAS` (default `alias`); the flags
+//! override them. Passwd lookups use the system's `getpwnam` (NSS).
+//!
+//! Exit status: 0 when every address was traced; 111 on a usage or
+//! environment error (no qmail home, unreadable control file); with
+//! `--check`, 100 if any address would be rejected by realrcptto, otherwise
+//! 111 if any would get a 421 (users/cdb or system user database trouble).
+//!
+//! Decisions: `--sender` sets the envelope sender for Q7 (default: a normal
+//! sender); `--json` prints one JSON object per line per address; `--explain`
+//! with `--json` adds the parsed instructions and the `-n` listing to the
+//! JSON object; `--check` adds a final `verdict: …` line to each text block.
+
+use qmail_resolver::report::{format_explain, format_trace};
+use qmail_resolver::{Config, ResolveOptions, Resolver, Sender, SystemPasswd, Verdict};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+const USAGE: &str = "usage: qtraceaddr [--qmail DIR] [--break C] [--alias USER] [--json] [--explain] [--check] [--sender ADDR] ADDRESS...";
+
+fn die(msg: &str) -> ! {
+    eprintln!("qtraceaddr: {msg}");
+    std::process::exit(111);
+}
+
+fn main() {
+    let mut args = std::env::args_os().skip(1);
+    let mut cfg = Config::default();
+    if let Some(q) = std::env::var_os("QMAIL") {
+        cfg.qmail_home = PathBuf::from(q);
+    }
+    if let Some(b) = std::env::var_os("QMAILBREAK") {
+        if let Some(&c) = b.as_bytes().first() {
+            cfg.break_byte = c;
+        }
+    }
+    if let Some(a) = std::env::var_os("QMAILALIAS") {
+        cfg.alias_user = a.into_vec();
+    }
+    let (mut json, mut explain, mut check) = (false, false, false);
+    let mut opts = ResolveOptions::default();
+    let mut addrs: Vec<Vec<u8>> = Vec::new();
+    let mut only_addrs = false;
+    while let Some(a) = args.next() {
+        let ab = a.as_bytes();
+        if only_addrs || !ab.starts_with(b"--") {
+            addrs.push(ab.to_vec());
+            continue;
+        }
+        let mut value = |name: &str| -> Vec<u8> {
+            match args.next() {
+                Some(v) => v.into_vec(),
+                None => die(&format!("{name} needs a value\n{USAGE}")),
+            }
+        };
+        match ab {
+            b"--" => only_addrs = true,
+            b"--json" => json = true,
+            b"--explain" => explain = true,
+            b"--check" => check = true,
+            b"--qmail" => {
+                cfg.qmail_home = PathBuf::from(std::ffi::OsString::from_vec(value("--qmail")))
+            }
+            b"--break" => match value("--break").first() {
+                Some(&c) => cfg.break_byte = c,
+                None => die("--break needs a non-empty value"),
+            },
+            b"--alias" => cfg.alias_user = value("--alias"),
+            b"--sender" => opts.sender = Sender::Address(value("--sender").into()),
+            b"--help" => {
+                println!("{USAGE}");
+                return;
+            }
+            _ => die(&format!("unknown option {}\n{USAGE}", a.to_string_lossy())),
+        }
+    }
+    if addrs.is_empty() {
+        die(USAGE);
+    }
+    match std::fs::metadata(&cfg.qmail_home) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => die(&format!("{}: not a directory", cfg.qmail_home.display())),
+        Err(e) => die(&format!("{}: {e}", cfg.qmail_home.display())),
+    }
+    let resolver = match Resolver::new(cfg, SystemPasswd) {
+        Ok(r) => r,
+        Err(e) => die(&e.to_string()),
+    };
+    opts.instructions = explain;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let (mut any_reject, mut any_temp) = (false, false);
+    for a in &addrs {
+        let t = resolver.resolve_with(a, &opts);
+        match t.verdict {
+            Verdict::Reject => any_reject = true,
+            Verdict::TempFail(_) => any_temp = true,
+            Verdict::Accept => {}
+        }
+        let res = if json {
+            match serde_json::to_string(&t) {
+                Ok(s) => writeln!(out, "{s}"),
+                Err(e) => die(&format!("cannot encode JSON: {e}")),
+            }
+        } else {
+            let mut block = format_trace(&t);
+            block.pop();
+            if explain {
+                block.extend_from_slice(&format_explain(&t));
+            }
+            if check {
+                block.extend_from_slice(format!("verdict: {}\n", t.verdict.as_str()).as_bytes());
+            }
+            block.push(b'\n');
+            out.write_all(&block)
+        };
+        if let Err(e) = res {
+            die(&format!("write error: {e}"));
+        }
+    }
+    if let Err(e) = out.flush() {
+        die(&format!("write error: {e}"));
+    }
+    if check {
+        if any_reject {
+            std::process::exit(100);
+        }
+        if any_temp {
+            std::process::exit(111);
+        }
+    }
+}

@@ -1,0 +1,650 @@
+//! Stages Q and P: the .qmail search (Q1–Q7) and the .qmail instruction
+//! model (P1–P9) with the branch rules of branch.md Part 1.
+
+use crate::bytes::{is_temp_errno, last_errno, Bytes};
+use serde::Serialize;
+use std::ffi::CString;
+
+/// L4: `safeext` = ASCII-fold(ext) with every `.` replaced by `:`.
+pub fn safeext(ext: &[u8]) -> Vec<u8> {
+    ext.iter()
+        .map(|&c| match c {
+            b'.' => b':',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// One name the search probes (Q2–Q4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SearchName {
+    /// The name relative to home (`.qmail-foo-default`).
+    pub name: Bytes,
+    /// The value DEFAULT gets if this name is the one found (`None` for an
+    /// exact name that does not end in `default`).
+    pub default: Option<Bytes>,
+}
+
+/// Q2–Q4: the names qmail-local probes, in order.
+pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
+    let se = safeext(ext);
+    let mut v = Vec::new();
+    let mut exact = b".qmail".to_vec();
+    exact.extend_from_slice(dash);
+    exact.extend_from_slice(&se);
+    let default = (se.len() >= 7 && &se[se.len() - 7..] == b"default")
+        .then(|| Bytes::new(&ext[ext.len() - 7..]));
+    v.push(SearchName {
+        name: Bytes(exact),
+        default,
+    });
+    for i in (0..=se.len()).rev() {
+        if i == 0 || se[i - 1] == b'-' {
+            let mut n = b".qmail".to_vec();
+            n.extend_from_slice(dash);
+            n.extend_from_slice(&se[..i]);
+            n.extend_from_slice(b"default");
+            v.push(SearchName {
+                name: Bytes(n),
+                default: Some(Bytes::new(&ext[i..])),
+            });
+        }
+    }
+    v
+}
+
+/// The result of Q1's probe of one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Probe {
+    /// open failed with a permanent errno other than EPERM/EACCES: absent.
+    Missing {
+        /// errno
+        errno: i32,
+    },
+    /// Opened, but not a regular file: absent.
+    NotRegular {
+        /// st_mode of the target
+        mode: u32,
+    },
+    /// open failed with a temporary errno, EPERM or EACCES (111), or fstat
+    /// failed: the search stops with a deferral.
+    Error {
+        /// errno
+        errno: i32,
+    },
+    /// A regular file with `mode & patrn` (111): the search stops.
+    Writable {
+        /// st_mode
+        mode: u32,
+    },
+    /// Found.
+    Found {
+        /// st_mode of the target
+        mode: u32,
+        /// st_size
+        size: u64,
+        /// owner-execute bit (forward-only).
+        forward_only: bool,
+    },
+}
+
+impl Probe {
+    /// Does the search go on to the next name?
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Probe::Missing { .. } | Probe::NotRegular { .. })
+    }
+}
+
+/// Q1: `open(path, O_RDONLY|O_NONBLOCK)` then `fstat`. With `read`, the
+/// contents of a found file are returned too.
+pub fn probe_qmail(path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Vec<u8>>) {
+    let Ok(c) = CString::new(path) else {
+        return (
+            Probe::Missing {
+                errno: libc::ENOENT,
+            },
+            None,
+        );
+    };
+    // SAFETY: c is NUL-terminated.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd == -1 {
+        let e = last_errno();
+        if is_temp_errno(e) || e == libc::EPERM || e == libc::EACCES {
+            return (Probe::Error { errno: e }, None);
+        }
+        return (Probe::Missing { errno: e }, None);
+    }
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open, st is a valid out pointer.
+    let r = unsafe { libc::fstat(fd, &mut st) };
+    let probe = if r == -1 {
+        Probe::Error {
+            errno: last_errno(),
+        }
+    } else if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        Probe::NotRegular { mode: st.st_mode }
+    } else if st.st_mode & patrn != 0 {
+        Probe::Writable { mode: st.st_mode }
+    } else {
+        Probe::Found {
+            mode: st.st_mode,
+            size: st.st_size as u64,
+            forward_only: st.st_mode & 0o100 != 0,
+        }
+    };
+    let mut content = None;
+    if read && matches!(probe, Probe::Found { .. }) {
+        use std::io::Read;
+        use std::os::fd::FromRawFd;
+        // SAFETY: fd is ours; File takes ownership and closes it.
+        let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+        let mut buf = Vec::new();
+        content = f.read_to_end(&mut buf).ok().map(|_| buf);
+    } else {
+        // SAFETY: fd is ours.
+        unsafe { libc::close(fd) };
+    }
+    (probe, content)
+}
+
+/// A classified .qmail line (P3, with branch.md rule 1 when enabled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LineKind {
+    /// An empty line (an error if it is the first line).
+    Blank,
+    /// `#…`
+    Comment,
+    /// A file line not ending in `/`.
+    Mbox {
+        /// The path (the whole line).
+        path: Bytes,
+    },
+    /// A file line ending in `/`.
+    Maildir {
+        /// The path (the whole line).
+        path: Bytes,
+    },
+    /// `|command`
+    Program {
+        /// The command after `|`.
+        command: Bytes,
+    },
+    /// `&addr` or any other line.
+    Forward {
+        /// The address.
+        address: Bytes,
+    },
+    /// `+list`
+    PlusList,
+    /// Any other `+` line (ignored).
+    PlusOther,
+    /// `?LABEL [COMMAND]` (branch.md).
+    Branch {
+        /// The label.
+        label: Bytes,
+        /// The command; `None` for an unconditional jump.
+        command: Option<Bytes>,
+    },
+    /// `:LABEL …` (branch.md): a jump target, otherwise a comment.
+    Label {
+        /// The label.
+        label: Bytes,
+    },
+}
+
+/// One line of instructions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Instruction {
+    /// 1-based line number.
+    pub line_no: usize,
+    /// The line after P2 stripping.
+    pub text: Bytes,
+    /// Its class.
+    pub kind: LineKind,
+}
+
+fn label_and_rest(s: &[u8]) -> (&[u8], &[u8]) {
+    let end = s
+        .iter()
+        .position(|&c| c == b' ' || c == b'\t')
+        .unwrap_or(s.len());
+    let mut rest = &s[end..];
+    while let [b' ' | b'\t', r @ ..] = rest {
+        rest = r;
+    }
+    (&s[..end], rest)
+}
+
+/// P1–P3: splits instructions into lines and classifies them. `branch`
+/// enables the `?` and `:` line types of branch.md (without it they are
+/// forwards, as in pristine qmail). An empty input is one blank line (P1
+/// adds the missing `\n`); the caller substitutes aliasempty for an empty
+/// file first, see [`effective_instructions`].
+pub fn parse_instructions(bytes: &[u8], branch: bool) -> Vec<Instruction> {
+    let mut out = Vec::new();
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    for (n, line) in body.split(|&c| c == b'\n').enumerate() {
+        let mut k = line.len();
+        while k > 0 && (line[k - 1] == b' ' || line[k - 1] == b'\t') {
+            k -= 1;
+        }
+        let text = &line[..k];
+        // qmail works on C strings from here on
+        let cstr = &text[..text.iter().position(|&c| c == 0).unwrap_or(text.len())];
+        let kind = match text.first() {
+            None | Some(0) => LineKind::Blank,
+            Some(b'#') => LineKind::Comment,
+            Some(b'.' | b'/') => {
+                if text[k - 1] == b'/' {
+                    LineKind::Maildir {
+                        path: Bytes::new(text),
+                    }
+                } else {
+                    LineKind::Mbox {
+                        path: Bytes::new(text),
+                    }
+                }
+            }
+            Some(b'|') => LineKind::Program {
+                command: Bytes::new(&text[1..]),
+            },
+            Some(b'+') => {
+                if cstr == b"+list" {
+                    LineKind::PlusList
+                } else {
+                    LineKind::PlusOther
+                }
+            }
+            Some(b'?') if branch => {
+                let (label, cmd) = label_and_rest(&cstr[1..]);
+                LineKind::Branch {
+                    label: Bytes::new(label),
+                    command: (!cmd.is_empty()).then(|| Bytes::new(cmd)),
+                }
+            }
+            Some(b':') if branch => LineKind::Label {
+                label: Bytes::new(label_and_rest(&cstr[1..]).0),
+            },
+            Some(b'&') => LineKind::Forward {
+                address: Bytes::new(&text[1..]),
+            },
+            Some(_) => LineKind::Forward {
+                address: Bytes::new(text),
+            },
+        };
+        out.push(Instruction {
+            line_no: n + 1,
+            text: Bytes::new(text),
+            kind,
+        });
+    }
+    out
+}
+
+/// How a program (or `?` command) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "code", rename_all = "snake_case")]
+pub enum ProgramExit {
+    /// Exited with this status.
+    Code(i32),
+    /// Killed by a signal.
+    Crash,
+}
+
+/// What a delivery did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeliveryKind {
+    /// mbox delivery.
+    Mbox {
+        /// Path (up to any NUL).
+        path: Bytes,
+    },
+    /// maildir delivery.
+    Maildir {
+        /// Path (up to any NUL).
+        path: Bytes,
+    },
+    /// A `|` program or a `?` command.
+    Program {
+        /// The command.
+        command: Bytes,
+        /// How it ended.
+        exit: ProgramExit,
+        /// It came from a `?` line.
+        branch: bool,
+    },
+    /// A forward (sent in one injection after the loop).
+    Forward {
+        /// The address.
+        address: Bytes,
+    },
+}
+
+/// One delivery made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    /// The line it came from.
+    pub line_no: usize,
+    /// What it did.
+    pub kind: DeliveryKind,
+}
+
+/// The final status of running instructions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Exit 0: `did F+W+P`.
+    Ok {
+        /// file deliveries counted
+        files: usize,
+        /// forwards counted
+        forwards: usize,
+        /// programs counted
+        programs: usize,
+    },
+    /// Exit 100. `text` is qmail-local's text; for a program exit it is the
+    /// program's own output, which this model does not know (empty).
+    Hard {
+        /// The text.
+        text: Bytes,
+    },
+    /// Exit 111, with qmail-local's text (empty for a program exit status,
+    /// see [`RunStatus::Hard`]).
+    Soft {
+        /// The text.
+        text: Bytes,
+    },
+}
+
+/// The result of [`run_instructions`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunResult {
+    /// Deliveries made, in order: files and programs as they run, then the
+    /// forwards (one injection, file order) if the run got that far.
+    pub deliveries: Vec<Delivery>,
+    /// Lines skipped by a jump (branch.md rule 2/3) or after an exit 99.
+    pub skipped: Vec<usize>,
+    /// Forwards collected but never sent because a later line failed (P8).
+    pub forwards_dropped: Vec<Delivery>,
+    /// The final status.
+    pub status: RunStatus,
+}
+
+const TXT_BLANK: &str = "Uh-oh: first line of .qmail file is blank. (#4.2.1)";
+const TXT_FILE_X: &str = "Uh-oh: .qmail has file delivery but has x bit set. (#4.7.0)";
+const TXT_PROG_X: &str = "Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)";
+const TXT_CRASH: &str = "Aack, child crashed. (#4.3.0)";
+
+fn cstr(b: &[u8]) -> &[u8] {
+    &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
+}
+
+/// Finds the jump target of a `?LABEL` at index `i`: the index of the first
+/// later `:LABEL` line, or `None` (skip everything, branch.md rule 3).
+pub fn jump_target(instr: &[Instruction], i: usize, label: &[u8]) -> Option<usize> {
+    instr[i + 1..]
+        .iter()
+        .position(|l| matches!(&l.kind, LineKind::Label { label: t } if t.as_bytes() == label))
+        .map(|p| i + 1 + p)
+}
+
+/// P4–P8 with branch.md: runs instructions as qmail-local `-N` would, with
+/// program results from `exit_of(command, line_no)` (mbox, maildir and
+/// forward deliveries are assumed to succeed).
+pub fn run_instructions(
+    instr: &[Instruction],
+    forward_only: bool,
+    mut exit_of: impl FnMut(&[u8], usize) -> ProgramExit,
+) -> RunResult {
+    let mut fo = forward_only;
+    let mut deliveries = Vec::new();
+    let mut forwards = Vec::new();
+    let mut skipped = Vec::new();
+    let (mut nf, mut nw, mut np) = (0, 0, 0);
+    let fail = |deliveries, skipped, forwards, status| RunResult {
+        deliveries,
+        skipped,
+        forwards_dropped: forwards,
+        status,
+    };
+    let mut i = 0;
+    while i < instr.len() {
+        let l = &instr[i];
+        let mut jump: Option<Option<usize>> = None;
+        match &l.kind {
+            LineKind::Blank => {
+                if i == 0 {
+                    return fail(deliveries, skipped, forwards, soft(TXT_BLANK));
+                }
+            }
+            LineKind::Comment | LineKind::PlusOther | LineKind::Label { .. } => {}
+            LineKind::PlusList => fo = true,
+            LineKind::Mbox { path } | LineKind::Maildir { path } => {
+                nf += 1;
+                if fo {
+                    return fail(deliveries, skipped, forwards, soft(TXT_FILE_X));
+                }
+                let path = Bytes::new(cstr(path));
+                let kind = if matches!(l.kind, LineKind::Maildir { .. }) {
+                    DeliveryKind::Maildir { path }
+                } else {
+                    DeliveryKind::Mbox { path }
+                };
+                deliveries.push(Delivery {
+                    line_no: l.line_no,
+                    kind,
+                });
+            }
+            LineKind::Program { command }
+            | LineKind::Branch {
+                command: Some(command),
+                ..
+            } => {
+                np += 1;
+                if fo {
+                    return fail(deliveries, skipped, forwards, soft(TXT_PROG_X));
+                }
+                let command = cstr(command);
+                let exit = exit_of(command, l.line_no);
+                let is_branch = matches!(l.kind, LineKind::Branch { .. });
+                deliveries.push(Delivery {
+                    line_no: l.line_no,
+                    kind: DeliveryKind::Program {
+                        command: Bytes::new(command),
+                        exit,
+                        branch: is_branch,
+                    },
+                });
+                match exit {
+                    ProgramExit::Crash => {
+                        return fail(deliveries, skipped, forwards, soft(TXT_CRASH))
+                    }
+                    ProgramExit::Code(0) => {}
+                    ProgramExit::Code(99) => {
+                        if let LineKind::Branch { label, .. } = &l.kind {
+                            jump = Some(jump_target(instr, i, label));
+                        } else {
+                            jump = Some(None);
+                        }
+                    }
+                    ProgramExit::Code(100 | 64 | 65 | 70 | 76 | 77 | 78 | 112) => {
+                        return fail(
+                            deliveries,
+                            skipped,
+                            forwards,
+                            RunStatus::Hard {
+                                text: Bytes::default(),
+                            },
+                        )
+                    }
+                    ProgramExit::Code(_) => {
+                        return fail(
+                            deliveries,
+                            skipped,
+                            forwards,
+                            RunStatus::Soft {
+                                text: Bytes::default(),
+                            },
+                        )
+                    }
+                }
+            }
+            LineKind::Branch {
+                label,
+                command: None,
+            } => jump = Some(jump_target(instr, i, label)),
+            LineKind::Forward { address } => {
+                nw += 1;
+                forwards.push(Delivery {
+                    line_no: l.line_no,
+                    kind: DeliveryKind::Forward {
+                        address: Bytes::new(cstr(address)),
+                    },
+                });
+            }
+        }
+        match jump {
+            None => i += 1,
+            Some(Some(t)) => {
+                skipped.extend(instr[i + 1..t].iter().map(|l| l.line_no));
+                // the target line itself is a comment: not skipped, not run
+                i = t + 1;
+            }
+            Some(None) => {
+                skipped.extend(instr[i + 1..].iter().map(|l| l.line_no));
+                break;
+            }
+        }
+    }
+    deliveries.extend(forwards);
+    RunResult {
+        deliveries,
+        skipped,
+        forwards_dropped: Vec::new(),
+        status: RunStatus::Ok {
+            files: nf,
+            forwards: nw,
+            programs: np,
+        },
+    }
+}
+
+fn soft(t: &str) -> RunStatus {
+    RunStatus::Soft {
+        text: Bytes::from(t),
+    }
+}
+
+/// The `qmail-local -n` listing (P9 and branch.md rule 6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listing {
+    /// The printed lines (`program CMD`, `forward ADDR`, `mbox PATH`,
+    /// `maildir PATH`, and finally `did F+W+P` when no error occurred).
+    pub lines: Vec<Bytes>,
+    /// The soft error that stopped the listing (exit 111), if any.
+    pub error: Option<Bytes>,
+    /// Lines skipped by unconditional jumps.
+    pub skipped: Vec<usize>,
+}
+
+/// P9 + branch.md rule 6: what `qmail-local -n` prints for these
+/// instructions.
+pub fn listing(instr: &[Instruction], forward_only: bool) -> Listing {
+    let mut fo = forward_only;
+    let mut lines = Vec::new();
+    let mut skipped = Vec::new();
+    let (mut nf, mut nw, mut np) = (0, 0, 0);
+    let say = |t: &str, b: &[u8]| {
+        let mut v = t.as_bytes().to_vec();
+        v.extend_from_slice(b);
+        Bytes(v)
+    };
+    let err = |lines, skipped, t: &str| Listing {
+        lines,
+        error: Some(Bytes::from(t)),
+        skipped,
+    };
+    let mut i = 0;
+    while i < instr.len() {
+        let l = &instr[i];
+        match &l.kind {
+            LineKind::Blank if i == 0 => return err(lines, skipped, TXT_BLANK),
+            LineKind::Blank | LineKind::Comment | LineKind::PlusOther | LineKind::Label { .. } => {}
+            LineKind::PlusList => fo = true,
+            LineKind::Mbox { path } => {
+                nf += 1;
+                if fo {
+                    return err(lines, skipped, TXT_FILE_X);
+                }
+                lines.push(say("mbox ", path));
+            }
+            LineKind::Maildir { path } => {
+                nf += 1;
+                if fo {
+                    return err(lines, skipped, TXT_FILE_X);
+                }
+                lines.push(say("maildir ", path));
+            }
+            LineKind::Program { command }
+            | LineKind::Branch {
+                command: Some(command),
+                ..
+            } => {
+                np += 1;
+                if fo {
+                    return err(lines, skipped, TXT_PROG_X);
+                }
+                lines.push(say("program ", command));
+            }
+            LineKind::Branch {
+                label,
+                command: None,
+            } => match jump_target(instr, i, label) {
+                Some(t) => {
+                    skipped.extend(instr[i + 1..t].iter().map(|l| l.line_no));
+                    i = t + 1;
+                    continue;
+                }
+                None => {
+                    skipped.extend(instr[i + 1..].iter().map(|l| l.line_no));
+                    break;
+                }
+            },
+            LineKind::Forward { address } => {
+                nw += 1;
+                lines.push(say("forward ", address));
+            }
+        }
+        i += 1;
+    }
+    lines.push(Bytes(format!("did {nf}+{nw}+{np}").into_bytes()));
+    Listing {
+        lines,
+        error: None,
+        skipped,
+    }
+}
+
+/// P1: the instructions qmail-local uses: the file's bytes, or aliasempty
+/// (clearing forward-only) when there is no file or it is empty.
+/// Returns (instructions, forward_only).
+pub fn effective_instructions(
+    file: Option<&[u8]>,
+    forward_only: bool,
+    aliasempty: &[u8],
+    branch: bool,
+) -> (Vec<Instruction>, bool) {
+    match file {
+        Some(b) if !b.is_empty() => (parse_instructions(b, branch), forward_only),
+        _ => (parse_instructions(aliasempty, branch), false),
+    }
+}

@@ -1,0 +1,369 @@
+//! Stage G: qmail-getpw (G1–G7) and the passwd oracle.
+
+use crate::bytes::{is_temp_errno, last_errno, Bytes};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::Path;
+
+/// A passwd record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PwEntry {
+    /// pw_name
+    pub name: Bytes,
+    /// pw_uid
+    pub uid: u32,
+    /// pw_gid
+    pub gid: u32,
+    /// pw_dir
+    pub dir: Bytes,
+}
+
+/// The answer of `getpwnam` (resolution.md §1 item 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PwResult {
+    /// A record.
+    Found(PwEntry),
+    /// No such user (or any failure other than ETXTBSY).
+    Absent,
+    /// getpwnam failed with errno ETXTBSY (G2: QLX_SYS).
+    Etxtbsy,
+}
+
+/// A passwd oracle.
+pub trait Passwd {
+    /// Looks a user name up, like `getpwnam`.
+    fn getpwnam(&self, name: &[u8]) -> PwResult;
+}
+
+impl<P: Passwd + ?Sized> Passwd for &P {
+    fn getpwnam(&self, name: &[u8]) -> PwResult {
+        (**self).getpwnam(name)
+    }
+}
+
+impl<P: Passwd + ?Sized> Passwd for Box<P> {
+    fn getpwnam(&self, name: &[u8]) -> PwResult {
+        (**self).getpwnam(name)
+    }
+}
+
+/// The system's passwd through libc `getpwnam_r` (so NSS modules and
+/// nss_wrapper apply). errno ETXTBSY is reported as [`PwResult::Etxtbsy`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemPasswd;
+
+impl Passwd for SystemPasswd {
+    fn getpwnam(&self, name: &[u8]) -> PwResult {
+        let Ok(cname) = CString::new(name) else {
+            return PwResult::Absent;
+        };
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+            let mut out: *mut libc::passwd = std::ptr::null_mut();
+            // SAFETY: all pointers are valid for the call; buf outlives pw.
+            let r = unsafe {
+                libc::getpwnam_r(
+                    cname.as_ptr(),
+                    &mut pw,
+                    buf.as_mut_ptr() as *mut libc::c_char,
+                    buf.len(),
+                    &mut out,
+                )
+            };
+            if r == libc::ERANGE && buf.len() < (1 << 20) {
+                let n = buf.len() * 2;
+                buf.resize(n, 0);
+                continue;
+            }
+            if r == libc::ETXTBSY {
+                return PwResult::Etxtbsy;
+            }
+            if out.is_null() {
+                return PwResult::Absent;
+            }
+            // SAFETY: getpwnam_r succeeded, the strings point into buf.
+            let (n, d) = unsafe {
+                (
+                    std::ffi::CStr::from_ptr(pw.pw_name).to_bytes().to_vec(),
+                    std::ffi::CStr::from_ptr(pw.pw_dir).to_bytes().to_vec(),
+                )
+            };
+            return PwResult::Found(PwEntry {
+                name: Bytes(n),
+                uid: pw.pw_uid,
+                gid: pw.pw_gid,
+                dir: Bytes(d),
+            });
+        }
+    }
+}
+
+/// A fixed passwd map (tests, benchmarks). Names are matched exactly.
+#[derive(Debug, Clone, Default)]
+pub struct StaticPasswd {
+    map: HashMap<Vec<u8>, PwResult>,
+}
+
+impl StaticPasswd {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a user.
+    pub fn add(&mut self, name: &[u8], uid: u32, gid: u32, dir: &[u8]) -> &mut Self {
+        self.map.insert(
+            name.to_vec(),
+            PwResult::Found(PwEntry {
+                name: Bytes::new(name),
+                uid,
+                gid,
+                dir: Bytes::new(dir),
+            }),
+        );
+        self
+    }
+    /// Makes lookups of `name` fail with ETXTBSY.
+    pub fn add_etxtbsy(&mut self, name: &[u8]) -> &mut Self {
+        self.map.insert(name.to_vec(), PwResult::Etxtbsy);
+        self
+    }
+}
+
+impl Passwd for StaticPasswd {
+    fn getpwnam(&self, name: &[u8]) -> PwResult {
+        self.map.get(name).cloned().unwrap_or(PwResult::Absent)
+    }
+}
+
+/// G1: the candidate boundaries `e`, longest first: `e < 32` and
+/// (`e == len` or `local[e] == brk`).
+pub fn getpw_candidates(local: &[u8], brk: u8) -> Vec<usize> {
+    (0..=local.len())
+        .rev()
+        .filter(|&e| e < 32 && (e == local.len() || local[e] == brk))
+        .collect()
+}
+
+/// Result of `stat` on a home directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StatResult {
+    /// stat succeeded.
+    Ok {
+        /// st_uid
+        uid: u32,
+        /// st_mode
+        mode: u32,
+    },
+    /// stat failed.
+    Err {
+        /// errno
+        errno: i32,
+    },
+}
+
+/// `stat(path)` (follows symlinks).
+pub fn stat_path(path: &[u8]) -> StatResult {
+    let Ok(c) = CString::new(path) else {
+        return StatResult::Err {
+            errno: libc::ENOENT,
+        };
+    };
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: c is NUL-terminated, st is a valid out pointer.
+    let r = unsafe { libc::stat(c.as_ptr(), &mut st) };
+    if r == -1 {
+        StatResult::Err {
+            errno: last_errno(),
+        }
+    } else {
+        StatResult::Ok {
+            uid: st.st_uid,
+            mode: st.st_mode,
+        }
+    }
+}
+
+/// What happened to one G1 candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CandidateResult {
+    /// getpwnam found nothing.
+    Absent,
+    /// getpwnam failed with ETXTBSY (G2; ends stage G).
+    Etxtbsy,
+    /// pw_uid == 0 (skipped).
+    Root,
+    /// stat(pw_dir) failed with a permanent errno (skipped).
+    StatFailed {
+        /// errno
+        errno: i32,
+        /// EACCES/EPERM: qmailp might see something else, so realrcptto
+        /// cannot be sure (deliberate change 3).
+        uncertain: bool,
+    },
+    /// stat(pw_dir) failed with a temporary errno (G4; ends stage G).
+    StatTemporary {
+        /// errno
+        errno: i32,
+    },
+    /// The home is owned by another uid (skipped).
+    WrongOwner {
+        /// st_uid
+        owner: u32,
+    },
+    /// Accepted.
+    Accepted {
+        /// st_mode of the home (reused by the L2/L3 check).
+        mode: u32,
+    },
+}
+
+/// One G1 candidate and its fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    /// The folded username tried.
+    pub name: Bytes,
+    /// The boundary `e`.
+    pub boundary: usize,
+    /// The passwd record, if any.
+    pub entry: Option<PwEntry>,
+    /// The result.
+    pub result: CandidateResult,
+}
+
+/// The final result of stage G.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GetpwOutcome {
+    /// A user was chosen (directly or through the alias fallback).
+    Found {
+        /// The passwd record.
+        entry: PwEntry,
+        /// dash ("" or "-").
+        dash: Bytes,
+        /// ext (original case).
+        ext: Bytes,
+        /// G5: the alias user was used.
+        alias: bool,
+    },
+    /// G5: the alias user does not exist (QLX_NOALIAS).
+    NoAlias,
+    /// G2: ETXTBSY (QLX_SYS).
+    Sys,
+    /// G4: a temporary stat errno (QLX_NFS).
+    Nfs {
+        /// errno
+        errno: i32,
+    },
+}
+
+/// The full stage G trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Getpw {
+    /// Every candidate tried, longest first.
+    pub candidates: Vec<Candidate>,
+    /// The result.
+    pub outcome: GetpwOutcome,
+}
+
+/// Runs stage G for `local` with the calling process's view of the
+/// filesystem. Relative homes are stat'ed relative to `qmail_home` (the cwd
+/// of qmail-getpw).
+pub fn getpw<P: Passwd + ?Sized>(
+    passwd: &P,
+    local: &[u8],
+    brk: u8,
+    alias_user: &[u8],
+    qmail_home: &Path,
+) -> Getpw {
+    let mut candidates = Vec::new();
+    for e in getpw_candidates(local, brk) {
+        let name = local[..e].to_ascii_lowercase();
+        let pw = passwd.getpwnam(&name);
+        let (entry, result) = match pw {
+            PwResult::Etxtbsy => (None, CandidateResult::Etxtbsy),
+            PwResult::Absent => (None, CandidateResult::Absent),
+            PwResult::Found(ent) => {
+                let r = if ent.uid == 0 {
+                    CandidateResult::Root
+                } else {
+                    match stat_home(&ent.dir, qmail_home) {
+                        StatResult::Ok { uid, mode } if uid == ent.uid => {
+                            CandidateResult::Accepted { mode }
+                        }
+                        StatResult::Ok { uid, .. } => CandidateResult::WrongOwner { owner: uid },
+                        StatResult::Err { errno } if is_temp_errno(errno) => {
+                            CandidateResult::StatTemporary { errno }
+                        }
+                        StatResult::Err { errno } => CandidateResult::StatFailed {
+                            errno,
+                            uncertain: errno == libc::EACCES || errno == libc::EPERM,
+                        },
+                    }
+                };
+                (Some(ent), r)
+            }
+        };
+        let done = match &result {
+            CandidateResult::Etxtbsy => Some(GetpwOutcome::Sys),
+            CandidateResult::StatTemporary { errno } => Some(GetpwOutcome::Nfs { errno: *errno }),
+            CandidateResult::Accepted { .. } => {
+                let (dash, ext) = if e == local.len() {
+                    (Bytes::default(), Bytes::default())
+                } else {
+                    (Bytes::from("-"), Bytes::new(&local[e + 1..]))
+                };
+                entry.clone().map(|entry| GetpwOutcome::Found {
+                    entry,
+                    dash,
+                    ext,
+                    alias: false,
+                })
+            }
+            _ => None,
+        };
+        candidates.push(Candidate {
+            name: Bytes(name),
+            boundary: e,
+            entry,
+            result,
+        });
+        if let Some(outcome) = done {
+            return Getpw {
+                candidates,
+                outcome,
+            };
+        }
+    }
+    let outcome = match passwd.getpwnam(alias_user) {
+        PwResult::Found(entry) => GetpwOutcome::Found {
+            entry,
+            dash: Bytes::from("-"),
+            ext: Bytes::new(local),
+            alias: true,
+        },
+        // qmail-getpw does not look at errno for the alias lookup
+        PwResult::Absent | PwResult::Etxtbsy => GetpwOutcome::NoAlias,
+    };
+    Getpw {
+        candidates,
+        outcome,
+    }
+}
+
+/// stat of a home directory, relative homes resolved against `base`.
+pub fn stat_home(dir: &[u8], base: &Path) -> StatResult {
+    if dir.first() == Some(&b'/') || dir.is_empty() {
+        stat_path(dir)
+    } else {
+        use std::os::unix::ffi::OsStrExt;
+        let mut p = base.as_os_str().as_bytes().to_vec();
+        p.push(b'/');
+        p.extend_from_slice(dir);
+        stat_path(&p)
+    }
+}

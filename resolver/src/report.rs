@@ -1,0 +1,313 @@
+//! The qtraceaddr text report (qtraceaddr.md D.2 with D.3 fixed) and the
+//! `--explain` section.
+//!
+//! Decisions (qtraceaddr.md leaves these open):
+//! * A missing users/cdb prints `no entry in users/cdb`, like a cdb without
+//!   an entry (the original printed nothing about users/cdb then; readers
+//!   that look for the final line are unaffected).
+//! * Where the original died or had no line, one line `defer: TEXT` or
+//!   `bounce: TEXT` gives qmail's text (resolution.md O4), and ends the
+//!   block. The missing alias user prints `defer: Unable to find alias
+//!   user!` instead of the original's `reject address for lack of any entry
+//!   in /etc/passwd` (qmail defers it; realrcptto accepts it).
+//! * An empty local part (H4) prints `trash: empty local part, message
+//!   discarded`.
+//! * A passwd candidate whose home cannot be stat'ed because of EACCES or
+//!   EPERM prints `uncertain: cannot stat HOME: ERROR (realrcptto accepts)`.
+//! * The `.qmail` paths printed are `HOME/NAME`.
+//! * An exception in virtualdomains (empty value) prints `accept address for
+//!   remote delivery`, as qmail routes it remotely (D.3 item 16 fixed).
+
+use crate::bytes::error_str;
+use crate::dotqmail::{self, DeliveryKind, LineKind, Probe, ProgramExit, RunStatus};
+use crate::getpw::{CandidateResult, GetpwOutcome};
+use crate::resolve::{HomeCheck, Outcome, Trace, UsersStage};
+use crate::rewrite::{Channel, Decision};
+use crate::users::UsersMatch;
+
+fn line(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out.push(b'\n');
+}
+
+/// The default qtraceaddr block for one trace, ending with the empty line.
+pub fn format_trace(t: &Trace) -> Vec<u8> {
+    let mut o = Vec::new();
+    format_body(t, &mut o);
+    o.push(b'\n');
+    o
+}
+
+fn outcome_line(o: &mut Vec<u8>, oc: &Outcome) {
+    match oc {
+        Outcome::Defer { text } => line(o, &[b"defer: ", text]),
+        Outcome::Bounce { text } => line(o, &[b"bounce: ", text]),
+        _ => {}
+    }
+}
+
+fn format_body(t: &Trace, o: &mut Vec<u8>) {
+    let rw = &t.rewrite;
+    line(o, &[b"input: ", &t.input]);
+    if let Some(a) = &rw.after_envnoathost {
+        line(o, &[b"after envnoathost: ", a]);
+    }
+    line(o, &[b"after percenthack: ", &rw.after_percenthack]);
+    if rw.channel == Channel::Remote {
+        line(o, &[b"accept address for remote delivery"]);
+        return;
+    }
+    match &rw.decision {
+        Decision::Locals => line(o, &[b"domain exists in locals"]),
+        Decision::Virtual { .. } => line(o, &[b"after virtualdomains: ", rw.local_part()]),
+        _ => {}
+    }
+    match &t.outcome {
+        Outcome::Trash => {
+            line(o, &[b"trash: empty local part, message discarded"]);
+            return;
+        }
+        Outcome::Bounce { text } if t.local.is_none() => {
+            line(o, &[b"bounce: ", text]);
+            return;
+        }
+        _ => {}
+    }
+    match &t.users {
+        Some(UsersStage::Hit(h)) => match &h.matched {
+            UsersMatch::Exact { name } => line(o, &[b"matched users/cdb entry for =", name]),
+            UsersMatch::Wildcard { prefix } => line(o, &[b"matched users/cdb entry for +", prefix]),
+        },
+        Some(UsersStage::NoEntry) | Some(UsersStage::Missing) => {
+            line(o, &[b"no entry in users/cdb"])
+        }
+        Some(UsersStage::Trouble(_)) => {
+            outcome_line(o, &t.outcome);
+            return;
+        }
+        None => {}
+    }
+    if let Some(g) = &t.getpw {
+        for c in &g.candidates {
+            match &c.result {
+                CandidateResult::Root => line(o, &[b"user ", &c.name, b" has uid==0, skipping"]),
+                CandidateResult::StatFailed {
+                    errno,
+                    uncertain: true,
+                } => {
+                    let dir = c.entry.as_ref().map(|e| e.dir.as_bytes()).unwrap_or(b"");
+                    line(
+                        o,
+                        &[
+                            b"uncertain: cannot stat ",
+                            dir,
+                            b": ",
+                            error_str(*errno).as_bytes(),
+                            b" (realrcptto accepts)",
+                        ],
+                    )
+                }
+                _ => {}
+            }
+        }
+        match &g.outcome {
+            GetpwOutcome::Found { entry, alias, .. } => {
+                if *alias {
+                    line(o, &[b"matched default /etc/passwd entry for ", &entry.name])
+                } else {
+                    line(o, &[b"matched /etc/passwd entry for ", &entry.name])
+                }
+            }
+            _ => {
+                outcome_line(o, &t.outcome);
+                return;
+            }
+        }
+    }
+    let Some(rec) = &t.record else {
+        outcome_line(o, &t.outcome);
+        return;
+    };
+    line(
+        o,
+        &[
+            b"delivering as USER=",
+            &rec.user,
+            b", UID=",
+            &rec.uid_text,
+            b", GID=",
+            &rec.gid_text,
+        ],
+    );
+    match &t.home {
+        Some(HomeCheck::Ok { .. }) => {}
+        _ => {
+            outcome_line(o, &t.outcome);
+            return;
+        }
+    }
+    if t.looping {
+        outcome_line(o, &t.outcome);
+        return;
+    }
+    for s in &t.search {
+        match s.probe {
+            Probe::Missing { .. } => line(o, &[b"missing .qmail file:", &s.path]),
+            Probe::NotRegular { .. } => line(o, &[b"not a regular file:", &s.path]),
+            Probe::Found { .. } => line(o, &[b"deliver according to ", &s.path]),
+            Probe::Error { .. } | Probe::Writable { .. } => {}
+        }
+    }
+    match &t.outcome {
+        Outcome::DefaultDelivery { .. } => {
+            line(o, &[b"deliver according to default delivery instructions"])
+        }
+        Outcome::Bounce { .. } if is_q5(t) => {
+            line(o, &[b"bounce message due to lack of a .qmail file"])
+        }
+        Outcome::Deliver { .. } => {}
+        oc => outcome_line(o, oc),
+    }
+}
+
+fn is_q5(t: &Trace) -> bool {
+    matches!(&t.outcome, Outcome::Bounce { text } if text.as_bytes() == b"Sorry, no mailbox here by that name. (#5.1.1)")
+}
+
+fn say_delivery(k: &DeliveryKind) -> Vec<u8> {
+    let mut v = Vec::new();
+    match k {
+        DeliveryKind::Mbox { path } => {
+            v.extend_from_slice(b"mbox ");
+            v.extend_from_slice(path);
+        }
+        DeliveryKind::Maildir { path } => {
+            v.extend_from_slice(b"maildir ");
+            v.extend_from_slice(path);
+        }
+        DeliveryKind::Program { command, .. } => {
+            v.extend_from_slice(b"program ");
+            v.extend_from_slice(command);
+        }
+        DeliveryKind::Forward { address } => {
+            v.extend_from_slice(b"forward ");
+            v.extend_from_slice(address);
+        }
+    }
+    v
+}
+
+fn status_text(s: &RunStatus) -> Vec<u8> {
+    match s {
+        RunStatus::Ok {
+            files,
+            forwards,
+            programs,
+        } => format!("did {files}+{forwards}+{programs}").into_bytes(),
+        RunStatus::Hard { text } => [b"hard failure (100) ".as_slice(), text].concat(),
+        RunStatus::Soft { text } => [b"soft failure (111) ".as_slice(), text].concat(),
+    }
+}
+
+/// The `--explain` section: the instructions of the chosen .qmail (or
+/// aliasempty), the `qmail-local -n` listing, and the deliveries under the
+/// branch rules. Commands are not run: the main path assumes every command
+/// exits 0; for each `?LABEL COMMAND` line a second path shows what happens
+/// when that command exits 99 (all others 0). Empty when the trace did not
+/// reach stage P (run [`crate::Resolver::resolve_with`] with
+/// `instructions: true`).
+pub fn format_explain(t: &Trace) -> Vec<u8> {
+    let mut o = Vec::new();
+    let (Some(instr), Some(listing)) = (&t.instructions, &t.listing) else {
+        return o;
+    };
+    let src: &[u8] = match &t.outcome {
+        Outcome::Deliver {
+            file, empty: false, ..
+        } => file,
+        _ => b"default delivery instructions (aliasempty)",
+    };
+    line(&mut o, &[b"explain: instructions from ", src]);
+    for i in instr {
+        line(
+            &mut o,
+            &[
+                b"  line ",
+                i.line_no.to_string().as_bytes(),
+                b": ",
+                kind_name(&i.kind).as_bytes(),
+                b" ",
+                &i.text,
+            ],
+        );
+    }
+    line(&mut o, &[b"explain: qmail-local -n would print:"]);
+    for l in &listing.lines {
+        line(&mut o, &[b"  ", l]);
+    }
+    if let Some(e) = &listing.error {
+        line(&mut o, &[b"  error: ", e]);
+    }
+    let fo = match &t.outcome {
+        Outcome::Deliver { forward_only, .. } => *forward_only,
+        _ => false,
+    };
+    let path = |title: &[u8], ninety_nine: Option<usize>, o: &mut Vec<u8>| {
+        let r = dotqmail::run_instructions(instr, fo, |_, n| {
+            if Some(n) == ninety_nine {
+                ProgramExit::Code(99)
+            } else {
+                ProgramExit::Code(0)
+            }
+        });
+        line(o, &[b"explain: ", title]);
+        for d in &r.deliveries {
+            line(
+                o,
+                &[
+                    b"  line ",
+                    d.line_no.to_string().as_bytes(),
+                    b": ",
+                    &say_delivery(&d.kind),
+                ],
+            );
+        }
+        if !r.skipped.is_empty() {
+            let s: Vec<String> = r.skipped.iter().map(|n| n.to_string()).collect();
+            line(o, &[b"  skipped lines: ", s.join(",").as_bytes()]);
+        }
+        line(o, &[b"  result: ", &status_text(&r.status)]);
+    };
+    path(b"deliveries if every command exits 0:", None, &mut o);
+    for i in instr {
+        if let LineKind::Branch {
+            command: Some(_), ..
+        } = &i.kind
+        {
+            let title = format!(
+                "deliveries if the command on line {} exits 99 (others 0):",
+                i.line_no
+            );
+            path(title.as_bytes(), Some(i.line_no), &mut o);
+        }
+    }
+    o
+}
+
+fn kind_name(k: &LineKind) -> &'static str {
+    match k {
+        LineKind::Blank => "blank",
+        LineKind::Comment => "comment",
+        LineKind::Mbox { .. } => "mbox",
+        LineKind::Maildir { .. } => "maildir",
+        LineKind::Program { .. } => "program",
+        LineKind::Forward { .. } => "forward",
+        LineKind::PlusList => "+list",
+        LineKind::PlusOther => "ignored",
+        LineKind::Branch { command: None, .. } => "jump",
+        LineKind::Branch { .. } => "branch-program",
+        LineKind::Label { .. } => "label",
+    }
+}

@@ -1,0 +1,801 @@
+//! The whole chain: stages W, H, U, G, L, Q (and optionally P), the outcome
+//! (O1–O4) and the realrcptto verdict.
+
+use crate::bytes::{error_str, is_temp_errno, Bytes};
+use crate::control::{ControlError, Controls};
+use crate::dotqmail::{self, Listing, Probe, SearchName};
+use crate::getpw::{self, stat_path, CandidateResult, Getpw, GetpwOutcome, Passwd, StatResult};
+use crate::rewrite::{self, Channel, Rewrite};
+use crate::users::{self, CdbTrouble, UserRecord, UsersDb, UsersHit};
+use serde::Serialize;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+/// Compile-time constants and the qmail home (resolution.md §0, §1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// QMAILHOME (`auto_qmail`).
+    pub qmail_home: PathBuf,
+    /// `auto_break` (G1 only).
+    pub break_byte: u8,
+    /// `auto_usera`.
+    pub alias_user: Vec<u8>,
+    /// `auto_patrn`.
+    pub patrn: u32,
+    /// The default delivery instructions (qmail-start's argv, P1).
+    pub aliasempty: Vec<u8>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            qmail_home: PathBuf::from("/var/qmail"),
+            break_byte: b'-',
+            alias_user: b"alias".to_vec(),
+            patrn: 0o002,
+            aliasempty: b"./Mailbox\n".to_vec(),
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration with another qmail home.
+    pub fn with_home(home: impl Into<PathBuf>) -> Self {
+        Config {
+            qmail_home: home.into(),
+            ..Config::default()
+        }
+    }
+}
+
+/// The envelope sender for Q7 (and H1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(tag = "kind", content = "address", rename_all = "snake_case")]
+pub enum Sender {
+    /// A normal sender whose value is not known (the default): Q7's owner
+    /// probes run; NEWSENDER is reported only when an owner file changes it.
+    #[default]
+    Normal,
+    /// A given sender address (`""` and `#@[]` skip Q7).
+    Address(Bytes),
+}
+
+/// Optional message inputs.
+#[derive(Debug, Clone, Default)]
+pub struct ResolveOptions {
+    /// The envelope sender (Q7). Default: a normal sender.
+    pub sender: Sender,
+    /// The message header block, for L5's Delivered-To loop check. `None`
+    /// (the default) means no headers: no loop.
+    pub headers: Option<Vec<u8>>,
+    /// Read and parse the chosen .qmail (or aliasempty) and attach the
+    /// `qmail-local -n` listing and the parsed instructions (stage P).
+    pub instructions: bool,
+}
+
+/// Why the realrcptto check answers with a temporary failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TempFailSource {
+    /// users/cdb trouble: `421 unable to read cdb user database (#4.3.0)`.
+    Cdb,
+    /// getpwnam ETXTBSY or a temporary stat errno in G3:
+    /// `421 unable to read system user database (#4.3.0)`.
+    Sys,
+}
+
+/// The realrcptto verdict (realrcptto.md Part 1, "the verdict rule").
+///
+/// `Reject` iff, seen with this process's privileges, local delivery is
+/// certain to end in Q5 ("Sorry, no mailbox here by that name."). Every
+/// other case is `Accept`, except the two error replies of the C check,
+/// which are `TempFail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "source", rename_all = "snake_case")]
+pub enum Verdict {
+    /// 250: accept the recipient.
+    Accept,
+    /// 550: `sorry, no mailbox here by that name. (#5.1.1)`.
+    Reject,
+    /// 421: the session ends.
+    TempFail(TempFailSource),
+}
+
+impl Verdict {
+    /// A stable name: `accept`, `reject`, `tempfail-cdb`, `tempfail-sys`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Reject => "reject",
+            Verdict::TempFail(TempFailSource::Cdb) => "tempfail-cdb",
+            Verdict::TempFail(TempFailSource::Sys) => "tempfail-sys",
+        }
+    }
+}
+
+/// Who qmail-local runs as and with which arguments (H5–H7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// user
+    pub user: Bytes,
+    /// uid
+    pub uid: u32,
+    /// gid
+    pub gid: u32,
+    /// home
+    pub home: Bytes,
+    /// local (the full local part)
+    pub local: Bytes,
+    /// dash
+    pub dash: Bytes,
+    /// ext
+    pub ext: Bytes,
+    /// domain
+    pub domain: Bytes,
+}
+
+/// The final outcome of delivery (O1–O4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "class", rename_all = "snake_case")]
+pub enum Outcome {
+    /// O1: qmail-rspawn with this address.
+    Remote {
+        /// The address.
+        address: Bytes,
+    },
+    /// H4: empty local part, `K` with empty text, message discarded.
+    Trash,
+    /// A .qmail file was found (Q2/Q3).
+    Deliver {
+        /// The name relative to home (`.qmail-foo-default`).
+        file: Bytes,
+        /// home + `/` + file.
+        path: Bytes,
+        /// Who and with what arguments.
+        target: Target,
+        /// DEFAULT, if set.
+        default: Option<Bytes>,
+        /// The x bit (forward-only); cleared when the file is empty (P1).
+        forward_only: bool,
+        /// The file is 0 bytes: aliasempty is used instead (P1).
+        empty: bool,
+        /// NEWSENDER when Q7 changed it.
+        newsender: Option<Bytes>,
+    },
+    /// Q5 with dash "": the default delivery instructions (aliasempty).
+    #[serde(rename = "default")]
+    DefaultDelivery {
+        /// Who and with what arguments.
+        target: Target,
+        /// NEWSENDER when Q7 changed it.
+        newsender: Option<Bytes>,
+    },
+    /// `D`: a permanent failure with qmail's text.
+    Bounce {
+        /// The text.
+        text: Bytes,
+    },
+    /// `Z`: a temporary failure with qmail's text.
+    Defer {
+        /// The text.
+        text: Bytes,
+    },
+}
+
+impl Outcome {
+    /// `remote`, `trash`, `deliver`, `default`, `bounce` or `defer`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Outcome::Remote { .. } => "remote",
+            Outcome::Trash => "trash",
+            Outcome::Deliver { .. } => "deliver",
+            Outcome::DefaultDelivery { .. } => "default",
+            Outcome::Bounce { .. } => "bounce",
+            Outcome::Defer { .. } => "defer",
+        }
+    }
+    /// The bounce or defer text, if any.
+    pub fn text(&self) -> Option<&Bytes> {
+        match self {
+            Outcome::Bounce { text } | Outcome::Defer { text } => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// Stage U's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UsersStage {
+    /// users/cdb does not exist (U8: go to G).
+    Missing,
+    /// U13: no entry (go to G).
+    NoEntry,
+    /// A hit.
+    Hit(UsersHit),
+    /// U8/U9 trouble.
+    Trouble(CdbTrouble),
+}
+
+/// L2/L3: the home directory as this process sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HomeCheck {
+    /// L1: not absolute.
+    Relative,
+    /// L2: stat/chdir would fail with this errno.
+    Unreachable {
+        /// errno
+        errno: i32,
+    },
+    /// L3 checks passed (possibly sticky, which `-n` only warns about).
+    Ok {
+        /// st_mode
+        mode: u32,
+    },
+    /// L3: `mode & patrn`.
+    Writable {
+        /// st_mode
+        mode: u32,
+    },
+    /// L3: sticky (deferral with `-N`, warning with `-n`).
+    Sticky {
+        /// st_mode
+        mode: u32,
+    },
+}
+
+/// One Q1 probe in the search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeStep {
+    /// The name probed and its DEFAULT.
+    pub name: SearchName,
+    /// home + `/` + name.
+    pub path: Bytes,
+    /// The result.
+    pub probe: Probe,
+}
+
+/// A step whose result this process cannot be sure of (it accepts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Uncertain {
+    /// The stage (`getpw`, `home`, `qmail`).
+    pub stage: &'static str,
+    /// The path.
+    pub path: Bytes,
+    /// errno
+    pub errno: i32,
+}
+
+/// Everything known about one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trace {
+    /// The recipient as given.
+    pub input: Bytes,
+    /// Stage W.
+    pub rewrite: Rewrite,
+    /// W12: how a bounce shows this (local) recipient.
+    pub bounce_display: Option<Bytes>,
+    /// H3: the local part (local channel only).
+    pub local: Option<Bytes>,
+    /// H3: the domain (local channel only).
+    pub domain: Option<Bytes>,
+    /// Stage U (None when not reached).
+    pub users: Option<UsersStage>,
+    /// Stage G (None when not reached).
+    pub getpw: Option<Getpw>,
+    /// H6: the six fields handed to qmail-local.
+    pub record: Option<UserRecord>,
+    /// L1–L3.
+    pub home: Option<HomeCheck>,
+    /// L5: the Delivered-To line matched a header.
+    pub looping: bool,
+    /// Q2–Q4 probes, in order.
+    pub search: Vec<ProbeStep>,
+    /// Q7: owner probes (`-owner`, `-owner-default`) and their results
+    /// (`true` = exists).
+    pub owner: Vec<(Bytes, bool)>,
+    /// Stage P: the parsed instructions (with [`ResolveOptions::instructions`]).
+    pub instructions: Option<Vec<dotqmail::Instruction>>,
+    /// Stage P: the `qmail-local -n` listing (with
+    /// [`ResolveOptions::instructions`]).
+    pub listing: Option<Listing>,
+    /// Steps the process cannot be sure of (realrcptto accepts).
+    pub uncertain: Vec<Uncertain>,
+    /// The final outcome.
+    pub outcome: Outcome,
+    /// The realrcptto verdict.
+    pub verdict: Verdict,
+}
+
+/// An error building a resolver.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolverError {
+    /// A control file problem.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+}
+
+/// The resolver: controls and users/cdb loaded once, passwd and filesystem
+/// queried per address.
+pub struct Resolver<P: Passwd> {
+    config: Config,
+    controls: Controls,
+    users: UsersDb,
+    passwd: P,
+}
+
+fn defer(t: impl AsRef<[u8]>) -> Outcome {
+    Outcome::Defer {
+        text: Bytes::new(t.as_ref()),
+    }
+}
+
+fn join(home: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(home.len() + name.len() + 1);
+    p.extend_from_slice(home);
+    p.push(b'/');
+    p.extend_from_slice(name);
+    p
+}
+
+impl<P: Passwd> Resolver<P> {
+    /// Loads `config.qmail_home/control/*` and `users/cdb`.
+    pub fn new(config: Config, passwd: P) -> Result<Self, ResolverError> {
+        let controls = Controls::load(&config.qmail_home)?;
+        let users = UsersDb::load(&config.qmail_home.join("users/cdb"));
+        Ok(Resolver {
+            config,
+            controls,
+            users,
+            passwd,
+        })
+    }
+
+    /// Builds a resolver from parts (no files read).
+    pub fn from_parts(config: Config, controls: Controls, users: UsersDb, passwd: P) -> Self {
+        Resolver {
+            config,
+            controls,
+            users,
+            passwd,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// The parsed control files.
+    pub fn controls(&self) -> &Controls {
+        &self.controls
+    }
+    /// The users/cdb state.
+    pub fn users(&self) -> &UsersDb {
+        &self.users
+    }
+    /// Re-reads users/cdb.
+    pub fn reload_users(&mut self) {
+        self.users = UsersDb::load(&self.config.qmail_home.join("users/cdb"));
+    }
+
+    /// Resolves one recipient with the default options.
+    pub fn resolve(&self, addr: &[u8]) -> Trace {
+        self.resolve_with(addr, &ResolveOptions::default())
+    }
+
+    /// Resolves one recipient.
+    pub fn resolve_with(&self, addr: &[u8], opts: &ResolveOptions) -> Trace {
+        let rw = rewrite::rewrite(&self.controls, addr);
+        let mut t = Trace {
+            input: Bytes::new(addr),
+            bounce_display: None,
+            local: None,
+            domain: None,
+            users: None,
+            getpw: None,
+            record: None,
+            home: None,
+            looping: false,
+            search: Vec::new(),
+            owner: Vec::new(),
+            instructions: None,
+            listing: None,
+            uncertain: Vec::new(),
+            outcome: Outcome::Trash,
+            verdict: Verdict::Accept,
+            rewrite: rw,
+        };
+        let (outcome, verdict) = self.local_stages(&mut t, opts);
+        t.outcome = outcome;
+        t.verdict = if t.uncertain.is_empty() {
+            verdict
+        } else {
+            Verdict::Accept
+        };
+        t
+    }
+
+    fn local_stages(&self, t: &mut Trace, opts: &ResolveOptions) -> (Outcome, Verdict) {
+        let accept = Verdict::Accept;
+        if t.rewrite.channel == Channel::Remote {
+            return (
+                Outcome::Remote {
+                    address: t.rewrite.address.clone(),
+                },
+                accept,
+            );
+        }
+        let recip = t.rewrite.address.as_bytes();
+        t.bounce_display = Some(Bytes(rewrite::bounce_display(&self.controls, recip)));
+        // H2
+        let Some(at) = recip.iter().rposition(|&c| c == b'@') else {
+            return (
+                Outcome::Bounce {
+                    text: Bytes::from("Sorry, address must include host name. (#5.1.3)"),
+                },
+                accept,
+            );
+        };
+        let local = &recip[..at];
+        let domain = &recip[at + 1..];
+        t.local = Some(Bytes::new(local));
+        t.domain = Some(Bytes::new(domain));
+        // H4
+        if local.is_empty() {
+            return (Outcome::Trash, accept);
+        }
+        // U
+        let record = match self.users.lookup(local) {
+            Err(e) => {
+                t.users = Some(UsersStage::Trouble(e));
+                return (
+                    defer("Trouble reading users/cdb in qmail-lspawn."),
+                    Verdict::TempFail(TempFailSource::Cdb),
+                );
+            }
+            Ok(Some(hit)) => {
+                let rec = hit.record.clone();
+                t.users = Some(UsersStage::Hit(hit));
+                rec
+            }
+            Ok(None) => {
+                t.users = Some(if self.users.exists() {
+                    UsersStage::NoEntry
+                } else {
+                    UsersStage::Missing
+                });
+                // G
+                let g = getpw::getpw(
+                    &self.passwd,
+                    local,
+                    self.config.break_byte,
+                    &self.config.alias_user,
+                    &self.config.qmail_home,
+                );
+                for c in &g.candidates {
+                    if let CandidateResult::StatFailed {
+                        errno,
+                        uncertain: true,
+                    } = c.result
+                    {
+                        t.uncertain.push(Uncertain {
+                            stage: "getpw",
+                            path: c.entry.as_ref().map(|e| e.dir.clone()).unwrap_or_default(),
+                            errno,
+                        });
+                    }
+                }
+                let res = match &g.outcome {
+                    GetpwOutcome::Sys => Err((
+                        defer("Temporary failure in qmail-lspawn."),
+                        Verdict::TempFail(TempFailSource::Sys),
+                    )),
+                    GetpwOutcome::Nfs { .. } => Err((
+                        defer("NFS failure in qmail-local."),
+                        Verdict::TempFail(TempFailSource::Sys),
+                    )),
+                    GetpwOutcome::NoAlias => {
+                        Err((defer("Unable to find alias user!"), Verdict::Accept))
+                    }
+                    GetpwOutcome::Found {
+                        entry, dash, ext, ..
+                    } => {
+                        let mut r = Vec::new();
+                        r.extend_from_slice(&entry.name);
+                        r.push(0);
+                        r.extend_from_slice(entry.uid.to_string().as_bytes());
+                        r.push(0);
+                        r.extend_from_slice(entry.gid.to_string().as_bytes());
+                        r.push(0);
+                        r.extend_from_slice(&entry.dir);
+                        r.push(0);
+                        r.extend_from_slice(dash);
+                        r.push(0);
+                        r.extend_from_slice(ext);
+                        r.push(0);
+                        Ok(Bytes(r))
+                    }
+                };
+                t.getpw = Some(g);
+                match res {
+                    Ok(r) => r,
+                    Err(x) => return x,
+                }
+            }
+        };
+        // H6
+        let Some(rec) = users::parse_record(&record) else {
+            return (defer("Internal qmail-lspawn bug."), accept);
+        };
+        t.record = Some(rec.clone());
+        if rec.uid == 0 {
+            return (defer("Not allowed to perform deliveries as root."), accept);
+        }
+        let target = Target {
+            user: rec.user.clone(),
+            uid: rec.uid,
+            gid: rec.gid,
+            home: rec.home.clone(),
+            local: Bytes::new(local),
+            dash: rec.dash.clone(),
+            ext: rec.ext.clone(),
+            domain: Bytes::new(domain),
+        };
+        let home = rec.home.as_bytes();
+        // L1
+        if home.first() != Some(&b'/') {
+            t.home = Some(HomeCheck::Relative);
+            return (
+                Outcome::Bounce {
+                    text: Bytes::from("qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty"),
+                },
+                accept,
+            );
+        }
+        // L2, L3 (reusing G3's stat of the same path, if any)
+        let known = t.getpw.as_ref().and_then(|g| {
+            g.candidates
+                .iter()
+                .find_map(|c| match (&c.result, &c.entry) {
+                    (CandidateResult::Accepted { mode }, Some(e)) if e.dir.as_bytes() == home => {
+                        Some(*mode)
+                    }
+                    _ => None,
+                })
+        });
+        let hc = check_home_mode(home, self.config.patrn, known);
+        t.home = Some(hc.clone());
+        match hc {
+            HomeCheck::Unreachable { errno } => {
+                let mut m = b"Unable to switch to ".to_vec();
+                m.extend_from_slice(home);
+                m.extend_from_slice(format!(": {}. (#4.3.0)", error_str(errno)).as_bytes());
+                return (defer(m), accept);
+            }
+            HomeCheck::Writable { .. } => {
+                return (defer("Uh-oh: home directory is writable. (#4.7.0)"), accept)
+            }
+            HomeCheck::Sticky { .. } => {
+                return (
+                    defer("Home directory is sticky: user is editing his .qmail file. (#4.2.1)"),
+                    accept,
+                )
+            }
+            _ => {}
+        }
+        // L5
+        if let Some(h) = &opts.headers {
+            let mut dt = b"Delivered-To: ".to_vec();
+            dt.extend_from_slice(local);
+            dt.push(b'@');
+            dt.extend_from_slice(domain);
+            for c in dt.iter_mut() {
+                if *c == b'\n' {
+                    *c = b'_';
+                }
+            }
+            dt.push(b'\n');
+            for line in h.split_inclusive(|&c| c == b'\n') {
+                if line.len() <= 1 {
+                    break;
+                }
+                if line == dt.as_slice() {
+                    t.looping = true;
+                    return (
+                        Outcome::Bounce {
+                            text: Bytes::from("This message is looping: it already has my Delivered-To line. (#5.4.6)"),
+                        },
+                        accept,
+                    );
+                }
+            }
+        }
+        // Q
+        let mut found: Option<(usize, Option<Vec<u8>>)> = None;
+        for name in dotqmail::search_names(&rec.dash, &rec.ext) {
+            let path = join(home, &name.name);
+            let (probe, content) =
+                dotqmail::probe_qmail(&path, self.config.patrn, opts.instructions);
+            t.search.push(ProbeStep {
+                name,
+                path: Bytes(path),
+                probe,
+            });
+            match probe {
+                Probe::Missing { .. } | Probe::NotRegular { .. } => continue,
+                Probe::Error { errno } => {
+                    let step = t
+                        .search
+                        .last()
+                        .map(|s| s.name.name.clone())
+                        .unwrap_or_default();
+                    let mut m = b"Unable to open ".to_vec();
+                    m.extend_from_slice(&step);
+                    m.extend_from_slice(format!(": {}. (#4.3.0)", error_str(errno)).as_bytes());
+                    return (defer(m), accept);
+                }
+                Probe::Writable { .. } => {
+                    return (defer("Uh-oh: .qmail file is writable. (#4.7.0)"), accept)
+                }
+                Probe::Found { .. } => {
+                    found = Some((t.search.len() - 1, content));
+                    break;
+                }
+            }
+        }
+        // Q5
+        if found.is_none() && !rec.dash.is_empty() {
+            return (
+                Outcome::Bounce {
+                    text: Bytes::from("Sorry, no mailbox here by that name. (#5.1.1)"),
+                },
+                Verdict::Reject,
+            );
+        }
+        // Q7
+        let mut newsender = None;
+        let run_q7 = match &opts.sender {
+            Sender::Normal => true,
+            Sender::Address(s) => !s.is_empty() && s.as_bytes() != b"#@[]",
+        };
+        if run_q7 {
+            let mut base = b".qmail".to_vec();
+            base.extend_from_slice(&rec.dash);
+            base.extend_from_slice(&dotqmail::safeext(&rec.ext));
+            // Err carries the deferral text
+            let mut exists = |suffix: &[u8]| -> Result<bool, Vec<u8>> {
+                let mut n = base.clone();
+                n.extend_from_slice(suffix);
+                let r = match stat_path(&join(home, &n)) {
+                    StatResult::Ok { .. } => true,
+                    StatResult::Err { errno } if is_temp_errno(errno) => {
+                        let mut m = b"Unable to open ".to_vec();
+                        m.extend_from_slice(&n);
+                        m.extend_from_slice(format!(": {}. (#4.3.0)", error_str(errno)).as_bytes());
+                        return Err(m);
+                    }
+                    StatResult::Err { .. } => false,
+                };
+                t.owner.push((Bytes(n), r));
+                Ok(r)
+            };
+            match exists(b"-owner") {
+                Err(m) => return (defer(m), accept),
+                Ok(false) => {}
+                Ok(true) => {
+                    let dflt = match exists(b"-owner-default") {
+                        Err(m) => return (defer(m), accept),
+                        Ok(d) => d,
+                    };
+                    let mut ns = local.to_vec();
+                    ns.extend_from_slice(if dflt { b"-owner-@" } else { b"-owner@" });
+                    ns.extend_from_slice(domain);
+                    if dflt {
+                        ns.extend_from_slice(b"-@[]");
+                    }
+                    newsender = Some(Bytes(ns));
+                }
+            }
+        }
+        // P (optional)
+        let (file_content, forward_only, empty) = match &found {
+            Some((i, content)) => match t.search[*i].probe {
+                Probe::Found {
+                    size, forward_only, ..
+                } => (content.clone(), forward_only && size > 0, size == 0),
+                _ => (None, false, true),
+            },
+            None => (None, false, true),
+        };
+        if opts.instructions {
+            let (instr, fo) = dotqmail::effective_instructions(
+                file_content.as_deref().filter(|_| !empty),
+                forward_only,
+                &self.config.aliasempty,
+                true,
+            );
+            t.listing = Some(dotqmail::listing(&instr, fo));
+            t.instructions = Some(instr);
+        }
+        match found {
+            Some((i, _)) => {
+                let step = &t.search[i];
+                (
+                    Outcome::Deliver {
+                        file: step.name.name.clone(),
+                        path: step.path.clone(),
+                        target,
+                        default: step.name.default.clone(),
+                        forward_only,
+                        empty,
+                        newsender,
+                    },
+                    accept,
+                )
+            }
+            None => (Outcome::DefaultDelivery { target, newsender }, accept),
+        }
+    }
+}
+
+/// L2/L3 as this process sees them: stat(home), a directory, searchable
+/// (`access(X_OK)`), then the patrn and sticky checks on its mode.
+///
+/// Decision (speed): when this process runs as root (euid 0), the
+/// `access(X_OK)` call is skipped, because a directory is always searchable
+/// with CAP_DAC_OVERRIDE.
+pub fn check_home(home: &[u8], patrn: u32) -> HomeCheck {
+    check_home_mode(home, patrn, None)
+}
+
+fn is_root() -> bool {
+    use std::sync::OnceLock;
+    static ROOT: OnceLock<bool> = OnceLock::new();
+    // SAFETY: geteuid cannot fail.
+    *ROOT.get_or_init(|| unsafe { libc::geteuid() } == 0)
+}
+
+/// [`check_home`] with the mode from an earlier `stat(home)` of the same
+/// path (stage G's), saving a system call.
+pub fn check_home_mode(home: &[u8], patrn: u32, known_mode: Option<u32>) -> HomeCheck {
+    if home.first() != Some(&b'/') {
+        return HomeCheck::Relative;
+    }
+    let st = match known_mode {
+        Some(mode) => StatResult::Ok { uid: 0, mode },
+        None => stat_path(home),
+    };
+    match st {
+        StatResult::Err { errno } => HomeCheck::Unreachable { errno },
+        StatResult::Ok { mode, .. } => {
+            if mode & libc::S_IFMT != libc::S_IFDIR {
+                return HomeCheck::Unreachable {
+                    errno: libc::ENOTDIR,
+                };
+            }
+            if is_root() {
+                // a directory is always searchable by root
+            } else if let Ok(c) = std::ffi::CString::new(home) {
+                // SAFETY: c is NUL-terminated.
+                if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == -1 {
+                    return HomeCheck::Unreachable {
+                        errno: crate::bytes::last_errno(),
+                    };
+                }
+            }
+            if mode & patrn != 0 {
+                HomeCheck::Writable { mode }
+            } else if mode & libc::S_ISVTX != 0 {
+                HomeCheck::Sticky { mode }
+            } else {
+                HomeCheck::Ok { mode }
+            }
+        }
+    }
+}
+
+/// The path of a file under the qmail home, as bytes.
+pub fn home_path_bytes(config: &Config) -> Vec<u8> {
+    config.qmail_home.as_os_str().as_bytes().to_vec()
+}

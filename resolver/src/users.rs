@@ -1,0 +1,500 @@
+//! Stage U: users/assign → users/cdb (qmail-newu, U1–U7) and the lookup of
+//! qmail-lspawn's `nughde_get` (U8–U13), plus the H6 record parse.
+
+use crate::bytes::Bytes;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A users/assign format error (qmail-newu exits 111 and keeps the old cdb).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssignError {
+    /// U1: the file ends without a line starting with `.`.
+    #[error("users/assign: missing terminating '.' line")]
+    MissingDot,
+    /// U2: a line before the terminator does not end with `\n`.
+    #[error("users/assign line {line}: no newline at end of line")]
+    NoNewline {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// U2: a NUL byte in a line.
+    #[error("users/assign line {line}: NUL byte")]
+    Nul {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// U2: no `:`, or `:` at position 0 (this includes blank lines).
+    #[error("users/assign line {line}: missing name or ':'")]
+    NoColon {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// U5: fewer than six colons after the name.
+    #[error("users/assign line {line}: fewer than 7 fields")]
+    TooFewFields {
+        /// 1-based line number.
+        line: usize,
+    },
+}
+
+/// An error writing users/cdb.
+#[derive(Debug, thiserror::Error)]
+pub enum CdbWriteError {
+    /// The assign file was malformed.
+    #[error(transparent)]
+    Assign(#[from] AssignError),
+    /// An I/O error on the named file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file being read or written.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// cdb records (key, data) in insertion order.
+pub type CdbRecords = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// U1–U7: compiles users/assign bytes into cdb records, in insertion order.
+/// The last record is the wildchars record with the empty key (U6).
+pub fn compile_assign(bytes: &[u8]) -> Result<CdbRecords, AssignError> {
+    let mut out = Vec::new();
+    let mut wildchars: Vec<u8> = Vec::new();
+    let mut rest = bytes;
+    let mut lineno = 0;
+    loop {
+        lineno += 1;
+        if rest.is_empty() {
+            return Err(AssignError::MissingDot);
+        }
+        let (line, matched) = match rest.iter().position(|&c| c == b'\n') {
+            Some(p) => {
+                let l = &rest[..p];
+                rest = &rest[p + 1..];
+                (l, true)
+            }
+            None => {
+                let l = rest;
+                rest = &[];
+                (l, false)
+            }
+        };
+        if line.first() == Some(&b'.') {
+            break;
+        }
+        if !matched {
+            return Err(AssignError::NoNewline { line: lineno });
+        }
+        if line.contains(&0) {
+            return Err(AssignError::Nul { line: lineno });
+        }
+        let i = match line.iter().position(|&c| c == b':') {
+            Some(0) | None => return Err(AssignError::NoColon { line: lineno }),
+            Some(i) => i,
+        };
+        let mut key = Vec::with_capacity(i + 1);
+        key.push(b'!');
+        key.extend_from_slice(&line[1..i]);
+        if line[0] == b'+' {
+            key.make_ascii_lowercase();
+            if i >= 2 && !wildchars.contains(&line[i - 1]) {
+                wildchars.push(line[i - 1]);
+            }
+        } else {
+            key.push(0);
+            key.make_ascii_lowercase();
+        }
+        let mut data = line[i + 1..].to_vec();
+        let mut n = 0;
+        let mut end = data.len();
+        for (j, c) in data.iter_mut().enumerate() {
+            if *c == b':' {
+                *c = 0;
+                n += 1;
+                if n == 6 {
+                    end = j;
+                    break;
+                }
+            }
+        }
+        if n < 6 {
+            return Err(AssignError::TooFewFields { line: lineno });
+        }
+        data.truncate(end);
+        out.push((key, data));
+    }
+    out.push((Vec::new(), wildchars));
+    Ok(out)
+}
+
+/// Writes records as a cdb file at `path` (temp name in the same directory,
+/// fsync, rename; nothing half-written is left behind).
+pub fn write_cdb(path: &Path, records: &[(Vec<u8>, Vec<u8>)]) -> Result<(), CdbWriteError> {
+    let io = |source| CdbWriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = {
+        let mut s = path.as_os_str().to_owned();
+        s.push(".tmp");
+        PathBuf::from(s)
+    };
+    let res = (|| -> std::io::Result<()> {
+        let f = std::fs::File::create(&tmp)?;
+        let mut m = cdb::CDBMake::new(f.try_clone()?)?;
+        for (k, v) in records {
+            m.add(k, v)?;
+        }
+        m.finish()?;
+        let mut f = f;
+        f.flush()?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(())
+}
+
+/// qmail-newu: compiles `assign` into `cdb` (atomically).
+pub fn compile_assign_file(assign: &Path, cdb: &Path) -> Result<(), CdbWriteError> {
+    let bytes = std::fs::read(assign).map_err(|source| CdbWriteError::Io {
+        path: assign.to_path_buf(),
+        source,
+    })?;
+    let recs = compile_assign(&bytes)?;
+    write_cdb(cdb, &recs)
+}
+
+/// A read error inside a cdb (truncated or corrupt file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cdb read error (truncated or corrupt file)")]
+pub struct CdbReadError;
+
+/// Anything that answers "first record with this key" like qmail's
+/// `cdb_seek` (U7: duplicates are returned in insertion order).
+pub trait CdbGet {
+    /// The data of the first record with exactly this key.
+    fn get_first(&self, key: &[u8]) -> Result<Option<&[u8]>, CdbReadError>;
+}
+
+/// A cdb held in memory (the whole file's bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct CdbSlice<'a>(pub &'a [u8]);
+
+fn u32_at(b: &[u8], pos: usize) -> Result<u32, CdbReadError> {
+    let s = b.get(pos..pos + 4).ok_or(CdbReadError)?;
+    Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// The cdb hash function.
+pub fn cdb_hash(key: &[u8]) -> u32 {
+    let mut h: u32 = 5381;
+    for &c in key {
+        h = (h.wrapping_shl(5).wrapping_add(h)) ^ c as u32;
+    }
+    h
+}
+
+impl CdbGet for CdbSlice<'_> {
+    fn get_first(&self, key: &[u8]) -> Result<Option<&[u8]>, CdbReadError> {
+        let b = self.0;
+        let h = cdb_hash(key);
+        let hp = ((h as usize) << 3) & 2047;
+        let pos = u32_at(b, hp)? as usize;
+        let lenhash = u32_at(b, hp + 4)? as usize;
+        if lenhash == 0 {
+            return Ok(None);
+        }
+        let mut slot = ((h >> 8) as usize) % lenhash;
+        for _ in 0..lenhash {
+            let sp = pos + slot * 8;
+            let rh = u32_at(b, sp)?;
+            let rpos = u32_at(b, sp + 4)? as usize;
+            if rpos == 0 {
+                return Ok(None);
+            }
+            if rh == h {
+                let klen = u32_at(b, rpos)? as usize;
+                let dlen = u32_at(b, rpos + 4)? as usize;
+                if klen == key.len() {
+                    let kstart = rpos + 8;
+                    let k = b.get(kstart..kstart + klen).ok_or(CdbReadError)?;
+                    if k == key {
+                        let d = b
+                            .get(kstart + klen..kstart + klen + dlen)
+                            .ok_or(CdbReadError)?;
+                        return Ok(Some(d));
+                    }
+                }
+            }
+            slot += 1;
+            if slot == lenhash {
+                slot = 0;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A naive model: a list of records searched in order.
+impl CdbGet for [(Vec<u8>, Vec<u8>)] {
+    fn get_first(&self, key: &[u8]) -> Result<Option<&[u8]>, CdbReadError> {
+        Ok(self
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice()))
+    }
+}
+
+/// How a users/cdb record was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UsersMatch {
+    /// U10: the exact key `!local\0`.
+    Exact {
+        /// The folded local part (qmail-users notation `=local`).
+        name: Bytes,
+    },
+    /// U11: a wildcard key `!prefix`.
+    Wildcard {
+        /// The folded prefix (qmail-users notation `+prefix`).
+        prefix: Bytes,
+    },
+}
+
+/// A users/cdb hit: how it matched and the record (stored value, plus the
+/// original-case remainder for wildcards, plus the final NUL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsersHit {
+    /// Exact or wildcard.
+    pub matched: UsersMatch,
+    /// The record as qmail-lspawn builds it (U10/U11).
+    pub record: Bytes,
+}
+
+/// Why the users/cdb step failed (U8/U9): qmail-lspawn exits QLX_CDB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CdbTrouble {
+    /// U8: open failed with an errno other than ENOENT.
+    Open {
+        /// The errno.
+        errno: i32,
+    },
+    /// U9: the `""` key is missing.
+    NoWildchars,
+    /// U9: a read or seek failed (truncated or corrupt).
+    Read,
+}
+
+/// U9–U13: looks `local` up. `Ok(None)` means "go to stage G".
+pub fn lookup_users<C: CdbGet + ?Sized>(
+    cdb: &C,
+    local: &[u8],
+) -> Result<Option<UsersHit>, CdbTrouble> {
+    let wild = match cdb.get_first(b"") {
+        Ok(Some(w)) => w,
+        Ok(None) => return Err(CdbTrouble::NoWildchars),
+        Err(_) => return Err(CdbTrouble::Read),
+    };
+    let mut key = Vec::with_capacity(local.len() + 2);
+    key.push(b'!');
+    key.extend_from_slice(local);
+    key.make_ascii_lowercase();
+    key.push(0);
+    if let Some(d) = cdb.get_first(&key).map_err(|_| CdbTrouble::Read)? {
+        let mut rec = Vec::with_capacity(d.len() + 1);
+        rec.extend_from_slice(d);
+        rec.push(0);
+        return Ok(Some(UsersHit {
+            matched: UsersMatch::Exact {
+                name: Bytes::new(&key[1..key.len() - 1]),
+            },
+            record: Bytes(rec),
+        }));
+    }
+    key.pop();
+    let n = local.len();
+    for k in (0..=n).rev() {
+        let probe = k == 0 || wild.contains(&key[k]);
+        if !probe {
+            continue;
+        }
+        if let Some(d) = cdb.get_first(&key[..k + 1]).map_err(|_| CdbTrouble::Read)? {
+            let mut rec = Vec::with_capacity(d.len() + n - k + 1);
+            rec.extend_from_slice(d);
+            rec.extend_from_slice(&local[k..]);
+            rec.push(0);
+            return Ok(Some(UsersHit {
+                matched: UsersMatch::Wildcard {
+                    prefix: Bytes::new(&key[1..k + 1]),
+                },
+                record: Bytes(rec),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The six fields of a lookup record (H6), as qmail-lspawn reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserRecord {
+    /// The user name (qmail-local's `user`).
+    pub user: Bytes,
+    /// uid as qmail-lspawn parses it (leading decimal digits; none → 0;
+    /// truncated to 32 bits like the C `int`).
+    pub uid: u32,
+    /// gid, parsed like uid.
+    pub gid: u32,
+    /// The home directory.
+    pub home: Bytes,
+    /// The dash argument.
+    pub dash: Bytes,
+    /// The extension argument.
+    pub ext: Bytes,
+    /// The uid field as text.
+    pub uid_text: Bytes,
+    /// The gid field as text.
+    pub gid_text: Bytes,
+}
+
+/// `scan_ulong` then the cast to `int`: leading digits, wrapping.
+pub fn scan_uid(f: &[u8]) -> u32 {
+    let mut u: u64 = 0;
+    for &c in f.iter().take_while(|c| c.is_ascii_digit()) {
+        u = u.wrapping_mul(10).wrapping_add((c - b'0') as u64);
+    }
+    u as u32
+}
+
+/// H6: splits a NUL-terminated record into six fields. `None` when there
+/// are fewer than six NUL-terminated fields (QLX_USAGE).
+pub fn parse_record(rec: &[u8]) -> Option<UserRecord> {
+    let mut it = rec.split(|&c| c == 0);
+    let mut f: [&[u8]; 6] = [&[]; 6];
+    let nuls = rec.iter().filter(|&&c| c == 0).count();
+    if nuls < 6 {
+        return None;
+    }
+    for slot in f.iter_mut() {
+        *slot = it.next()?;
+    }
+    Some(UserRecord {
+        user: Bytes::new(f[0]),
+        uid: scan_uid(f[1]),
+        gid: scan_uid(f[2]),
+        home: Bytes::new(f[3]),
+        dash: Bytes::new(f[4]),
+        ext: Bytes::new(f[5]),
+        uid_text: Bytes::new(f[1]),
+        gid_text: Bytes::new(f[2]),
+    })
+}
+
+/// The state of users/cdb as loaded by [`UsersDb::load`].
+#[derive(Debug, Clone)]
+pub enum UsersDb {
+    /// ENOENT: every lookup goes to stage G (U8).
+    Missing,
+    /// Open or read failed with this errno (U8: QLX_CDB).
+    Unreadable(i32),
+    /// The file's bytes, cached (see [`UsersDb::load`]).
+    Loaded(Vec<u8>),
+}
+
+impl UsersDb {
+    /// Reads `path` once into memory.
+    ///
+    /// Decision: the file is read once and cached for the life of the
+    /// resolver (qmail-lspawn opens it per delivery; qmail-newu replaces it
+    /// atomically, so a long-lived resolver sees the version current at its
+    /// creation — call this again to pick up a new one).
+    pub fn load(path: &Path) -> UsersDb {
+        match std::fs::read(path) {
+            Ok(b) => UsersDb::Loaded(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => UsersDb::Missing,
+            Err(e) => UsersDb::Unreadable(e.raw_os_error().unwrap_or(libc::EIO)),
+        }
+    }
+
+    /// Builds an in-memory cdb from records (for tests).
+    pub fn from_records(records: &[(Vec<u8>, Vec<u8>)]) -> std::io::Result<UsersDb> {
+        let dir = std::env::temp_dir();
+        let f = tempfile_in(&dir)?;
+        let path = f.0;
+        let res = (|| {
+            write_cdb(&path, records).map_err(|e| std::io::Error::other(e.to_string()))?;
+            std::fs::read(&path)
+        })();
+        let _ = std::fs::remove_file(&path);
+        res.map(UsersDb::Loaded)
+    }
+
+    /// U8–U13 lookup. `Ok(None)`: go to stage G.
+    pub fn lookup(&self, local: &[u8]) -> Result<Option<UsersHit>, CdbTrouble> {
+        match self {
+            UsersDb::Missing => Ok(None),
+            UsersDb::Unreadable(e) => Err(CdbTrouble::Open { errno: *e }),
+            UsersDb::Loaded(b) => lookup_users(&CdbSlice(b), local),
+        }
+    }
+
+    /// Whether the file exists.
+    pub fn exists(&self) -> bool {
+        !matches!(self, UsersDb::Missing)
+    }
+}
+
+struct TmpName(PathBuf);
+
+fn tempfile_in(dir: &Path) -> std::io::Result<TmpName> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    Ok(TmpName(dir.join(format!(
+        "qmail-resolver-{}-{}.cdb",
+        std::process::id(),
+        n
+    ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdb_hash_is_djb() {
+        assert_eq!(cdb_hash(b""), 5381);
+        assert_eq!(cdb_hash(b"a"), 177604);
+    }
+
+    #[test]
+    fn cdb_slice_reads_what_the_cdb_crate_wrote_first_duplicate_first() {
+        let recs = vec![
+            (b"k".to_vec(), b"one".to_vec()),
+            (b"k".to_vec(), b"two".to_vec()),
+            (b"".to_vec(), b"w".to_vec()),
+        ];
+        let UsersDb::Loaded(b) = UsersDb::from_records(&recs).unwrap() else {
+            panic!("not loaded")
+        };
+        let c = CdbSlice(&b);
+        assert_eq!(c.get_first(b"k").unwrap(), Some(&b"one"[..]));
+        assert_eq!(c.get_first(b"").unwrap(), Some(&b"w"[..]));
+        assert_eq!(c.get_first(b"nope").unwrap(), None);
+        // a header pointing past the end is a read error, not a miss
+        assert_eq!(CdbSlice(&b[..100]).get_first(b"k"), Err(CdbReadError));
+    }
+
+    #[test]
+    fn scan_uid_leading_digits_and_wrap() {
+        assert_eq!(scan_uid(b"1001x"), 1001);
+        assert_eq!(scan_uid(b"abc"), 0);
+        assert_eq!(scan_uid(b"4294967297"), 1);
+    }
+}

@@ -1,0 +1,321 @@
+//! The qtraceaddr binary, with passwd lookups through the real
+//! `getpwnam` (SystemPasswd) fed by nss_wrapper.
+mod common;
+use common::*;
+use qmail_resolver::ControlFiles;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NSS_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so";
+
+fn nss_wrapper() -> Option<PathBuf> {
+    let p = Path::new(NSS_WRAPPER);
+    if p.exists() {
+        return Some(p.to_path_buf());
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{NSS_WRAPPER} is missing and CI=true: install libnss-wrapper");
+    }
+    println!("SKIPPED: {NSS_WRAPPER} not found (install libnss-wrapper)");
+    None
+}
+
+struct Box_ {
+    sb: Sandbox,
+    qmail: PathBuf,
+    passwd: PathBuf,
+    group: PathBuf,
+}
+
+fn setup(passwd_extra: &str, assign: Option<&[u8]>) -> Box_ {
+    let sb = Sandbox::new();
+    let f = ControlFiles {
+        me: Some(b"mail.example.com\n".to_vec()),
+        locals: Some(b"example.com\n".to_vec()),
+        virtualdomains: Some(b"virt.org:vu\nnoway.org:\n".to_vec()),
+        ..Default::default()
+    };
+    let qmail = sb.qmail_home(&f, assign);
+    let joe = String::from_utf8(sb.home("joe")).unwrap();
+    let alias = String::from_utf8(sb.home("alias")).unwrap();
+    let u = ouid();
+    let passwd = sb.p("passwd");
+    std::fs::write(
+        &passwd,
+        format!("root:x:0:0:root:/root:/bin/sh\njoe:x:{u}:100:Joe:{joe}:/bin/sh\nalias:x:{u}:101:Alias:{alias}:/bin/sh\nvu-x:x:0:0:r:/:/bin/sh\n{passwd_extra}"),
+    )
+    .unwrap();
+    let group = sb.p("group");
+    std::fs::write(&group, "root:x:0:\nusers:x:100:\n").unwrap();
+    Box_ {
+        sb,
+        qmail,
+        passwd,
+        group,
+    }
+}
+
+fn cmd(b: &Box_, nss: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_qtraceaddr"));
+    c.env("LD_PRELOAD", nss)
+        .env("NSS_WRAPPER_PASSWD", &b.passwd)
+        .env("NSS_WRAPPER_GROUP", &b.group)
+        .env("QMAIL", &b.qmail)
+        .env_remove("QMAILBREAK")
+        .env_remove("QMAILALIAS");
+    c
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn cli_default_output_passwd_branch_through_nss_wrapper() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    b.sb.file("joe/.qmail-default", b"&elsewhere@example.net\n", 0o644);
+    let home = b.sb.p("joe");
+    let h = home.display();
+    let o = cmd(&b, &nss)
+        .arg("JOE-Foo.Bar@example.com")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let want = format!(
+        "input: JOE-Foo.Bar@example.com\n\
+         after percenthack: JOE-Foo.Bar@example.com\n\
+         domain exists in locals\n\
+         no entry in users/cdb\n\
+         matched /etc/passwd entry for joe\n\
+         delivering as USER=joe, UID={u}, GID=100\n\
+         missing .qmail file:{h}/.qmail-foo:bar\n\
+         deliver according to {h}/.qmail-default\n\n",
+        u = ouid()
+    );
+    assert_eq!(text(&o), want);
+}
+
+#[test]
+fn cli_alias_bounce_remote_and_check_exit() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    let ah = b.sb.p("alias");
+    let o = cmd(&b, &nss)
+        .args(["--check", "root@example.com", "x@noway.org", "joe"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(100), "root@ would be rejected");
+    let t = text(&o);
+    let want_root = format!(
+        "input: root@example.com\n\
+         after percenthack: root@example.com\n\
+         domain exists in locals\n\
+         no entry in users/cdb\n\
+         user root has uid==0, skipping\n\
+         matched default /etc/passwd entry for alias\n\
+         delivering as USER=alias, UID={u}, GID=101\n\
+         missing .qmail file:{a}/.qmail-root\n\
+         missing .qmail file:{a}/.qmail-default\n\
+         bounce message due to lack of a .qmail file\n\
+         verdict: reject\n\n",
+        u = ouid(),
+        a = ah.display()
+    );
+    assert!(t.starts_with(&want_root), "{t}");
+    assert!(t.contains("input: x@noway.org\nafter percenthack: x@noway.org\naccept address for remote delivery\nverdict: accept\n\n"), "{t}");
+    assert!(t.contains("input: joe\nafter envnoathost: joe@mail.example.com\nafter percenthack: joe@mail.example.com\n"), "{t}");
+    // without --check the same trace exits 0
+    let o = cmd(&b, &nss).arg("root@example.com").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn cli_json_and_users_cdb() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b0 = Sandbox::new();
+    let joeh = String::from_utf8(b0.home("j")).unwrap();
+    let assign = format!(
+        "=joe:joe:{u}:100:{joeh}:::\n+:alias:7790:2108:/nonexistent/alias:-::\n.\n",
+        u = ouid()
+    );
+    let b = setup("", Some(assign.as_bytes()));
+    let o = cmd(&b, &nss)
+        .args(["--json", "joe@example.com", "x@virt.org", "@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = text(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["outcome"]["class"], "default");
+    assert_eq!(lines[0]["users"]["matched"]["kind"], "exact");
+    assert_eq!(lines[0]["verdict"]["verdict"], "accept");
+    assert_eq!(lines[1]["rewrite"]["address"], "vu-x@virt.org");
+    assert_eq!(lines[1]["users"]["matched"]["kind"], "wildcard");
+    assert_eq!(lines[1]["outcome"]["class"], "defer");
+    assert_eq!(lines[2]["outcome"]["class"], "trash");
+    // text form of the users/cdb match and the deferral
+    let o = cmd(&b, &nss).arg("x@virt.org").output().unwrap();
+    let t = text(&o);
+    assert!(t.contains("after virtualdomains: vu-x\nmatched users/cdb entry for +\ndelivering as USER=alias, UID=7790, GID=2108\ndefer: Unable to switch to /nonexistent/alias: file does not exist. (#4.3.0)\n\n"), "{t}");
+}
+
+#[test]
+fn cli_explain_shows_both_branch_paths() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    b.sb.file(
+        "joe/.qmail-list",
+        b"?spam /usr/bin/spamcheck\n./Maildir/\n?end\n:spam\n./Spam/\n:end\n",
+        0o644,
+    );
+    let o = cmd(&b, &nss)
+        .args(["--explain", "joe-list@example.com"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(t.contains("explain: qmail-local -n would print:\n  program /usr/bin/spamcheck\n  maildir ./Maildir/\n  did 1+0+1\n"), "{t}");
+    assert!(t.contains("explain: deliveries if every command exits 0:\n  line 1: program /usr/bin/spamcheck\n  line 2: maildir ./Maildir/\n  skipped lines: 4,5\n  result: did 1+0+1\n"), "{t}");
+    assert!(t.contains("explain: deliveries if the command on line 1 exits 99 (others 0):\n  line 1: program /usr/bin/spamcheck\n  line 5: maildir ./Spam/\n  skipped lines: 2,3\n  result: did 1+0+1\n"), "{t}");
+}
+
+#[test]
+fn cli_flags_override_env_and_break() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    b.sb.file("joe/.qmail-a-default", b"&x\n", 0o644);
+    let o = cmd(&b, &nss)
+        .env("QMAIL", "/nonexistent/qmail")
+        .args([
+            "--qmail",
+            b.qmail.to_str().unwrap(),
+            "--break",
+            "+",
+            "joe+a-b@example.com",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text(&o).contains("deliver according to "), "{}", text(&o));
+    assert!(text(&o).contains(".qmail-a-default\n"));
+    // QMAILALIAS names a missing alias user: qmail defers
+    let o = cmd(&b, &nss)
+        .env("QMAILALIAS", "nosuch")
+        .arg("stranger@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).contains("defer: Unable to find alias user!\n"),
+        "{}",
+        text(&o)
+    );
+    let o = cmd(&b, &nss)
+        .args(["--alias", "nosuch", "--check", "stranger@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "missing alias user accepts");
+}
+
+#[test]
+fn cli_usage_and_environment_errors_exit_111() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    assert_eq!(
+        cmd(&b, &nss).output().unwrap().status.code(),
+        Some(111),
+        "no address"
+    );
+    assert_eq!(
+        cmd(&b, &nss)
+            .args(["--bogus", "a"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(111)
+    );
+    let o = cmd(&b, &nss)
+        .env("QMAIL", "/nonexistent/qmail")
+        .arg("a")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(111));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/qmail"));
+    std::fs::remove_file(b.qmail.join("control/locals")).unwrap();
+    std::fs::remove_file(b.qmail.join("control/me")).unwrap();
+    let o = cmd(&b, &nss).arg("a").output().unwrap();
+    assert_eq!(o.status.code(), Some(111));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("locals"));
+}
+
+#[test]
+fn cli_unprivileged_eacces_home_accepts() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    // put a second account's home under a directory nobody can search
+    let locked = b.sb.home("locked/deep");
+    b.sb.chmod("locked", 0o700);
+    let u = ouid();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&b.passwd)
+        .and_then(|mut f| {
+            use std::io::Write;
+            writeln!(
+                f,
+                "hidden:x:{u}:100:H:{}:/bin/sh",
+                String::from_utf8_lossy(&locked)
+            )
+        })
+        .unwrap();
+    let mut c = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_qtraceaddr"),
+        ]);
+        c
+    } else {
+        b.sb.chmod("locked", 0o000);
+        Command::new(env!("CARGO_BIN_EXE_qtraceaddr"))
+    };
+    let o = c
+        .env("LD_PRELOAD", &nss)
+        .env("NSS_WRAPPER_PASSWD", &b.passwd)
+        .env("NSS_WRAPPER_GROUP", &b.group)
+        .env("QMAIL", &b.qmail)
+        .args(["--check", "hidden-x@example.com"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{t}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        t.contains(&format!(
+            "uncertain: cannot stat {}: access denied (realrcptto accepts)\n",
+            String::from_utf8_lossy(&locked)
+        )),
+        "{t}"
+    );
+    assert!(t.contains("verdict: accept\n"), "{t}");
+    b.sb.chmod("locked", 0o755);
+}

@@ -1,0 +1,140 @@
+//! `difftest`: the differential run of `spec/differential.md` (generated
+//! scenarios through the oracles R, C and G), and the replay of one saved
+//! failure. `cargo xtask test` runs it; it can also be run on its own.
+
+use clap::{Parser, Subcommand};
+use qmail_difftest::runner::{self, RunOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "difftest", about = "Differential tests: Rust resolver vs realrcptto C core vs pristine netqmail")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Output directory (report.md, report.json, failures/).
+    #[arg(long, env = "QMAIL_DIFFTEST_DIR")]
+    out: Option<PathBuf>,
+    /// The unpacked pristine netqmail-1.06 tree, for oracle G.
+    #[arg(long, env = "QMAIL_SOURCE_NETQMAIL")]
+    netqmail: Option<PathBuf>,
+    /// Fail instead of skipping the tiers that need upstream sources.
+    #[arg(long)]
+    require_upstream: bool,
+    /// No progress bar even on a terminal.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate and check scenarios.
+    Run {
+        /// The seed (the same seed gives the same scenarios).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many scenarios.
+        #[arg(long, default_value_t = 500)]
+        scenarios: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Re-run the scenario saved in a failure directory.
+    Replay {
+        /// The failure directory (holds scenario.json).
+        dir: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// (internal) Oracle R's child: resolve a materialised scenario.
+    #[command(hide = true)]
+    ROracle {
+        /// The world's root.
+        root: PathBuf,
+    },
+}
+
+fn options(c: &Common, seed: u64, scenarios: u64) -> Result<RunOptions, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let require = c.require_upstream || std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1");
+    Ok(RunOptions {
+        seed,
+        scenarios,
+        out_dir: c.out.clone().unwrap_or_else(runner::default_out_dir),
+        exe,
+        netqmail: c.netqmail.clone().filter(|p| !p.as_os_str().is_empty()),
+        require_upstream: require,
+        progress: !c.no_progress,
+        require_coverage: scenarios >= 100,
+        tamper: None,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::ROracle { root } => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            return match qmail_difftest::oracle::r::serve(&root, &mut lock) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("r-oracle: {e}");
+                    ExitCode::from(111)
+                }
+            };
+        }
+        Cmd::Run { seed, scenarios, common } => options(&common, seed, scenarios)
+            .and_then(|o| runner::run(&o).map(|r| (r, o)).map_err(|e| e.to_string())),
+        Cmd::Replay { dir, common } => options(&common, 0, 1)
+            .and_then(|o| runner::replay(&dir, &o).map(|r| (r, o)).map_err(|e| e.to_string())),
+    };
+    match res {
+        Ok((report, o)) => {
+            for s in &report.skipped {
+                println!("SKIPPED: {s}");
+            }
+            for f in &report.failures {
+                println!(
+                    "DISAGREEMENT {} scenario {}{}: {} | {}",
+                    f.pair,
+                    f.scenario,
+                    f.address.as_ref().map(|a| format!(" address {a:?}")).unwrap_or_default(),
+                    f.left,
+                    f.right
+                );
+                if let Some(r) = &f.replay {
+                    println!("  replay: {r}");
+                }
+            }
+            println!(
+                "difftest: seed {}, {} scenarios, {} addresses; report: {}",
+                report.seed,
+                report.scenarios,
+                report.addresses,
+                o.out_dir.join("report.md").display()
+            );
+            for (k, s) in &report.pairs {
+                println!(
+                    "  {k}: {} compared, {} disagreed, {} excused",
+                    s.compared, s.disagreed, s.excused
+                );
+            }
+            println!("{}", report.summary_line());
+            if report.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("difftest: {e}");
+            println!("0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+    }
+}

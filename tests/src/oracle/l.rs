@@ -1,0 +1,434 @@
+//! Oracle L: real qmail-local, patched with the branch patch (and, for
+//! comparison, pristine), doing real deliveries of a message through
+//! generated `.qmail` programs.
+//!
+//! How it is set up:
+//! * [`LocalBuild::build`] copies the netqmail tree into a work directory,
+//!   writes the branch patch into it with `Patch::write_into` (or leaves it
+//!   pristine), sets `conf-qmail` to a directory of the work area and runs
+//!   `make qmail-local`. qmail-local needs only `auto_qmail.o` and
+//!   `auto_patrn.o`, not `auto_uids.o`, so no qmail users or groups must
+//!   exist.
+//! * Forward lines make qmail-local run `QMAILHOME/bin/qmail-queue`. The
+//!   build installs a stub there (a `sh` script) that reads the message,
+//!   appends the envelope (`Fsender`, `Trecipient`…, one per line, then an
+//!   empty line) to the file named by `$BRANCH_QUEUE_LOG`, and succeeds.
+//! * [`LocalBuild::run`] makes a fresh home directory (mode 700), writes
+//!   the `.qmail` file (mode 644, or 744 for forward-only), creates the
+//!   named maildirs, runs `qmail-local -N` or `-n` with
+//!   `user=u homedir local=u dash="" ext="" domain=example.org
+//!   sender=s@example.com aliasempty=./Mailbox` and a fixed message on
+//!   stdin, and collects an [`Observed`]. Beside the home it leaves
+//!   `HOME.rerun.sh`, the one command that re-runs that delivery.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use qmail_patches::{Patch, Source, NETQMAIL};
+
+use super::b::{Mode, Step, Trace};
+
+/// The message delivered in every run. Its body has a `From ` line, which
+/// mbox delivery quotes, so counting `From ` lines counts deliveries.
+pub const MESSAGE: &[u8] = b"From: a@example.com\nSubject: branch test\n\nbody\nFrom here\n";
+/// The envelope recipient qmail-local is given (`local@domain`).
+pub const RECIPIENT: &str = "u@example.org";
+/// The envelope sender.
+pub const SENDER: &str = "s@example.com";
+
+/// Why building or running failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LError {
+    /// An I/O operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A command failed.
+    #[error("{what} failed: {output}")]
+    Command {
+        /// The command.
+        what: String,
+        /// What it printed.
+        output: String,
+    },
+    /// Generating the patch failed.
+    #[error(transparent)]
+    Patch(#[from] qmail_patches::PatchError),
+}
+
+fn io<T>(what: impl FnOnce() -> String, r: std::io::Result<T>) -> Result<T, LError> {
+    r.map_err(|source| LError::Io {
+        what: what(),
+        source,
+    })
+}
+
+/// A built qmail-local and its fake qmail home.
+#[derive(Debug, Clone)]
+pub struct LocalBuild {
+    qmail_local: PathBuf,
+    work: PathBuf,
+}
+
+/// The stub `bin/qmail-queue`.
+const QUEUE_STUB: &str = "#!/bin/sh\n\
+# test stub for qmail-queue: read the message (fd 0), append the envelope\n\
+# (fd 1) to $BRANCH_QUEUE_LOG, one field a line, and accept the message\n\
+cat >/dev/null || exit 54\n\
+tr '\\000' '\\012' <&1 >>\"$BRANCH_QUEUE_LOG\" || exit 53\n\
+echo >>\"$BRANCH_QUEUE_LOG\"\n\
+exit 0\n";
+
+impl LocalBuild {
+    /// Build qmail-local from the netqmail tree `netqmail` in
+    /// `work` (emptied first): with the branch patch when `patched`, else
+    /// pristine.
+    pub fn build(netqmail: &Path, work: &Path, patched: bool) -> Result<LocalBuild, LError> {
+        if work.exists() {
+            io(
+                || format!("remove {}", work.display()),
+                std::fs::remove_dir_all(work),
+            )?;
+        }
+        let tree = work.join("src");
+        let qhome = work.join("qhome");
+        io(
+            || format!("create {}", qhome.display()),
+            std::fs::create_dir_all(qhome.join("bin")),
+        )?;
+        let out = Command::new("cp")
+            .arg("-R")
+            .arg(netqmail)
+            .arg(&tree)
+            .output();
+        let out = io(|| "run cp".to_string(), out)?;
+        if !out.status.success() {
+            return Err(LError::Command {
+                what: format!("cp -R {} {}", netqmail.display(), tree.display()),
+                output: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        // cp -R keeps the read-only modes of a read-only source tree
+        make_writable(&tree)?;
+        if patched {
+            let patch: Patch = qmail_patches::branch::generate(&Source::new(netqmail, NETQMAIL))?;
+            patch.write_into(&tree)?;
+        }
+        io(
+            || "write conf-qmail".to_string(),
+            std::fs::write(tree.join("conf-qmail"), format!("{}\n", qhome.display())),
+        )?;
+        let stub = qhome.join("bin/qmail-queue");
+        io(
+            || "write qmail-queue stub".into(),
+            std::fs::write(&stub, QUEUE_STUB),
+        )?;
+        io(
+            || "chmod qmail-queue stub".into(),
+            std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)),
+        )?;
+        let out = io(
+            || "run make".into(),
+            Command::new("make")
+                .arg("qmail-local")
+                .current_dir(&tree)
+                .output(),
+        )?;
+        if !out.status.success() {
+            return Err(LError::Command {
+                what: format!("make qmail-local in {}", tree.display()),
+                output: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(LocalBuild {
+            qmail_local: tree.join("qmail-local"),
+            work: work.to_path_buf(),
+        })
+    }
+
+    /// The qmail-local binary.
+    pub fn qmail_local(&self) -> &Path {
+        &self.qmail_local
+    }
+
+    /// Deliver [`MESSAGE`] through the `.qmail` file `program` in a fresh
+    /// home directory `home` (created; must not exist), creating the
+    /// maildirs `maildirs` (relative paths, no final `/`) first.
+    pub fn run(
+        &self,
+        home: &Path,
+        program: &[u8],
+        forward_only: bool,
+        maildirs: &[String],
+        mode: Mode,
+    ) -> Result<Observed, LError> {
+        io(
+            || format!("create {}", home.display()),
+            std::fs::create_dir(home),
+        )?;
+        io(
+            || "chmod home".into(),
+            std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700)),
+        )?;
+        let qm = home.join(".qmail");
+        io(|| "write .qmail".into(), std::fs::write(&qm, program))?;
+        let mode_bits = if forward_only { 0o744 } else { 0o644 };
+        io(
+            || "chmod .qmail".into(),
+            std::fs::set_permissions(&qm, std::fs::Permissions::from_mode(mode_bits)),
+        )?;
+        for d in maildirs {
+            for sub in ["tmp", "new", "cur"] {
+                io(
+                    || format!("create maildir {d}"),
+                    std::fs::create_dir_all(home.join(d).join(sub)),
+                )?;
+            }
+        }
+        let msg = self.work.join("message");
+        if !msg.exists() {
+            io(|| "write message".into(), std::fs::write(&msg, MESSAGE))?;
+        }
+        let stdin = io(|| "open message".into(), std::fs::File::open(&msg))?;
+        let log = home.join("..").join(format!(
+            "{}.queue",
+            home.file_name().and_then(|n| n.to_str()).unwrap_or("home")
+        ));
+        let (local, domain) = RECIPIENT.split_once('@').unwrap_or((RECIPIENT, ""));
+        // the one command that re-runs this delivery (into the same home)
+        let rerun = format!(
+            "#!/bin/sh\nexec env -i PATH=/usr/bin:/bin BRANCH_QUEUE_LOG='{}' '{}' {} u '{}' {local} '' '' {domain} {SENDER} ./Mailbox < '{}'\n",
+            log.display(),
+            self.qmail_local.display(),
+            if mode == Mode::Print { "-n" } else { "-N" },
+            home.display(),
+            msg.display()
+        );
+        io(
+            || "write rerun script".into(),
+            std::fs::write(home.with_extension("rerun.sh"), rerun),
+        )?;
+        let out = io(
+            || format!("run {}", self.qmail_local.display()),
+            Command::new(&self.qmail_local)
+                .arg(if mode == Mode::Print { "-n" } else { "-N" })
+                .args(["u"])
+                .arg(home)
+                .args([local, "", "", domain, SENDER, "./Mailbox"])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("BRANCH_QUEUE_LOG", &log)
+                .stdin(Stdio::from(stdin))
+                .output(),
+        )?;
+        let mut obs = Observed {
+            exit: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| !l.starts_with("qp "))
+                .map(str::to_string)
+                .collect(),
+            message: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+            ..Observed::default()
+        };
+        let had_qp = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with("qp "));
+        if let Ok(m) = std::fs::read_to_string(home.join("markers")) {
+            obs.programs = m.lines().map(str::to_string).collect();
+        }
+        for e in io(|| "read home".into(), std::fs::read_dir(home))? {
+            let e = io(|| "read home".into(), e)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("mbox") || name == "Mailbox" {
+                let text = io(|| format!("read {name}"), std::fs::read(e.path()))?;
+                let n = text
+                    .split(|&b| b == b'\n')
+                    .filter(|l| l.starts_with(b"From "))
+                    .count();
+                obs.mboxes.insert(format!("./{name}"), n);
+            }
+        }
+        for d in maildirs {
+            let n = io(
+                || format!("read {d}/new"),
+                std::fs::read_dir(home.join(d).join("new")),
+            )?
+            .count();
+            if n > 0 {
+                obs.maildirs.insert(d.clone(), n);
+            }
+        }
+        if let Ok(q) = std::fs::read_to_string(&log) {
+            for env in q.split("\n\n").filter(|e| !e.trim().is_empty()) {
+                obs.queued.push(env.lines().map(str::to_string).collect());
+            }
+        }
+        // qmail-local prints "qp N" exactly when it injected a message
+        if had_qp == obs.queued.is_empty() {
+            obs.stdout.push(format!(
+                "qp line {} but {} injections",
+                if had_qp { "printed" } else { "missing" },
+                obs.queued.len()
+            ));
+        }
+        Ok(obs)
+    }
+}
+
+fn make_writable(dir: &Path) -> Result<(), LError> {
+    let out = io(
+        || "run chmod".into(),
+        Command::new("chmod").arg("-R").arg("u+w").arg(dir).output(),
+    )?;
+    if !out.status.success() {
+        return Err(LError::Command {
+            what: format!("chmod -R u+w {}", dir.display()),
+            output: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// What a run of qmail-local visibly did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Observed {
+    /// Exit status.
+    pub exit: i32,
+    /// Standard output lines (the `-n` listing and the `did` line), without
+    /// the `qp` line (its number is a process id).
+    pub stdout: Vec<String>,
+    /// Standard error, without the final newline.
+    pub message: String,
+    /// The lines the commands appended to `markers`, in order
+    /// (`P<id> <message size> <RECIPIENT>`).
+    pub programs: Vec<String>,
+    /// mbox path → number of messages in it.
+    pub mboxes: BTreeMap<String, usize>,
+    /// maildir path (no final `/`) → number of messages in `new/`.
+    pub maildirs: BTreeMap<String, usize>,
+    /// The envelopes given to qmail-queue (`Fsender`, `Trecipient`…).
+    pub queued: Vec<Vec<String>>,
+}
+
+/// The command id (`P<id>`) in a generated command (see
+/// [`super::b::marker_command`]).
+fn command_id(cmd: &[u8]) -> String {
+    let s = String::from_utf8_lossy(cmd);
+    s.split_whitespace().nth(1).unwrap_or("P?").to_string()
+}
+
+/// What a model's [`Trace`] says a run of qmail-local shows, for programs
+/// whose commands are [`super::b::marker_command`]s.
+pub fn expected(trace: &Trace, mode: Mode) -> Observed {
+    let mut o = Observed {
+        exit: i32::from(trace.exit),
+        message: trace.message.clone().unwrap_or_default(),
+        ..Observed::default()
+    };
+    for (_, step) in &trace.steps {
+        match (mode, step) {
+            (Mode::Print, Step::Program { cmd, .. }) => o
+                .stdout
+                .push(format!("program {}", String::from_utf8_lossy(cmd))),
+            (Mode::Print, Step::Forward(a)) => o
+                .stdout
+                .push(format!("forward {}", String::from_utf8_lossy(a))),
+            (Mode::Print, Step::Mbox(p)) => o
+                .stdout
+                .push(format!("mbox {}", String::from_utf8_lossy(p))),
+            (Mode::Print, Step::Maildir(p)) => o
+                .stdout
+                .push(format!("maildir {}", String::from_utf8_lossy(p))),
+            (Mode::Deliver, Step::Program { cmd, .. }) => o.programs.push(format!(
+                "{} {} {}",
+                command_id(cmd),
+                MESSAGE.len(),
+                RECIPIENT
+            )),
+            (Mode::Deliver, Step::Mbox(p)) => {
+                *o.mboxes
+                    .entry(String::from_utf8_lossy(p).into_owned())
+                    .or_default() += 1
+            }
+            (Mode::Deliver, Step::Maildir(p)) => {
+                let p = String::from_utf8_lossy(p);
+                *o.maildirs
+                    .entry(p.trim_end_matches('/').to_string())
+                    .or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    if let Some((f, w, p)) = trace.did {
+        o.stdout.push(format!("did {f}+{w}+{p}"));
+    }
+    if mode == Mode::Deliver && !trace.sent.is_empty() {
+        let mut env = vec![format!("F{SENDER}")];
+        env.extend(
+            trace
+                .sent
+                .iter()
+                .map(|a| format!("T{}", String::from_utf8_lossy(a))),
+        );
+        o.queued.push(env);
+    }
+    o
+}
+
+/// What a [`View`](super::b::View) (for instance the resolver's, from
+/// [`resolver_view`](super::b::resolver_view)) says a run of qmail-local
+/// shows, for programs whose commands are
+/// [`marker_command`](super::b::marker_command)s.
+pub fn view_observed(v: &super::b::View, mode: Mode) -> Observed {
+    let mut o = Observed {
+        exit: i32::from(v.exit),
+        message: String::from_utf8_lossy(&v.message).into_owned(),
+        ..Observed::default()
+    };
+    match mode {
+        Mode::Print => {
+            o.stdout = v
+                .listing
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect();
+        }
+        Mode::Deliver => {
+            let mut fwd = Vec::new();
+            for (_, kind, text, _) in &v.deliveries {
+                let t = String::from_utf8_lossy(text).into_owned();
+                match *kind {
+                    "program" => o.programs.push(format!(
+                        "{} {} {}",
+                        command_id(text),
+                        MESSAGE.len(),
+                        RECIPIENT
+                    )),
+                    "mbox" => *o.mboxes.entry(t).or_default() += 1,
+                    "maildir" => {
+                        *o.maildirs
+                            .entry(t.trim_end_matches('/').to_string())
+                            .or_default() += 1
+                    }
+                    _ => fwd.push(format!("T{t}")),
+                }
+            }
+            if !fwd.is_empty() {
+                let mut env = vec![format!("F{SENDER}")];
+                env.extend(fwd);
+                o.queued.push(env);
+            }
+            if let Some((f, w, p)) = v.did {
+                o.stdout.push(format!("did {f}+{w}+{p}"));
+            }
+        }
+    }
+    o
+}

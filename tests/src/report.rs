@@ -1,0 +1,269 @@
+//! The report of a differential run: `report.md` and `report.json` in the
+//! output directory (`target/difftest/`), ending with the line
+//! `N passed, M failed`.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Counts for one pair of oracles (or one self-check such as coverage).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PairStats {
+    /// Addresses (or scenarios, for per-scenario checks) compared.
+    pub compared: u64,
+    /// Compared and agreeing.
+    pub agreed: u64,
+    /// Disagreements that count as failures.
+    pub disagreed: u64,
+    /// Disagreements explained by a known limit of the pair (R's uid sees
+    /// less than qmail-local's), listed but not counted as failures.
+    pub excused: u64,
+}
+
+/// One disagreement, with the directory that replays it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The pair (`R-C`, `R-G`, `U:R-G`, `R-S`, `R-Q`, `coverage`).
+    pub pair: String,
+    /// Scenario index.
+    pub scenario: u64,
+    /// The address (escaped), when the check is per address.
+    pub address: Option<String>,
+    /// What the first oracle said.
+    pub left: String,
+    /// What the second oracle said.
+    pub right: String,
+    /// The failure directory (reproduces it on its own).
+    pub dir: Option<PathBuf>,
+    /// The command that re-runs it.
+    pub replay: Option<String>,
+    /// Whether the case was shrunk to the one address.
+    pub shrunk: bool,
+}
+
+/// An excused disagreement (not a failure; see [`PairStats::excused`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Excused {
+    /// The pair.
+    pub pair: String,
+    /// Scenario index.
+    pub scenario: u64,
+    /// The address.
+    pub address: String,
+    /// Why it is excused.
+    pub why: String,
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// Scenarios run.
+    pub scenarios: u64,
+    /// Addresses resolved (over all scenarios).
+    pub addresses: u64,
+    /// Per pair.
+    pub pairs: BTreeMap<String, PairStats>,
+    /// Outcome classes seen, per oracle (`R`, `G`): class → count.
+    pub classes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Kinds of `.qmail` object created: kind → count.
+    pub qmail_kinds: BTreeMap<String, u64>,
+    /// Verdicts of R: verdict → count.
+    pub verdicts: BTreeMap<String, u64>,
+    /// Tiers not run, with the reason.
+    pub skipped: Vec<String>,
+    /// Failures.
+    pub failures: Vec<Failure>,
+    /// Excused disagreements (first 200).
+    pub excused: Vec<Excused>,
+    /// Checks passed.
+    pub passed: u64,
+    /// Checks failed.
+    pub failed: u64,
+    /// Wall time in seconds (informational).
+    pub seconds: f64,
+}
+
+impl Report {
+    /// Records one comparison.
+    pub fn check(&mut self, pair: &str, ok: bool) {
+        let s = self.pairs.entry(pair.to_string()).or_default();
+        s.compared += 1;
+        if ok {
+            s.agreed += 1;
+            self.passed += 1;
+        } else {
+            s.disagreed += 1;
+            self.failed += 1;
+        }
+    }
+
+    /// Records an excused disagreement.
+    pub fn excuse(&mut self, e: Excused) {
+        let s = self.pairs.entry(e.pair.clone()).or_default();
+        s.compared += 1;
+        s.excused += 1;
+        self.passed += 1;
+        if self.excused.len() < 200 {
+            self.excused.push(e);
+        }
+    }
+
+    /// Counts a class seen by an oracle.
+    pub fn class(&mut self, oracle: &str, class: &str) {
+        *self
+            .classes
+            .entry(oracle.to_string())
+            .or_default()
+            .entry(class.to_string())
+            .or_default() += 1;
+    }
+
+    /// The final line.
+    pub fn summary_line(&self) -> String {
+        format!("{} passed, {} failed", self.passed, self.failed)
+    }
+
+    /// The Markdown text.
+    pub fn markdown(&self) -> String {
+        let mut m = String::new();
+        m.push_str("# Differential test report\n\n");
+        m.push_str(&format!(
+            "* seed: `{}`\n* scenarios: {}\n* addresses: {}\n* wall time: {:.1} s\n\n",
+            self.seed, self.scenarios, self.addresses, self.seconds
+        ));
+        if !self.skipped.is_empty() {
+            m.push_str("## Skipped tiers\n\n");
+            for s in &self.skipped {
+                m.push_str(&format!("* SKIPPED: {s}\n"));
+            }
+            m.push('\n');
+        }
+        m.push_str("## Comparisons per pair of oracles\n\n");
+        m.push_str("| pair | compared | agreed | disagreed | excused |\n|---|---:|---:|---:|---:|\n");
+        for (k, s) in &self.pairs {
+            m.push_str(&format!(
+                "| {k} | {} | {} | {} | {} |\n",
+                s.compared, s.agreed, s.disagreed, s.excused
+            ));
+        }
+        m.push_str("\n## Outcome classes covered (resolution.md O4)\n\n");
+        let oracles: Vec<&String> = self.classes.keys().collect();
+        m.push_str("| class |");
+        for o in &oracles {
+            m.push_str(&format!(" {o} |"));
+        }
+        m.push_str("\n|---|");
+        for _ in &oracles {
+            m.push_str("---:|");
+        }
+        m.push('\n');
+        let mut all: Vec<String> = crate::runner::O4_CLASSES.iter().map(|s| s.to_string()).collect();
+        for c in self.classes.values().flat_map(|x| x.keys()) {
+            if !all.contains(c) {
+                all.push(c.clone());
+            }
+        }
+        for c in &all {
+            m.push_str(&format!("| {c} |"));
+            for o in &oracles {
+                let n = self.classes.get(*o).and_then(|x| x.get(c)).copied().unwrap_or(0);
+                m.push_str(&format!(" {n} |"));
+            }
+            m.push('\n');
+        }
+        if !self.verdicts.is_empty() {
+            m.push_str("\n## Verdicts of R\n\n| verdict | count |\n|---|---:|\n");
+            for (k, v) in &self.verdicts {
+                m.push_str(&format!("| {k} | {v} |\n"));
+            }
+        }
+        if !self.qmail_kinds.is_empty() {
+            m.push_str("\n## .qmail objects generated\n\n| kind | count |\n|---|---:|\n");
+            for (k, v) in &self.qmail_kinds {
+                m.push_str(&format!("| {k} | {v} |\n"));
+            }
+        }
+        m.push_str("\n## Disagreements\n\n");
+        if self.failures.is_empty() {
+            m.push_str("None.\n");
+        }
+        for f in &self.failures {
+            m.push_str(&format!(
+                "* **{}**, scenario {}{}: {} vs {}\n",
+                f.pair,
+                f.scenario,
+                f.address
+                    .as_ref()
+                    .map(|a| format!(", address `{a}`"))
+                    .unwrap_or_default(),
+                f.left,
+                f.right
+            ));
+            if let Some(r) = &f.replay {
+                m.push_str(&format!(
+                    "  * replay{}: `{r}`\n",
+                    if f.shrunk { " (shrunk to this address)" } else { "" }
+                ));
+            }
+        }
+        if !self.excused.is_empty() {
+            m.push_str("\n## Excused disagreements (first 200)\n\n");
+            for e in &self.excused {
+                m.push_str(&format!(
+                    "* {} scenario {} `{}`: {}\n",
+                    e.pair, e.scenario, e.address, e.why
+                ));
+            }
+        }
+        m.push('\n');
+        m.push_str(&self.summary_line());
+        m.push('\n');
+        m
+    }
+
+    /// Writes `report.md` and `report.json` into `dir` (temp + rename).
+    pub fn write(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let md = dir.join("report.md");
+        let js = dir.join("report.json");
+        write_atomic(&md, self.markdown().as_bytes())?;
+        let json = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
+        write_atomic(&js, json.as_bytes())
+    }
+}
+
+/// Writes `data` to `path` through a temp name and a rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, data)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot rename to {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_last_line() {
+        let mut r = Report::default();
+        r.check("R-C", true);
+        r.check("R-C", false);
+        r.excuse(Excused {
+            pair: "R-G".into(),
+            scenario: 1,
+            address: "a".into(),
+            why: "w".into(),
+        });
+        assert_eq!(r.summary_line(), "2 passed, 1 failed");
+        let md = r.markdown();
+        assert!(md.ends_with("2 passed, 1 failed\n"));
+        assert!(md.contains("| R-C | 2 | 1 | 1 | 0 |"));
+    }
+}

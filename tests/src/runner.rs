@@ -1,0 +1,890 @@
+//! The three-way comparison driver: generated scenarios through R, C, G
+//! (and S/Q when available), compared as differential.md "What agree means"
+//! says, with every disagreement written out as a replayable, shrunk
+//! failure directory.
+
+use crate::oracle::c::{CDriver, CError, COutcome, CheckOptions};
+use crate::oracle::g::{self, GAnswer, GBuild, GClass};
+use crate::oracle::r::{self, RAnswer, RRun};
+use crate::oracle::sq::{QmtpMessage, SqBuild, SqError, SqOptions};
+use crate::report::{Excused, Failure, Report};
+use crate::scenario::{self, Esc, Scenario, GID_QMAIL, UID_QMAILD};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The outcome classes of resolution.md O4 that every full run must hit.
+pub const O4_CLASSES: &[&str] = &["remote", "trash", "deliver", "default", "bounce", "defer"];
+
+/// Why a run could not be carried out (as opposed to finding
+/// disagreements, which go into the report).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An I/O error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Oracle C could not be built or run.
+    #[error("oracle C: {0}")]
+    C(#[from] CError),
+    /// Oracle R could not be run.
+    #[error(transparent)]
+    R(#[from] r::RError),
+    /// Oracle G could not be built or run.
+    #[error("oracle G: {0}")]
+    G(#[from] g::GError),
+    /// Oracles S/Q could not be built or run.
+    #[error("oracles S/Q: {0}")]
+    Sq(#[from] SqError),
+    /// A required tier is unavailable.
+    #[error("{0}")]
+    Required(String),
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The seed.
+    pub seed: u64,
+    /// How many scenarios.
+    pub scenarios: u64,
+    /// The output directory (`target/difftest`).
+    pub out_dir: PathBuf,
+    /// The difftest executable (for the R child).
+    pub exe: PathBuf,
+    /// The pristine netqmail tree (for G), if any.
+    pub netqmail: Option<PathBuf>,
+    /// Fail instead of skipping tiers that need the sources.
+    pub require_upstream: bool,
+    /// Show a progress bar (only if stderr is a terminal).
+    pub progress: bool,
+    /// Assert that every O4 class was hit.
+    pub require_coverage: bool,
+    /// For testing the failure path only: R's verdict is reported flipped
+    /// (accept ↔ reject) for addresses containing these bytes, so that the
+    /// comparison, shrinking and replay of a disagreement can be exercised.
+    pub tamper: Option<Vec<u8>>,
+}
+
+/// The default output directory: `<workspace>/target/difftest`, or
+/// `$QMAIL_DIFFTEST_DIR`.
+pub fn default_out_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("QMAIL_DIFFTEST_DIR") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/difftest")
+        .components()
+        .collect()
+}
+
+struct Oracles {
+    c: CDriver,
+    g: Option<GBuild>,
+    sq: Option<SqBuild>,
+}
+
+fn prepare(opts: &RunOptions, report: &mut Report) -> Result<Oracles, RunError> {
+    let c = CDriver::build(crate::cc::Sanitize::None)?;
+    let g = match &opts.netqmail {
+        Some(src) => match g::build(src, &opts.out_dir.join("g")) {
+            Ok(b) => Some(b),
+            Err(g::GError::NotRoot(uid)) if !opts.require_upstream => {
+                report.skipped.push(format!(
+                    "G (pristine netqmail): needs root to run qmail-lspawn (uid {uid})"
+                ));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => {
+            if opts.require_upstream {
+                return Err(RunError::Required(
+                    "upstream sources required (--require-upstream) but no netqmail tree was given (QMAIL_SOURCE_NETQMAIL)".into(),
+                ));
+            }
+            report.skipped.push(
+                "G (pristine netqmail): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)".into(),
+            );
+            None
+        }
+    };
+    let sq = match &opts.netqmail {
+        Some(src) => Some(SqBuild::build(src, true)?),
+        None => {
+            report.skipped.push(
+                "S/Q (patched qmail-smtpd/qmail-qmtpd): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)".into(),
+            );
+            None
+        }
+    };
+    Ok(Oracles { c, g, sq })
+}
+
+/// What one oracle pair said about one address.
+#[derive(Debug, Clone)]
+struct Disagreement {
+    pair: &'static str,
+    address: Option<Esc>,
+    left: String,
+    right: String,
+}
+
+/// The result of checking one scenario.
+struct Checked {
+    /// (pair, ok) per check.
+    checks: Vec<(&'static str, bool)>,
+    disagreements: Vec<Disagreement>,
+    excused: Vec<(Esc, String)>,
+    r: Option<RRun>,
+    g: Option<Vec<GClass>>,
+}
+
+fn c_str(o: COutcome) -> &'static str {
+    match o {
+        COutcome::Accept => "accept",
+        COutcome::Reject => "reject",
+        COutcome::TempCdb => "tempfail-cdb",
+        COutcome::TempSys => "tempfail-sys",
+        COutcome::TempControl => "tempfail-control",
+        COutcome::TempNomem => "tempfail-nomem",
+    }
+}
+
+fn r_desc(a: &RAnswer) -> String {
+    let mut s = format!("R {}", a.class);
+    if let Some(f) = &a.file {
+        s.push_str(&format!(" {}", f));
+        if a.empty {
+            s.push_str(" (empty)");
+        }
+    }
+    if let Some(t) = &a.text {
+        s.push_str(&format!(" {:?}", t.to_text()));
+    }
+    if a.class == "remote" {
+        s.push_str(&format!(" {}", a.address));
+    }
+    if a.uncertain > 0 {
+        s.push_str(&format!(" [uncertain {}]", a.uncertain));
+    }
+    s
+}
+
+fn g_desc(c: &GClass, a: &GAnswer) -> String {
+    let base = match c {
+        GClass::NoStart => "G nostart".to_string(),
+        GClass::Remote => "G remote".to_string(),
+        GClass::Trash => "G trash".to_string(),
+        GClass::Deliver { marker, aliasempty } => format!(
+            "G deliver{}{}",
+            marker.map(|m| format!(" marker qf{m}")).unwrap_or_default(),
+            if *aliasempty { " (aliasempty)" } else { "" }
+        ),
+        GClass::Bounce(t) => format!("G bounce {t:?}"),
+        GClass::Defer(t) => format!("G defer {t:?}"),
+    };
+    match a {
+        GAnswer::Local { address, letter, text, .. } => format!(
+            "{base} [rewritten {}, lspawn {}{}]",
+            scenario::escape(address),
+            *letter as char,
+            scenario::escape(text)
+        ),
+        GAnswer::Remote { address } => format!("{base} {}", scenario::escape(address)),
+        GAnswer::NoStart => base,
+    }
+}
+
+/// The class name of a G answer in R's vocabulary.
+fn g_class_name(c: &GClass) -> &'static str {
+    match c {
+        GClass::NoStart => "nostart",
+        GClass::Remote => "remote",
+        GClass::Trash => "trash",
+        GClass::Deliver { aliasempty: true, .. } => "deliver-or-default",
+        GClass::Deliver { .. } => "deliver",
+        GClass::Bounce(_) => "bounce",
+        GClass::Defer(_) => "defer",
+    }
+}
+
+/// R's `Outcome` describes the .qmail search (Q) and leaves stage P's
+/// structural errors (P3: blank first line, x bit with a file or program
+/// line) in the listing. O4 item 11 makes those a `Z`, which is what G
+/// reports; so the outcome compared with G is a deferral with the listing's
+/// error text when there is one.
+fn effective(ra: &RAnswer) -> Option<RAnswer> {
+    let err = ra.listing_error.as_ref()?;
+    if ra.class != "deliver" && ra.class != "default" {
+        return None;
+    }
+    let mut e = ra.clone();
+    e.class = "defer".into();
+    e.text = Some(err.clone());
+    e.listing = None;
+    Some(e)
+}
+
+/// Does R's answer match G's? `Ok(())`, or why not.
+fn agree_rg(sc: &Scenario, ra: &RAnswer, gc: &GClass, ga: &GAnswer) -> Result<(), String> {
+    let eff;
+    let ra = match effective(ra) {
+        Some(e) => {
+            eff = e;
+            &eff
+        }
+        None => ra,
+    };
+    let text = |a: &RAnswer| a.text.as_ref().map(|t| g::last_line(&t.0)).unwrap_or_default();
+    match gc {
+        GClass::NoStart => Err("G: qmail-send would not start, R resolved".into()),
+        GClass::Remote => {
+            let GAnswer::Remote { address } = ga else {
+                return Err("internal".into());
+            };
+            if ra.class != "remote" {
+                return Err("class".into());
+            }
+            if &ra.address.0 != address {
+                return Err("remote address".into());
+            }
+            Ok(())
+        }
+        GClass::Trash => (ra.class == "trash").then_some(()).ok_or_else(|| "class".into()),
+        GClass::Bounce(t) => {
+            if ra.class != "bounce" {
+                return Err("class".into());
+            }
+            (&text(ra) == t).then_some(()).ok_or_else(|| "bounce text".into())
+        }
+        GClass::Defer(t) => {
+            if ra.class != "defer" {
+                return Err("class".into());
+            }
+            (&text(ra) == t).then_some(()).ok_or_else(|| "defer text".into())
+        }
+        GClass::Deliver { marker, aliasempty } => {
+            let GAnswer::Local { text: gtext, .. } = ga else {
+                return Err("internal".into());
+            };
+            if *aliasempty {
+                let ok = ra.class == "default" || (ra.class == "deliver" && ra.empty);
+                if !ok {
+                    return Err("class (G used aliasempty)".into());
+                }
+            } else {
+                if ra.class != "deliver" {
+                    return Err("class".into());
+                }
+                let file = ra.file.as_ref().map(|f| f.0.clone()).unwrap_or_default();
+                let known: Vec<&scenario::QmailFile> =
+                    sc.qmail_files.iter().filter(|q| q.name.0 == file).collect();
+                if let Some(m) = marker {
+                    if !known.iter().any(|q| q.marker == Some(*m)) {
+                        return Err(format!("file: G's listing shows marker qf{m}"));
+                    }
+                } else if !known.iter().any(|q| q.marker.is_none()) {
+                    return Err("file: G's listing has no marker".into());
+                }
+            }
+            // The listing itself, when R produced one.
+            if let Some(lines) = &ra.listing {
+                if ra.listing_error.is_none() {
+                    let mut mine = Vec::new();
+                    for l in lines {
+                        mine.extend_from_slice(&l.0);
+                        mine.push(b'\n');
+                    }
+                    let theirs: Vec<u8> = String::from_utf8_lossy(gtext)
+                        .split('\n')
+                        .filter(|l| !l.starts_with("Warning"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        .into_bytes();
+                    if scenario::escape(&mine) != scenario::escape(&theirs) {
+                        return Err(format!(
+                            "qmail-local -n listing: R {:?}",
+                            scenario::escape(&mine)
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// R runs with qmaild's privileges (realrcptto's point of view), while G's
+/// qmail-getpw runs as qmailp and qmail-local as the user. Where R could
+/// not see something (an uncertain step, or EACCES in its answer) that the
+/// user can, the two legitimately differ: such disagreements are excused
+/// (listed in the report, not failures).
+fn r_view_limited(r: &RAnswer) -> bool {
+    r.uncertain > 0
+        || r
+            .text
+            .as_ref()
+            .is_some_and(|t| String::from_utf8_lossy(&t.0).contains("access denied"))
+}
+
+fn check_scenario(
+    sc: &Scenario,
+    root: &Path,
+    o: &Oracles,
+    opts: &RunOptions,
+) -> Result<Checked, RunError> {
+    sc.materialize(root, &r::compile_assign_cdb)?;
+    let mut out = Checked {
+        checks: Vec::new(),
+        disagreements: Vec::new(),
+        excused: Vec::new(),
+        r: None,
+        g: None,
+    };
+    let mut rr = r::run(&opts.exe, root)?;
+    if let (Some(t), RRun::Answers(ra)) = (&opts.tamper, &mut rr) {
+        for (a, r) in sc.addresses.iter().zip(ra.iter_mut()) {
+            if !t.is_empty() && a.0.windows(t.len()).any(|w| w == t.as_slice()) {
+                r.verdict = if r.verdict == "accept" { "reject" } else { "accept" }.into();
+            }
+        }
+    }
+
+    // ---- R vs C: the verdict of every address.
+    let qhome = Scenario::qmail_home(root);
+    let addrs: Vec<Vec<u8>> = sc.addresses.iter().map(|a| a.0.clone()).collect();
+    let copts = CheckOptions {
+        passwd: Some(root.join(scenario::layout::PASSWD)),
+        group: Some(root.join(scenario::layout::GROUP)),
+        run_as: if unsafe { libc::geteuid() } == 0 {
+            Some((UID_QMAILD, GID_QMAIL))
+        } else {
+            None
+        },
+        ..CheckOptions::default()
+    };
+    let cres = o.c.check(&qhome, b'-', b"alias", &addrs, &copts);
+    match (&rr, cres) {
+        (RRun::NoStart(why), Err(CError::Init(COutcome::TempControl))) => {
+            let _ = why;
+            out.checks.push(("R-C", true));
+        }
+        (RRun::NoStart(why), other) => {
+            out.checks.push(("R-C", false));
+            out.disagreements.push(Disagreement {
+                pair: "R-C",
+                address: None,
+                left: format!("R cannot start: {why}"),
+                right: format!("C: {:?}", other.map(|v| v.len())),
+            });
+        }
+        (RRun::Answers(_), Err(CError::Init(x))) => {
+            out.checks.push(("R-C", false));
+            out.disagreements.push(Disagreement {
+                pair: "R-C",
+                address: None,
+                left: "R resolved".into(),
+                right: format!("C init failed: {x:?}"),
+            });
+        }
+        (RRun::Answers(_), Err(e)) => return Err(e.into()),
+        (RRun::Answers(ra), Ok(cv)) => {
+            for ((a, r), c) in sc.addresses.iter().zip(ra).zip(cv) {
+                let ok = r.verdict == c_str(c.outcome);
+                out.checks.push(("R-C", ok));
+                if !ok {
+                    out.disagreements.push(Disagreement {
+                        pair: "R-C",
+                        address: Some(a.clone()),
+                        left: format!("R {} ({})", r.verdict, r_desc(r)),
+                        right: format!("C {} (why: {})", c_str(c.outcome), c.why),
+                    });
+                }
+            }
+        }
+    }
+
+    // ---- R vs S and R vs Q (before G adds its bin/ programs; the
+    // queue stub is independent of them).
+    if let Some(sq) = &o.sq {
+        let sqopts = SqOptions {
+            env: Vec::new(),
+            passwd: copts.passwd.clone(),
+            group: copts.group.clone(),
+            run_as: copts.run_as,
+            ..SqOptions::default()
+        };
+        sq.install_queue_stub(&qhome)?;
+        // qmail-smtpd itself (before realrcptto) needs control/me or these
+        // two; they do not change anything realrcptto, qmail-send or
+        // qmail-lspawn decide.
+        for f in ["smtpgreeting", "localiphost"] {
+            std::fs::write(qhome.join("control").join(f), b"difftest.invalid\n")?;
+        }
+        // The stub appends to QMAILHOME/qq-stub.log as qmaild.
+        let log = qhome.join("qq-stub.log");
+        std::fs::write(&log, b"")?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666))?;
+        }
+        let s_ans = ask_smtp(sq, &qhome, &sqopts, &addrs, matches!(rr, RRun::NoStart(_)));
+        let q_ans = ask_qmtp(sq, &qhome, &sqopts, &addrs);
+        for (pair, answers) in [("R-S", s_ans), ("R-Q", q_ans)] {
+            let answers = match answers {
+                Ok(a) => a,
+                Err(e) => {
+                    out.checks.push((pair, false));
+                    out.disagreements.push(Disagreement {
+                        pair,
+                        address: None,
+                        left: "R answered".into(),
+                        right: format!("{} failed: {e}", &pair[2..]),
+                    });
+                    continue;
+                }
+            };
+            for (i, a) in answers.into_iter().enumerate() {
+                let Some(a) = a else { continue };
+                let rv = match &rr {
+                    RRun::NoStart(_) => "tempfail-control".to_string(),
+                    RRun::Answers(ra) => ra[i].verdict.clone(),
+                };
+                let rv = if pair == "R-Q" && rv.starts_with("tempfail") {
+                    "tempfail".to_string()
+                } else {
+                    rv
+                };
+                let ok = rv == a;
+                out.checks.push((pair, ok));
+                if !ok {
+                    out.disagreements.push(Disagreement {
+                        pair,
+                        address: Some(sc.addresses[i].clone()),
+                        left: format!("R {rv}"),
+                        right: format!("{} {a}", &pair[2..]),
+                    });
+                }
+            }
+        }
+    }
+
+    // ---- R vs G.
+    if let Some(gb) = &o.g {
+        let j = gb.judge(sc, root)?;
+        // users/cdb: compile_assign vs qmail-newu.
+        if let Some(newu) = &j.newu {
+            let mine = sc
+                .assign
+                .as_ref()
+                .map(|a| r::compile_assign_cdb(&scenario::subst_root(&a.0, root)));
+            let (ok, left, right) = match (mine, newu) {
+                (Some(Ok(m)), Ok(theirs)) => {
+                    let a = cdb_records(&m, root);
+                    let b = cdb_records(theirs, root);
+                    (a == b, format!("R {} records", a.len()), format!("qmail-newu {} records", b.len()))
+                }
+                (Some(Err(e)), Err(s)) => (true, e, s.clone()),
+                (Some(Ok(_)), Err(s)) => (false, "R compiled it".into(), format!("qmail-newu failed: {s}")),
+                (Some(Err(e)), Ok(_)) => (false, format!("R refused: {e}"), "qmail-newu compiled it".into()),
+                (None, _) => (true, String::new(), String::new()),
+            };
+            out.checks.push(("U:R-G", ok));
+            if !ok {
+                out.disagreements.push(Disagreement {
+                    pair: "U:R-G",
+                    address: None,
+                    left,
+                    right,
+                });
+            }
+        }
+        let classes: Vec<GClass> = j
+            .answers
+            .iter()
+            .map(|a| g::classify(a, &sc.aliasempty.0))
+            .collect();
+        match &rr {
+            RRun::NoStart(why) => {
+                let ok = classes.iter().all(|c| *c == GClass::NoStart);
+                out.checks.push(("R-G", ok));
+                if !ok {
+                    out.disagreements.push(Disagreement {
+                        pair: "R-G",
+                        address: None,
+                        left: format!("R cannot start: {why}"),
+                        right: "G (qmail-send) starts".into(),
+                    });
+                }
+            }
+            RRun::Answers(ra) => {
+                for (i, a) in sc.addresses.iter().enumerate() {
+                    let (r, gc, ga) = (&ra[i], &classes[i], &j.answers[i]);
+                    match agree_rg(sc, r, gc, ga) {
+                        Ok(()) => out.checks.push(("R-G", true)),
+                        Err(why) if r_view_limited(r) => out.excused.push((
+                            a.clone(),
+                            format!(
+                                "R (uid qmaild) could not see what G's qmail-local saw ({why}): {} / {}",
+                                r_desc(r),
+                                g_desc(gc, ga)
+                            ),
+                        )),
+                        Err(why) => {
+                            out.checks.push(("R-G", false));
+                            out.disagreements.push(Disagreement {
+                                pair: "R-G",
+                                address: Some(a.clone()),
+                                left: r_desc(r),
+                                right: format!("{} — differs in {why}", g_desc(gc, ga)),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out.g = Some(classes);
+    }
+    out.r = Some(rr);
+    Ok(out)
+}
+
+/// Whether qmail-smtpd's `addrparse` passes `a` through unchanged inside
+/// `RCPT TO:<…>` (no quoting, escapes, source route or `[ip]` literal, no
+/// control bytes, at most 900 bytes).
+pub fn smtp_safe(a: &[u8]) -> bool {
+    a.len() <= 900
+        && a.first() != Some(&b'@')
+        && a
+            .iter()
+            .all(|&c| c > b' ' && c != 0x7f && !b"<>\\\"[".contains(&c))
+}
+
+/// S's verdicts (`accept` 250, `reject` 550 with the exact realrcptto
+/// text, `tempfail-cdb`/`tempfail-sys`/`tempfail-control` 421), `None` for
+/// addresses SMTP cannot carry unchanged. A 421 ends the session; the rest
+/// go to a new one.
+fn ask_smtp(
+    sq: &SqBuild,
+    home: &Path,
+    opts: &SqOptions,
+    addrs: &[Vec<u8>],
+    check_greeting: bool,
+) -> Result<Vec<Option<String>>, RunError> {
+    let mut out: Vec<Option<String>> = vec![None; addrs.len()];
+    let idx: Vec<usize> = (0..addrs.len()).filter(|&i| smtp_safe(&addrs[i])).collect();
+    let mut k = 0;
+    if check_greeting && !idx.is_empty() {
+        let session = sq.smtp(home, opts)?;
+        if session.greeting().code == 421 {
+            let v = if session.greeting().text.contains("unable to read controls") {
+                "tempfail-control"
+            } else {
+                "tempfail-other"
+            };
+            for &i in &idx {
+                out[i] = Some(v.to_string());
+            }
+            k = idx.len();
+        }
+        let _ = session.finish();
+    }
+    while k < idx.len() {
+        let batch: Vec<Vec<u8>> = idx[k..].iter().map(|&i| addrs[i].clone()).collect();
+        let t = sq.smtp_transaction(home, opts, SENDER_SMTP, &batch, None)?;
+        if t.rcpt.is_empty() {
+            break;
+        }
+        for (j, r) in t.rcpt.iter().enumerate() {
+            let v = match (r.code, r.text.as_str()) {
+                (250, _) => "accept".to_string(),
+                (550, "550 sorry, no mailbox here by that name. (#5.1.1)\r\n") => "reject".into(),
+                (421, t) if t.contains("cdb user database") => "tempfail-cdb".into(),
+                (421, t) if t.contains("system user database") => "tempfail-sys".into(),
+                (421, t) if t.contains("unable to read controls") => "tempfail-control".into(),
+                (c, t) => format!("{c} {:?}", t.trim_end()),
+            };
+            out[idx[k + j]] = Some(v);
+        }
+        k += t.rcpt.len();
+    }
+    Ok(out)
+}
+
+const SENDER_SMTP: &[u8] = b"sender@example.net";
+
+/// Q's verdicts: `K…` accept, the exact `Dsorry, no mailbox here by that
+/// name. (#5.1.1)` reject; a fatal error (exit 111, no reply) is asked
+/// again one address at a time and reported as `tempfail` (QMTP cannot say
+/// which kind). Addresses of 1000 bytes or more are not asked.
+fn ask_qmtp(
+    sq: &SqBuild,
+    home: &Path,
+    opts: &SqOptions,
+    addrs: &[Vec<u8>],
+) -> Result<Vec<Option<String>>, RunError> {
+    let mut out: Vec<Option<String>> = vec![None; addrs.len()];
+    let idx: Vec<usize> = (0..addrs.len()).filter(|&i| addrs[i].len() < 1000).collect();
+    let msg = |rcpts: Vec<Vec<u8>>| QmtpMessage {
+        body: g::MESSAGE.to_vec(),
+        sender: SENDER_SMTP.to_vec(),
+        rcpts,
+    };
+    let verdict = |r: &[u8]| -> String {
+        if r.first() == Some(&b'K') {
+            "accept".into()
+        } else if r == b"Dsorry, no mailbox here by that name. (#5.1.1)" {
+            "reject".into()
+        } else {
+            format!("{:?}", String::from_utf8_lossy(r))
+        }
+    };
+    let all = sq.qmtp(home, opts, &[msg(idx.iter().map(|&i| addrs[i].clone()).collect())])?;
+    if all.replies.first().map(|r| r.len()) == Some(idx.len()) {
+        for (j, r) in all.replies[0].iter().enumerate() {
+            out[idx[j]] = Some(verdict(r));
+        }
+        return Ok(out);
+    }
+    for &i in &idx {
+        let one = sq.qmtp(home, opts, &[msg(vec![addrs[i].clone()])])?;
+        out[i] = Some(match one.replies.first().and_then(|r| r.first()) {
+            Some(r) => verdict(r),
+            None => "tempfail".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn cdb_records(bytes: &[u8], scratch: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let p = scratch.join(".cmp.cdb");
+    if std::fs::write(&p, bytes).is_err() {
+        return Vec::new();
+    }
+    let mut v = Vec::new();
+    if let Ok(c) = cdb::CDB::open(&p) {
+        for kv in c.iter().flatten() {
+            v.push(kv);
+        }
+    }
+    let _ = std::fs::remove_file(&p);
+    v
+}
+
+/// Makes a fresh world directory under `out_dir/work`.
+fn world_dir(out_dir: &Path) -> Result<tempfile::TempDir, RunError> {
+    let w = out_dir.join("work");
+    std::fs::create_dir_all(&w)?;
+    Ok(tempfile::Builder::new().prefix("world").tempdir_in(&w)?)
+}
+
+/// The command that replays a failure directory.
+pub fn replay_command(dir: &Path) -> String {
+    format!("cargo xtask test --replay {}", dir.display())
+}
+
+fn record_failure(
+    report: &mut Report,
+    sc: &Scenario,
+    d: &Disagreement,
+    o: &Oracles,
+    opts: &RunOptions,
+    n: usize,
+) -> Result<(), RunError> {
+    // Shrink to the one address when there is one, and check that the
+    // shrunk case still disagrees on the same pair.
+    let mut keep = sc.clone();
+    let mut shrunk = false;
+    if let Some(a) = &d.address {
+        let small = sc.with_addresses(vec![a.clone()]);
+        let w = world_dir(&opts.out_dir)?;
+        if let Ok(c) = check_scenario(&small, &w.path().join("w"), o, opts) {
+            if c.disagreements.iter().any(|x| x.pair == d.pair) {
+                keep = small;
+                shrunk = true;
+            }
+        }
+    }
+    let dir = opts
+        .out_dir
+        .join("failures")
+        .join(format!("{}-{}", sc.seed, n));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    keep.save(&dir.join(scenario::layout::SCENARIO_JSON))?;
+    let cmd = replay_command(&dir);
+    let text = format!(
+        "pair: {}\nscenario: seed {} index {}\naddress: {}\nleft:  {}\nright: {}\nshrunk to this address: {}\n\nreplay:\n  {cmd}\n",
+        d.pair,
+        sc.seed,
+        sc.index,
+        d.address.as_ref().map(|a| a.to_text()).unwrap_or_else(|| "(whole scenario)".into()),
+        d.left,
+        d.right,
+        shrunk
+    );
+    crate::report::write_atomic(&dir.join("disagreement.txt"), text.as_bytes())?;
+    crate::report::write_atomic(&dir.join("replay.sh"), format!("#!/bin/sh\nexec {cmd}\n").as_bytes())?;
+    report.failures.push(Failure {
+        pair: d.pair.to_string(),
+        scenario: sc.index,
+        address: d.address.as_ref().map(|a| a.to_text()),
+        left: d.left.clone(),
+        right: d.right.clone(),
+        dir: Some(dir),
+        replay: Some(cmd),
+        shrunk,
+    });
+    Ok(())
+}
+
+fn tally(report: &mut Report, sc: &Scenario, c: &Checked) {
+    report.addresses += sc.addresses.len() as u64;
+    for (pair, ok) in &c.checks {
+        report.check(pair, *ok);
+    }
+    for (a, why) in &c.excused {
+        report.excuse(Excused {
+            pair: "R-G".into(),
+            scenario: sc.index,
+            address: a.to_text(),
+            why: why.clone(),
+        });
+    }
+    if let Some(RRun::Answers(ra)) = &c.r {
+        for a in ra {
+            report.class("R", &a.class);
+            *report.verdicts.entry(a.verdict.clone()).or_default() += 1;
+        }
+    }
+    if let Some(gs) = &c.g {
+        for g in gs {
+            report.class("G", g_class_name(g));
+        }
+    }
+    for q in &sc.qmail_files {
+        *report.qmail_kinds.entry(q.kind.clone()).or_default() += 1;
+    }
+}
+
+fn run_scenarios(
+    scs: &mut dyn Iterator<Item = Scenario>,
+    total: u64,
+    opts: &RunOptions,
+    report: &mut Report,
+) -> Result<(), RunError> {
+    let start = Instant::now();
+    let o = prepare(opts, report)?;
+    let bar = if opts.progress && std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} scenarios, {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut nfail = 0usize;
+    for (k, sc) in scs.enumerate() {
+        let w = world_dir(&opts.out_dir)?;
+        let root = w.path().join("w");
+        let c = check_scenario(&sc, &root, &o, opts)?;
+        tally(report, &sc, &c);
+        report.scenarios += 1;
+        for d in &c.disagreements {
+            nfail += 1;
+            record_failure(report, &sc, d, &o, opts, nfail)?;
+        }
+        if let Some(b) = &bar {
+            b.set_position(k as u64 + 1);
+            b.set_message(format!("{} failed", report.failed));
+        } else if (k + 1) % 100 == 0 {
+            eprintln!(
+                "difftest: {}/{total} scenarios, {} addresses, {} failed",
+                k + 1,
+                report.addresses,
+                report.failed
+            );
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if opts.require_coverage {
+        for (oracle, present) in [("R", true), ("G", o.g.is_some())] {
+            if !present {
+                continue;
+            }
+            for c in O4_CLASSES {
+                let name = if oracle == "G" && *c == "default" {
+                    "deliver-or-default"
+                } else {
+                    c
+                };
+                let n = report
+                    .classes
+                    .get(oracle)
+                    .and_then(|m| m.get(name))
+                    .copied()
+                    .unwrap_or(0);
+                report.check("coverage", n > 0);
+                if n == 0 {
+                    report.failures.push(Failure {
+                        pair: "coverage".into(),
+                        scenario: 0,
+                        address: None,
+                        left: format!("oracle {oracle} never produced class {c}"),
+                        right: "every O4 class must be hit".into(),
+                        dir: None,
+                        replay: None,
+                        shrunk: false,
+                    });
+                }
+            }
+        }
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(())
+}
+
+/// Runs `opts.scenarios` generated scenarios and writes the report.
+pub fn run(opts: &RunOptions) -> Result<Report, RunError> {
+    let mut report = Report {
+        seed: opts.seed,
+        ..Report::default()
+    };
+    let _ = std::fs::remove_dir_all(opts.out_dir.join("failures"));
+    let seed = opts.seed;
+    let mut it = (0..opts.scenarios).map(|i| scenario::generate(seed, i));
+    run_scenarios(&mut it, opts.scenarios, opts, &mut report)?;
+    report.write(&opts.out_dir)?;
+    let _ = std::fs::remove_dir_all(opts.out_dir.join("work"));
+    Ok(report)
+}
+
+/// Re-runs the scenario saved in a failure directory (its `scenario.json`)
+/// and writes a report into `DIR/replay/`.
+pub fn replay(dir: &Path, opts: &RunOptions) -> Result<Report, RunError> {
+    let sc = Scenario::load(&dir.join(scenario::layout::SCENARIO_JSON))?;
+    let mut report = Report {
+        seed: sc.seed,
+        ..Report::default()
+    };
+    let mut o = opts.clone();
+    o.out_dir = dir.join("replay");
+    o.require_coverage = false;
+    let mut it = std::iter::once(sc);
+    run_scenarios(&mut it, 1, &o, &mut report)?;
+    // The replay's own failures would nest; keep only the report.
+    let _ = std::fs::remove_dir_all(o.out_dir.join("failures"));
+    for f in &mut report.failures {
+        f.dir = None;
+        f.replay = Some(replay_command(dir));
+    }
+    report.write(&o.out_dir)?;
+    let _ = std::fs::remove_dir_all(o.out_dir.join("work"));
+    Ok(report)
+}
