@@ -153,7 +153,7 @@ pub fn put_dir(
         Err(e) => {
             return Err(BuildError::Io {
                 path: dest.to_path_buf(),
-                source: e,
+                error: e,
             })
         }
     }
@@ -220,7 +220,7 @@ pub fn install(
                     if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == -1 {
                         return Err(BuildError::Io {
                             path: dest,
-                            source: std::io::Error::last_os_error(),
+                            error: std::io::Error::last_os_error(),
                         });
                     }
                 }

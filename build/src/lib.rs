@@ -40,12 +40,12 @@ pub use tree::{apply_patches, copy_tree, generate_patches, prepare_tree, prepare
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A file or directory operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A command failed; `log` holds its output, `tail` the last lines.
     #[error("`{command}` failed in {dir} ({status}); log: {log}\n{tail}")]
@@ -75,9 +75,9 @@ pub enum BuildError {
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-    move |source| BuildError::Io {
+    move |error| BuildError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

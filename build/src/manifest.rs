@@ -138,7 +138,7 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(BuildError::Io {
                 path: path.to_path_buf(),
-                source: e,
+                error: e,
             }),
         }
     }

@@ -286,6 +286,20 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
         .map(|d| abs(d, "--destdir"))
         .transpose()?;
     let work = abs(&opts.work, "--work")?;
+    for (dir, what) in [(&prefix, "--prefix"), (&m8home, "mess822 home")] {
+        if destdir.is_some() || dir.starts_with(&prefix) && dir != &prefix {
+            continue;
+        }
+        match dir.parent() {
+            Some(parent) if parent.is_dir() => {}
+            _ => {
+                return Err(BuildError::Invalid(format!(
+                    "{what} {}: its parent directory does not exist (the build creates nothing outside the prefix)",
+                    dir.display()
+                )))
+            }
+        }
+    }
     let mut progress = Progress::new(9);
 
     progress.stage("hashing inputs");
@@ -541,4 +555,40 @@ pub fn bench_build(opts: &BuildOptions, scratch: &Path) -> Result<BenchFigures, 
         cold_build,
         noop_rebuild,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_tree_sees_contents_names_and_exec_bits() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("a.c"), "int a;\n").unwrap();
+        std::fs::create_dir(t.path().join("sub")).unwrap();
+        std::fs::write(t.path().join("sub/b"), "x").unwrap();
+        let h0 = hash_tree(t.path()).unwrap();
+        assert_eq!(h0, hash_tree(t.path()).unwrap());
+        std::fs::write(t.path().join("a.c"), "int b;\n").unwrap();
+        let h1 = hash_tree(t.path()).unwrap();
+        assert_ne!(h0, h1);
+        std::fs::set_permissions(
+            t.path().join("sub/b"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        assert_ne!(h1, hash_tree(t.path()).unwrap());
+    }
+
+    #[test]
+    fn uid_map_beats_system_and_build_user_beats_all() {
+        let map = "alias=1,qmaild=2,qmaill=3,root=0,qmailp=5,qmailq=6,qmailr=7,qmails=8,qmail=9,nofiles=10";
+        let (ids, src, note) = resolve_ids(Some(map), false).unwrap();
+        assert_eq!((ids.uids[0], src.as_str(), note), (1, "uid-map", None));
+        let (ids, src, _) = resolve_ids(Some(map), true).unwrap();
+        assert_eq!(src, "build-user");
+        assert_eq!(ids, IdMap::build_user());
+        assert!(resolve_ids(Some("alias=1"), false).is_err());
+    }
 }

@@ -93,10 +93,25 @@ fn destdir_staging_is_reproducible_and_refers_to_the_prefix() {
         !Path::new(PREFIX).exists(),
         "the build wrote to the prefix itself"
     );
+    let etc = common::changed(&before_etc, &common::snapshot(Path::new("/etc"), &[]));
+    assert!(
+        !etc.iter().any(|(k, _)| k == "/etc/leapsecs.dat"),
+        "/etc/leapsecs.dat was written"
+    );
+    // Nothing next to the destdirs and work dirs was created.
+    let mut names: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
     assert_eq!(
-        before_etc,
-        common::snapshot(Path::new("/etc"), &[]),
-        "/etc changed"
+        names,
+        [
+            "dest-one",
+            "dest-two-with-a-longer-name",
+            "work-one",
+            "work-two-with-a-longer-name"
+        ]
     );
     let (a, b) = (&trees[0], &trees[1]);
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());

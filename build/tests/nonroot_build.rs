@@ -81,8 +81,11 @@ fn nonroot_build_installs_into_the_prefix_only() {
         let m8home = prefix.join("mess822");
         std::fs::create_dir(&m8home).unwrap();
         std::os::unix::fs::chown(&m8home, Some(65534), Some(54321)).unwrap();
-        std::fs::set_permissions(&m8home, std::os::unix::fs::PermissionsExt::from_mode(0o2775))
-            .unwrap();
+        std::fs::set_permissions(
+            &m8home,
+            std::os::unix::fs::PermissionsExt::from_mode(0o2775),
+        )
+        .unwrap();
     }
     std::fs::write(owned.join("neighbour"), "untouched\n").unwrap();
     common::give_to_nobody(&owned.join("neighbour"));

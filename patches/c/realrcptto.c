@@ -21,6 +21,12 @@
 #define RRT_PATH_MAX 4096
 #endif
 
+#ifdef NAME_MAX
+#define RRT_NAME_MAX NAME_MAX
+#else
+#define RRT_NAME_MAX 255
+#endif
+
 #define RRT_USERLEN 32 /* qmail-getpw's GETPW_USERLEN */
 
 /* ------------------------------------------------------------------ */
@@ -228,6 +234,10 @@ static rrt_buf rec;
 static rrt_buf path;
 static rrt_buf line;
 static rrt_buf dir;
+/* prefix hashes of the users/cdb lookup key: phash[i] = cdb hash of
+   key[0..i), so that the longest-first wildcard walk stays linear */
+static unsigned long *phash;
+static unsigned long phash_n;
 
 /* ------------------------------------------------------------------ */
 /* logging                                                             */
@@ -470,6 +480,9 @@ void realrcptto_free(void)
   buf_free(&remoteip); buf_free(&tmp); buf_free(&addr); buf_free(&rw);
   buf_free(&lower); buf_free(&wild); buf_free(&rec); buf_free(&path);
   buf_free(&line); buf_free(&dir);
+  if (phash) free(phash);
+  phash = 0;
+  phash_n = 0;
 }
 
 static int initerr(int r)
@@ -605,70 +618,65 @@ static unsigned long unpack(const unsigned char *b)
     | ((unsigned long) b[2] << 16) | ((unsigned long) b[3] << 24);
 }
 
-static int bread(int fd, char *b, unsigned long n)
+/* read n bytes at offset pos (pread: one system call per cdb step) */
+static int bread(int fd, unsigned long pos, char *b, unsigned long n)
 {
   long r;
   while (n > 0) {
-    r = (long) read(fd, b, n);
+    r = (long) pread(fd, b, n, (off_t) pos);
     if (r == -1) { if (errno == EINTR) continue; return -1; }
     if (r == 0) { errno = EIO; return -1; }
     b += r;
+    pos += (unsigned long) r;
     n -= (unsigned long) r;
   }
   return 0;
 }
 
-static int seekto(int fd, unsigned long pos)
+static unsigned long cdbhash_add(unsigned long h, unsigned char c)
 {
-  return (lseek(fd, (off_t) pos, SEEK_SET) == (off_t) -1) ? -1 : 0;
+  h = (h + (h << 5)) & 0xffffffffUL;
+  return h ^ c;
 }
 
-static unsigned long cdbhash(const char *s, unsigned long n)
-{
-  unsigned long h = 5381;
-  unsigned long i;
-  for (i = 0; i < n; ++i) {
-    h = (h + (h << 5)) & 0xffffffffUL;
-    h ^= (unsigned char) s[i];
-  }
-  return h;
-}
 
-/* 1 found (data length in *dlen, file positioned at data), 0 not, -1 error */
-static int cdbseek(int fd, const char *key, unsigned long len, unsigned long *dlen)
+/* 1 found (data length in *dlen, data offset in *dpos), 0 not, -1
+   error; h is cdbhash(key, len); the same walk as qmail's cdb_seek */
+static int cdbseek(int fd, const char *key, unsigned long len, unsigned long h,
+                   unsigned long *dlen, unsigned long *dpos)
 {
   unsigned char pb[8];
   char kb[64];
-  unsigned long h, pos, lenhash, h2, loop, poskd, done, m, k;
+  unsigned long pos, lenhash, h2, loop, poskd, done, m, k;
   int same;
 
-  h = cdbhash(key, len);
-  if (seekto(fd, 8 * (h & 255)) == -1) return -1;
-  if (bread(fd, (char *) pb, 8) == -1) return -1;
+  if (bread(fd, 8 * (h & 255), (char *) pb, 8) == -1) return -1;
   pos = unpack(pb);
   lenhash = unpack(pb + 4);
   if (!lenhash) return 0;
   h2 = (h >> 8) % lenhash;
   for (loop = 0; loop < lenhash; ++loop) {
-    if (seekto(fd, (pos + 8 * h2) & 0xffffffffUL) == -1) return -1;
-    if (bread(fd, (char *) pb, 8) == -1) return -1;
+    if (bread(fd, (pos + 8 * h2) & 0xffffffffUL, (char *) pb, 8) == -1) return -1;
     poskd = unpack(pb + 4);
     if (!poskd) return 0;
     if (unpack(pb) == h) {
-      if (seekto(fd, poskd) == -1) return -1;
-      if (bread(fd, (char *) pb, 8) == -1) return -1;
+      if (bread(fd, poskd, (char *) pb, 8) == -1) return -1;
       if (unpack(pb) == len) {
         same = 1;
         done = 0;
         while (done < len) {
           m = len - done;
           if (m > sizeof kb) m = sizeof kb;
-          if (bread(fd, kb, m) == -1) return -1;
+          if (bread(fd, poskd + 8 + done, kb, m) == -1) return -1;
           for (k = 0; k < m; ++k) if (kb[k] != key[done + k]) same = 0;
           done += m;
           if (!same) break;
         }
-        if (same) { *dlen = unpack(pb + 4); return 1; }
+        if (same) {
+          *dlen = unpack(pb + 4);
+          *dpos = poskd + 8 + len;
+          return 1;
+        }
       }
     }
     if (++h2 == lenhash) h2 = 0;
@@ -676,11 +684,11 @@ static int cdbseek(int fd, const char *key, unsigned long len, unsigned long *dl
   return 0;
 }
 
-static int cdbread(int fd, rrt_buf *b, unsigned long n)
+static int cdbread(int fd, unsigned long pos, rrt_buf *b, unsigned long n)
 {
   b->len = 0;
   if (!buf_ready(b, n)) return -2;
-  if (bread(fd, b->s, n) == -1) return -1;
+  if (bread(fd, pos, b->s, n) == -1) return -1;
   b->len = n;
   b->s[n] = 0;
   return 0;
@@ -698,10 +706,15 @@ static int cdbread(int fd, rrt_buf *b, unsigned long n)
 static int probe(unsigned long relstart)
 {
   struct stat st;
+  unsigned long k;
   int e;
   if (path.len - relstart + 1 > RRT_PATH_MAX) return PROBE_ABSENT; /* qmail-local: ENAMETOOLONG */
   if (path.len + 1 > RRT_PATH_MAX) {
-    log_stat(path.s, ENAMETOOLONG); /* only our absolute name is too long */
+    /* only our absolute name is too long; qmail-local's relative name
+       fails for sure only if its first component is too long */
+    for (k = relstart; k < path.len; ++k) if (path.s[k] == '/') break;
+    if (k - relstart > RRT_NAME_MAX) return PROBE_ABSENT;
+    log_stat(path.s, ENAMETOOLONG);
     return PROBE_UNKNOWN;
   }
   if (stat(path.s, &st) == -1) {
@@ -786,6 +799,7 @@ static int cdb_lookup(const char *local, unsigned long n)
   int r;
   int flagwild;
   unsigned long dlen;
+  unsigned long dpos;
   unsigned long i;
   unsigned long k;
 
@@ -803,9 +817,23 @@ static int cdb_lookup(const char *local, unsigned long n)
   }
   lowerb(lower.s, lower.len);
 
-  r = cdbseek(fd, "", 0, &dlen);
+  if (lower.len + 1 > phash_n) {
+    unsigned long *t;
+    if (lower.len + 1 < lower.len || lower.len + 1 > ((unsigned long) -1) / sizeof(unsigned long)) {
+      close(fd);
+      return RRT_ENOMEM;
+    }
+    t = (unsigned long *) realloc(phash, (lower.len + 1) * sizeof(unsigned long));
+    if (!t) { close(fd); return RRT_ENOMEM; }
+    phash = t;
+    phash_n = lower.len + 1;
+  }
+  phash[0] = 5381;
+  for (i = 0; i < lower.len; ++i) phash[i + 1] = cdbhash_add(phash[i], (unsigned char) lower.s[i]);
+
+  r = cdbseek(fd, "", 0, 5381, &dlen, &dpos);
   if (r != 1) { close(fd); return RRT_ECDB; }
-  r = cdbread(fd, &wild, dlen);
+  r = cdbread(fd, dpos, &wild, dlen);
   if (r == -2) { close(fd); return RRT_ENOMEM; }
   if (r == -1) { close(fd); return RRT_ECDB; }
 
@@ -817,10 +845,10 @@ static int cdb_lookup(const char *local, unsigned long n)
       for (k = 0; k < wild.len; ++k)
         if (wild.s[k] == lower.s[i - 1]) { probeit = 1; break; }
     if (probeit) {
-      r = cdbseek(fd, lower.s, i, &dlen);
+      r = cdbseek(fd, lower.s, i, phash[i], &dlen, &dpos);
       if (r == -1) { close(fd); return RRT_ECDB; }
       if (r == 1) {
-        r = cdbread(fd, &rec, dlen);
+        r = cdbread(fd, dpos, &rec, dlen);
         close(fd);
         if (r == -2) return RRT_ENOMEM;
         if (r == -1) return RRT_ECDB;

@@ -133,11 +133,11 @@ fn makefile(src: &Source) -> Result<FileChange, PatchError> {
     }
     ed.replace(
         "control.h received.h\n\t./compile qmail-qmtpd.c",
-        "control.h received.h realrcptto.h auto_break.h auto_usera.h \\\nauto_patrn.h\n\t./compile qmail-qmtpd.c",
+        "control.h received.h \\\nrealrcptto.h auto_break.h auto_usera.h auto_patrn.h\n\t./compile qmail-qmtpd.c",
     )?;
     ed.replace(
         "commands.h\n\t./compile qmail-smtpd.c",
-        "commands.h realrcptto.h auto_break.h auto_usera.h \\\nauto_patrn.h\n\t./compile qmail-smtpd.c",
+        "commands.h \\\nrealrcptto.h auto_break.h auto_usera.h auto_patrn.h\n\t./compile qmail-smtpd.c",
     )?;
     ed.insert_before(
         "\nreceived.o: \\\n",

@@ -368,7 +368,8 @@ pub enum RunStatus {
 /// The result of [`run_instructions`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunResult {
-    /// Deliveries made, in order: files and programs as they run, then the
+    /// Deliveries made, in order: files and programs as they run (the last
+    /// one is the one that failed, if the run failed there), then the
     /// forwards (one injection, file order) if the run got that far.
     pub deliveries: Vec<Delivery>,
     /// Lines skipped by a jump (branch.md rule 2/3) or after an exit 99.
@@ -403,7 +404,32 @@ pub fn jump_target(instr: &[Instruction], i: usize, label: &[u8]) -> Option<usiz
 pub fn run_instructions(
     instr: &[Instruction],
     forward_only: bool,
+    exit_of: impl FnMut(&[u8], usize) -> ProgramExit,
+) -> RunResult {
+    run_instructions_with(instr, forward_only, exit_of, |_, _| None, Ok(()))
+}
+
+/// The result of qmail-queue for the forwards (P7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueFailure {
+    /// qmail-queue answered `D…` (permanent): qmail-local exits 100.
+    Permanent(Vec<u8>),
+    /// Any other failure: qmail-local exits 111.
+    Temporary(Vec<u8>),
+}
+
+/// [`run_instructions`] with file and forward results too:
+/// `file_error(path, line_no)` returns `Some(text)` when that mbox/maildir
+/// delivery fails (P6: always soft, with qmail-local's text such as
+/// `Unable to open PATH: ERR. (#4.2.1)` or `Temporary error on maildir
+/// delivery. (#4.3.0)`); `queue` is the qmail-queue result for the forwards
+/// (P7: `Unable to forward message: TEXT.`, hard for `D`, soft otherwise).
+pub fn run_instructions_with(
+    instr: &[Instruction],
+    forward_only: bool,
     mut exit_of: impl FnMut(&[u8], usize) -> ProgramExit,
+    mut file_error: impl FnMut(&[u8], usize) -> Option<Vec<u8>>,
+    queue: Result<(), QueueFailure>,
 ) -> RunResult {
     let mut fo = forward_only;
     let mut deliveries = Vec::new();
@@ -434,6 +460,7 @@ pub fn run_instructions(
                     return fail(deliveries, skipped, forwards, soft(TXT_FILE_X));
                 }
                 let path = Bytes::new(cstr(path));
+                let err = file_error(&path, l.line_no);
                 let kind = if matches!(l.kind, LineKind::Maildir { .. }) {
                     DeliveryKind::Maildir { path }
                 } else {
@@ -443,6 +470,14 @@ pub fn run_instructions(
                     line_no: l.line_no,
                     kind,
                 });
+                if let Some(text) = err {
+                    return fail(
+                        deliveries,
+                        skipped,
+                        forwards,
+                        RunStatus::Soft { text: Bytes(text) },
+                    );
+                }
             }
             LineKind::Program { command }
             | LineKind::Branch {
@@ -523,6 +558,21 @@ pub fn run_instructions(
                 skipped.extend(instr[i + 1..].iter().map(|l| l.line_no));
                 break;
             }
+        }
+    }
+    if !forwards.is_empty() {
+        if let Err(q) = queue {
+            let (hard, t) = match q {
+                QueueFailure::Permanent(t) => (true, t),
+                QueueFailure::Temporary(t) => (false, t),
+            };
+            let text = Bytes([b"Unable to forward message: ".as_slice(), &t, b"."].concat());
+            let status = if hard {
+                RunStatus::Hard { text }
+            } else {
+                RunStatus::Soft { text }
+            };
+            return fail(deliveries, skipped, forwards, status);
         }
     }
     deliveries.extend(forwards);

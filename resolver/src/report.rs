@@ -238,7 +238,7 @@ pub fn format_explain(t: &Trace) -> Vec<u8> {
                 i.line_no.to_string().as_bytes(),
                 b": ",
                 kind_name(&i.kind).as_bytes(),
-                b" ",
+                if i.text.is_empty() { b"" } else { b" " },
                 &i.text,
             ],
         );

@@ -207,3 +207,15 @@ fn edge_53_long_addresses() {
         "catch-".len() + 200_000 + "@remote.example".len()
     );
 }
+
+#[test]
+fn h2_rewritten_local_recipients_always_have_an_at() {
+    let c = controls();
+    for a in ["", "x", "@", "%@ph.net", "a%b"] {
+        let r = qmail_resolver::rewrite(&c, a.as_bytes());
+        assert!(
+            r.address.contains(&b'@'),
+            "{a}: W2 guarantees an @, so H2 cannot fire"
+        );
+    }
+}

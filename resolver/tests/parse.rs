@@ -386,3 +386,57 @@ fn edge_52_multiline_aliasempty() {
     let (i, fo) = effective_instructions(None, false, b"./Mailbox\n|prog\n&fwd\n", true);
     assert_eq!(listing(&i, fo).lines.len(), 4);
 }
+
+#[test]
+fn p6_file_errors_are_soft_and_stop() {
+    use qmail_resolver::dotqmail::run_instructions_with;
+    let i = parse_instructions(b"./ok\n./Maildir/\n&f\n./never\n", true);
+    let r = run_instructions_with(
+        &i,
+        false,
+        |_, _| ProgramExit::Code(0),
+        |p, _| {
+            (p == b"./Maildir/").then(|| b"Temporary error on maildir delivery. (#4.3.0)".to_vec())
+        },
+        Ok(()),
+    );
+    assert_eq!(said(&r), ["mbox ./ok", "maildir ./Maildir/"]);
+    assert_eq!(
+        r.status,
+        RunStatus::Soft {
+            text: "Temporary error on maildir delivery. (#4.3.0)".into()
+        }
+    );
+    assert!(
+        r.forwards_dropped.is_empty(),
+        "the forward line comes later and was never read"
+    );
+}
+
+#[test]
+fn p7_forward_result_d_is_hard_else_soft() {
+    use qmail_resolver::dotqmail::{run_instructions_with, QueueFailure};
+    let i = parse_instructions(b"&a\n./m\n", true);
+    let run = |q| run_instructions_with(&i, false, |_, _| ProgramExit::Code(0), |_, _| None, q);
+    let r = run(Err(QueueFailure::Permanent(b"sorry".to_vec())));
+    assert_eq!(
+        r.status,
+        RunStatus::Hard {
+            text: "Unable to forward message: sorry.".into()
+        }
+    );
+    assert_eq!(said(&r), ["mbox ./m"], "the file delivery already happened");
+    assert_eq!(r.forwards_dropped.len(), 1);
+    let r = run(Err(QueueFailure::Temporary(b"qq busy".to_vec())));
+    assert!(matches!(r.status, RunStatus::Soft { .. }));
+    // without forwards qmail-queue is not run at all
+    let i = parse_instructions(b"./m\n", true);
+    let r = run_instructions_with(
+        &i,
+        false,
+        |_, _| ProgramExit::Code(0),
+        |_, _| None,
+        Err(QueueFailure::Temporary(vec![])),
+    );
+    assert!(matches!(r.status, RunStatus::Ok { .. }));
+}

@@ -6,7 +6,7 @@
 
 pub mod cc;
 pub mod oracle;
-pub mod upstream;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod upstream;

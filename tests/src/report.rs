@@ -142,7 +142,9 @@ impl Report {
             m.push('\n');
         }
         m.push_str("## Comparisons per pair of oracles\n\n");
-        m.push_str("| pair | compared | agreed | disagreed | excused |\n|---|---:|---:|---:|---:|\n");
+        m.push_str(
+            "| pair | compared | agreed | disagreed | excused |\n|---|---:|---:|---:|---:|\n",
+        );
         for (k, s) in &self.pairs {
             m.push_str(&format!(
                 "| {k} | {} | {} | {} | {} |\n",
@@ -160,7 +162,10 @@ impl Report {
             m.push_str("---:|");
         }
         m.push('\n');
-        let mut all: Vec<String> = crate::runner::O4_CLASSES.iter().map(|s| s.to_string()).collect();
+        let mut all: Vec<String> = crate::runner::O4_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         for c in self.classes.values().flat_map(|x| x.keys()) {
             if !all.contains(c) {
                 all.push(c.clone());
@@ -169,7 +174,12 @@ impl Report {
         for c in &all {
             m.push_str(&format!("| {c} |"));
             for o in &oracles {
-                let n = self.classes.get(*o).and_then(|x| x.get(c)).copied().unwrap_or(0);
+                let n = self
+                    .classes
+                    .get(*o)
+                    .and_then(|x| x.get(c))
+                    .copied()
+                    .unwrap_or(0);
                 m.push_str(&format!(" {n} |"));
             }
             m.push('\n');
@@ -205,7 +215,11 @@ impl Report {
             if let Some(r) = &f.replay {
                 m.push_str(&format!(
                     "  * replay{}: `{r}`\n",
-                    if f.shrunk { " (shrunk to this address)" } else { "" }
+                    if f.shrunk {
+                        " (shrunk to this address)"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }
@@ -242,8 +256,12 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, data)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot rename to {}: {e}", path.display())))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot rename to {}: {e}", path.display()),
+        )
+    })
 }
 
 #[cfg(test)]

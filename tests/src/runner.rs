@@ -71,22 +71,75 @@ pub fn default_out_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("QMAIL_DIFFTEST_DIR") {
         return PathBuf::from(d);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/difftest")
-        .components()
-        .collect()
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .unwrap_or(manifest)
+        .join("target")
+        .join("difftest")
 }
 
 struct Oracles {
     c: CDriver,
     g: Option<GBuild>,
     sq: Option<SqBuild>,
+    /// The difftest executable R runs (reachable by qmaild).
+    r_exe: PathBuf,
+    /// Where the worlds are made (reachable by every test uid).
+    scratch: PathBuf,
 }
 
-fn prepare(opts: &RunOptions, report: &mut Report) -> Result<Oracles, RunError> {
+/// Whether every directory from `/` down to `p` lets other users search it
+/// (so that qmaild, qmailp and the test users can reach what is inside).
+pub fn reachable_by_others(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(p) = p.canonicalize() else {
+        return false;
+    };
+    p.ancestors().all(|a| {
+        std::fs::metadata(a)
+            .map(|m| m.permissions().mode() & 0o001 != 0)
+            .unwrap_or(false)
+    })
+}
+
+/// Where the scenario worlds and the G build go: under `out_dir` when
+/// every test uid can reach it, else under the system temp directory
+/// (a checkout in a 0700 home would otherwise hide every world from the
+/// unprivileged oracles and make every comparison meaningless).
+pub fn scratch_dir(out_dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(out_dir)?;
+    let d = if reachable_by_others(out_dir) {
+        out_dir.join("scratch")
+    } else {
+        std::env::temp_dir().join(format!("qmail-difftest-{}", unsafe { libc::geteuid() }))
+    };
+    std::fs::create_dir_all(&d)?;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))?;
+    Ok(d)
+}
+
+fn prepare(opts: &RunOptions, report: &mut Report, base: &Path) -> Result<Oracles, RunError> {
+    let scratch = scratch_dir(base)?;
+    // R runs as qmaild: it must be able to execute the binary.
+    let r_exe = if reachable_by_others(&opts.exe) {
+        opts.exe.clone()
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = scratch.join("bin");
+        std::fs::create_dir_all(&bin)?;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
+        let tmp = bin.join(format!("difftest.{}", std::process::id()));
+        std::fs::copy(&opts.exe, &tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        let dst = bin.join("difftest");
+        std::fs::rename(&tmp, &dst)?;
+        dst
+    };
     let c = CDriver::build(crate::cc::Sanitize::None)?;
     let g = match &opts.netqmail {
-        Some(src) => match g::build(src, &opts.out_dir.join("g")) {
+        Some(src) => match g::build(src, &scratch.join("g")) {
             Ok(b) => Some(b),
             Err(g::GError::NotRoot(uid)) if !opts.require_upstream => {
                 report.skipped.push(format!(
@@ -103,7 +156,8 @@ fn prepare(opts: &RunOptions, report: &mut Report) -> Result<Oracles, RunError> 
                 ));
             }
             report.skipped.push(
-                "G (pristine netqmail): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)".into(),
+                "G (pristine netqmail): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)"
+                    .into(),
             );
             None
         }
@@ -117,7 +171,13 @@ fn prepare(opts: &RunOptions, report: &mut Report) -> Result<Oracles, RunError> 
             None
         }
     };
-    Ok(Oracles { c, g, sq })
+    Ok(Oracles {
+        c,
+        g,
+        sq,
+        r_exe,
+        scratch,
+    })
 }
 
 /// What one oracle pair said about one address.
@@ -184,7 +244,12 @@ fn g_desc(c: &GClass, a: &GAnswer) -> String {
         GClass::Defer(t) => format!("G defer {t:?}"),
     };
     match a {
-        GAnswer::Local { address, letter, text, .. } => format!(
+        GAnswer::Local {
+            address,
+            letter,
+            text,
+            ..
+        } => format!(
             "{base} [rewritten {}, lspawn {}{}]",
             scenario::escape(address),
             *letter as char,
@@ -201,7 +266,9 @@ fn g_class_name(c: &GClass) -> &'static str {
         GClass::NoStart => "nostart",
         GClass::Remote => "remote",
         GClass::Trash => "trash",
-        GClass::Deliver { aliasempty: true, .. } => "deliver-or-default",
+        GClass::Deliver {
+            aliasempty: true, ..
+        } => "deliver-or-default",
         GClass::Deliver { .. } => "deliver",
         GClass::Bounce(_) => "bounce",
         GClass::Defer(_) => "defer",
@@ -235,7 +302,19 @@ fn agree_rg(sc: &Scenario, ra: &RAnswer, gc: &GClass, ga: &GAnswer) -> Result<()
         }
         None => ra,
     };
-    let text = |a: &RAnswer| a.text.as_ref().map(|t| g::last_line(&t.0)).unwrap_or_default();
+    let text = |a: &RAnswer| {
+        a.text
+            .as_ref()
+            .map(|t| g::last_line(&t.0))
+            .unwrap_or_default()
+    };
+    // W12: how a bounce would show the recipient (qmail-send's
+    // stripvdomprepend on the rewritten address).
+    if let (GAnswer::Local { display, .. }, Some(d)) = (ga, &ra.display) {
+        if &d.0 != display {
+            return Err(format!("bounce display: G {}", scenario::escape(display)));
+        }
+    }
     match gc {
         GClass::NoStart => Err("G: qmail-send would not start, R resolved".into()),
         GClass::Remote => {
@@ -250,18 +329,24 @@ fn agree_rg(sc: &Scenario, ra: &RAnswer, gc: &GClass, ga: &GAnswer) -> Result<()
             }
             Ok(())
         }
-        GClass::Trash => (ra.class == "trash").then_some(()).ok_or_else(|| "class".into()),
+        GClass::Trash => (ra.class == "trash")
+            .then_some(())
+            .ok_or_else(|| "class".into()),
         GClass::Bounce(t) => {
             if ra.class != "bounce" {
                 return Err("class".into());
             }
-            (&text(ra) == t).then_some(()).ok_or_else(|| "bounce text".into())
+            (&text(ra) == t)
+                .then_some(())
+                .ok_or_else(|| "bounce text".into())
         }
         GClass::Defer(t) => {
             if ra.class != "defer" {
                 return Err("class".into());
             }
-            (&text(ra) == t).then_some(()).ok_or_else(|| "defer text".into())
+            (&text(ra) == t)
+                .then_some(())
+                .ok_or_else(|| "defer text".into())
         }
         GClass::Deliver { marker, aliasempty } => {
             let GAnswer::Local { text: gtext, .. } = ga else {
@@ -321,8 +406,7 @@ fn agree_rg(sc: &Scenario, ra: &RAnswer, gc: &GClass, ga: &GAnswer) -> Result<()
 /// (listed in the report, not failures).
 fn r_view_limited(r: &RAnswer) -> bool {
     r.uncertain > 0
-        || r
-            .text
+        || r.text
             .as_ref()
             .is_some_and(|t| String::from_utf8_lossy(&t.0).contains("access denied"))
 }
@@ -341,11 +425,16 @@ fn check_scenario(
         r: None,
         g: None,
     };
-    let mut rr = r::run(&opts.exe, root)?;
+    let mut rr = r::run(&o.r_exe, root)?;
     if let (Some(t), RRun::Answers(ra)) = (&opts.tamper, &mut rr) {
         for (a, r) in sc.addresses.iter().zip(ra.iter_mut()) {
             if !t.is_empty() && a.0.windows(t.len()).any(|w| w == t.as_slice()) {
-                r.verdict = if r.verdict == "accept" { "reject" } else { "accept" }.into();
+                r.verdict = if r.verdict == "accept" {
+                    "reject"
+                } else {
+                    "accept"
+                }
+                .into();
             }
         }
     }
@@ -482,11 +571,23 @@ fn check_scenario(
                 (Some(Ok(m)), Ok(theirs)) => {
                     let a = cdb_records(&m, root);
                     let b = cdb_records(theirs, root);
-                    (a == b, format!("R {} records", a.len()), format!("qmail-newu {} records", b.len()))
+                    (
+                        a == b,
+                        format!("R {} records", a.len()),
+                        format!("qmail-newu {} records", b.len()),
+                    )
                 }
                 (Some(Err(e)), Err(s)) => (true, e, s.clone()),
-                (Some(Ok(_)), Err(s)) => (false, "R compiled it".into(), format!("qmail-newu failed: {s}")),
-                (Some(Err(e)), Ok(_)) => (false, format!("R refused: {e}"), "qmail-newu compiled it".into()),
+                (Some(Ok(_)), Err(s)) => (
+                    false,
+                    "R compiled it".into(),
+                    format!("qmail-newu failed: {s}"),
+                ),
+                (Some(Err(e)), Ok(_)) => (
+                    false,
+                    format!("R refused: {e}"),
+                    "qmail-newu compiled it".into(),
+                ),
                 (None, _) => (true, String::new(), String::new()),
             };
             out.checks.push(("U:R-G", ok));
@@ -555,8 +656,7 @@ fn check_scenario(
 pub fn smtp_safe(a: &[u8]) -> bool {
     a.len() <= 900
         && a.first() != Some(&b'@')
-        && a
-            .iter()
+        && a.iter()
             .all(|&c| c > b' ' && c != 0x7f && !b"<>\\\"[".contains(&c))
 }
 
@@ -624,7 +724,9 @@ fn ask_qmtp(
     addrs: &[Vec<u8>],
 ) -> Result<Vec<Option<String>>, RunError> {
     let mut out: Vec<Option<String>> = vec![None; addrs.len()];
-    let idx: Vec<usize> = (0..addrs.len()).filter(|&i| addrs[i].len() < 1000).collect();
+    let idx: Vec<usize> = (0..addrs.len())
+        .filter(|&i| addrs[i].len() < 1000)
+        .collect();
     let msg = |rcpts: Vec<Vec<u8>>| QmtpMessage {
         body: g::MESSAGE.to_vec(),
         sender: SENDER_SMTP.to_vec(),
@@ -639,7 +741,11 @@ fn ask_qmtp(
             format!("{:?}", String::from_utf8_lossy(r))
         }
     };
-    let all = sq.qmtp(home, opts, &[msg(idx.iter().map(|&i| addrs[i].clone()).collect())])?;
+    let all = sq.qmtp(
+        home,
+        opts,
+        &[msg(idx.iter().map(|&i| addrs[i].clone()).collect())],
+    )?;
     if all.replies.first().map(|r| r.len()) == Some(idx.len()) {
         for (j, r) in all.replies[0].iter().enumerate() {
             out[idx[j]] = Some(verdict(r));
@@ -657,6 +763,11 @@ fn ask_qmtp(
 }
 
 fn cdb_records(bytes: &[u8], scratch: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if bytes.len() < 2048 {
+        // Shorter than a cdb header: no records (and the cdb crate must
+        // not be handed it).
+        return Vec::new();
+    }
     let p = scratch.join(".cmp.cdb");
     if std::fs::write(&p, bytes).is_err() {
         return Vec::new();
@@ -672,8 +783,8 @@ fn cdb_records(bytes: &[u8], scratch: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// Makes a fresh world directory under `out_dir/work`.
-fn world_dir(out_dir: &Path) -> Result<tempfile::TempDir, RunError> {
-    let w = out_dir.join("work");
+fn world_dir(scratch: &Path) -> Result<tempfile::TempDir, RunError> {
+    let w = scratch.join("work");
     std::fs::create_dir_all(&w)?;
     Ok(tempfile::Builder::new().prefix("world").tempdir_in(&w)?)
 }
@@ -697,7 +808,7 @@ fn record_failure(
     let mut shrunk = false;
     if let Some(a) = &d.address {
         let small = sc.with_addresses(vec![a.clone()]);
-        let w = world_dir(&opts.out_dir)?;
+        let w = world_dir(&o.scratch)?;
         if let Ok(c) = check_scenario(&small, &w.path().join("w"), o, opts) {
             if c.disagreements.iter().any(|x| x.pair == d.pair) {
                 keep = small;
@@ -724,7 +835,10 @@ fn record_failure(
         shrunk
     );
     crate::report::write_atomic(&dir.join("disagreement.txt"), text.as_bytes())?;
-    crate::report::write_atomic(&dir.join("replay.sh"), format!("#!/bin/sh\nexec {cmd}\n").as_bytes())?;
+    crate::report::write_atomic(
+        &dir.join("replay.sh"),
+        format!("#!/bin/sh\nexec {cmd}\n").as_bytes(),
+    )?;
     report.failures.push(Failure {
         pair: d.pair.to_string(),
         scenario: sc.index,
@@ -772,9 +886,10 @@ fn run_scenarios(
     total: u64,
     opts: &RunOptions,
     report: &mut Report,
+    scratch_base: &Path,
 ) -> Result<(), RunError> {
     let start = Instant::now();
-    let o = prepare(opts, report)?;
+    let o = prepare(opts, report, scratch_base)?;
     let bar = if opts.progress && std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
@@ -789,7 +904,7 @@ fn run_scenarios(
     };
     let mut nfail = 0usize;
     for (k, sc) in scs.enumerate() {
-        let w = world_dir(&opts.out_dir)?;
+        let w = world_dir(&o.scratch)?;
         let root = w.path().join("w");
         let c = check_scenario(&sc, &root, &o, opts)?;
         tally(report, &sc, &c);
@@ -859,9 +974,8 @@ pub fn run(opts: &RunOptions) -> Result<Report, RunError> {
     let _ = std::fs::remove_dir_all(opts.out_dir.join("failures"));
     let seed = opts.seed;
     let mut it = (0..opts.scenarios).map(|i| scenario::generate(seed, i));
-    run_scenarios(&mut it, opts.scenarios, opts, &mut report)?;
+    run_scenarios(&mut it, opts.scenarios, opts, &mut report, &opts.out_dir)?;
     report.write(&opts.out_dir)?;
-    let _ = std::fs::remove_dir_all(opts.out_dir.join("work"));
     Ok(report)
 }
 
@@ -877,7 +991,9 @@ pub fn replay(dir: &Path, opts: &RunOptions) -> Result<Report, RunError> {
     o.out_dir = dir.join("replay");
     o.require_coverage = false;
     let mut it = std::iter::once(sc);
-    run_scenarios(&mut it, 1, &o, &mut report)?;
+    // The worlds and the G build go where a normal run puts them, not
+    // into the failure directory.
+    run_scenarios(&mut it, 1, &o, &mut report, &opts.out_dir)?;
     // The replay's own failures would nest; keep only the report.
     let _ = std::fs::remove_dir_all(o.out_dir.join("failures"));
     for f in &mut report.failures {
@@ -885,6 +1001,132 @@ pub fn replay(dir: &Path, opts: &RunOptions) -> Result<Report, RunError> {
         f.replay = Some(replay_command(dir));
     }
     report.write(&o.out_dir)?;
-    let _ = std::fs::remove_dir_all(o.out_dir.join("work"));
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ra(class: &str) -> RAnswer {
+        RAnswer {
+            class: class.into(),
+            address: Esc::from("a@b"),
+            display: None,
+            file: None,
+            empty: false,
+            text: None,
+            verdict: "accept".into(),
+            uncertain: 0,
+            listing: None,
+            listing_error: None,
+        }
+    }
+
+    fn local(letter: u8, text: &str) -> GAnswer {
+        GAnswer::Local {
+            address: b"a@b".to_vec(),
+            display: b"a@b".to_vec(),
+            letter,
+            text: text.as_bytes().to_vec(),
+        }
+    }
+
+    fn sc() -> Scenario {
+        let mut s = scenario::generate(1, 0);
+        s.qmail_files = vec![scenario::QmailFile {
+            home: Esc::from("home/joe"),
+            name: Esc::from(".qmail-foo"),
+            marker: Some(7),
+            empty: false,
+            kind: "file".into(),
+        }];
+        s
+    }
+
+    #[test]
+    fn classes_and_texts_must_match() {
+        let s = sc();
+        let g = local(b'D', "Sorry, no mailbox here by that name. (#5.1.1)\n");
+        let gc = g::classify(&g, b"./Maildir/");
+        let mut r = ra("bounce");
+        r.text = Some(Esc::from("Sorry, no mailbox here by that name. (#5.1.1)"));
+        assert!(agree_rg(&s, &r, &gc, &g).is_ok());
+        r.text = Some(Esc::from("Sorry, no mailbox here by that name."));
+        assert!(
+            agree_rg(&s, &r, &gc, &g).is_err(),
+            "a different text must disagree"
+        );
+        assert!(
+            agree_rg(&s, &ra("defer"), &gc, &g).is_err(),
+            "another class must disagree"
+        );
+    }
+
+    #[test]
+    fn a_delivery_must_name_the_file_g_used() {
+        let s = sc();
+        let g = local(b'K', "forward qf7\ndid 0+1+0\n");
+        let gc = g::classify(&g, b"./Maildir/");
+        let mut r = ra("deliver");
+        r.file = Some(Esc::from(".qmail-foo"));
+        r.listing = Some(vec![Esc::from("forward qf7"), Esc::from("did 0+1+0")]);
+        assert!(agree_rg(&s, &r, &gc, &g).is_ok());
+        r.listing = Some(vec![Esc::from("forward qf7"), Esc::from("did 0+0+0")]);
+        assert!(
+            agree_rg(&s, &r, &gc, &g).is_err(),
+            "a different listing must disagree"
+        );
+        r.listing = None;
+        r.file = Some(Esc::from(".qmail-bar"));
+        assert!(
+            agree_rg(&s, &r, &gc, &g).is_err(),
+            "another file must disagree"
+        );
+    }
+
+    #[test]
+    fn aliasempty_matches_default_or_an_empty_file() {
+        let s = sc();
+        let g = local(b'K', "maildir ./Maildir/\ndid 1+0+0\n");
+        let gc = g::classify(&g, b"./Maildir/");
+        assert!(agree_rg(&s, &ra("default"), &gc, &g).is_ok());
+        let mut r = ra("deliver");
+        r.empty = true;
+        assert!(agree_rg(&s, &r, &gc, &g).is_ok());
+        r.empty = false;
+        assert!(agree_rg(&s, &r, &gc, &g).is_err());
+    }
+
+    #[test]
+    fn p3_errors_count_as_deferrals() {
+        let s = sc();
+        let g = local(
+            b'Z',
+            "forward qf7\nUh-oh: first line of .qmail file is blank. (#4.2.1)\n",
+        );
+        let gc = g::classify(&g, b"./Maildir/");
+        let mut r = ra("deliver");
+        r.file = Some(Esc::from(".qmail-foo"));
+        r.listing_error = Some(Esc::from(
+            "Uh-oh: first line of .qmail file is blank. (#4.2.1)",
+        ));
+        assert!(agree_rg(&s, &r, &gc, &g).is_ok());
+    }
+
+    #[test]
+    fn smtp_safe_excludes_what_addrparse_changes() {
+        assert!(smtp_safe(b"joe-foo@example.com"));
+        assert!(smtp_safe(b""));
+        for bad in [
+            &b"@route:joe@x"[..],
+            b"a b@x",
+            b"a\"b@x",
+            b"a\\b@x",
+            b"a@[1.2.3.4]",
+            b"a>b",
+        ] {
+            assert!(!smtp_safe(bad), "{bad:?}");
+        }
+    }
 }

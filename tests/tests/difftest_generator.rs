@@ -16,7 +16,10 @@ fn tree(root: &Path) -> Vec<(String, u32, u32, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for p in entries {
             let rel = p.strip_prefix(root).unwrap().display().to_string();
@@ -25,7 +28,12 @@ fn tree(root: &Path) -> Vec<(String, u32, u32, Vec<u8>)> {
             }
             let m = std::fs::symlink_metadata(&p).unwrap();
             let content = if m.file_type().is_symlink() {
-                std::fs::read_link(&p).unwrap().display().to_string().replace(&root.display().to_string(), "{ROOT}").into_bytes()
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .display()
+                    .to_string()
+                    .replace(&root.display().to_string(), "{ROOT}")
+                    .into_bytes()
             } else if m.is_file() {
                 String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_default())
                     .replace(&root.display().to_string(), "{ROOT}")
@@ -50,7 +58,10 @@ fn the_same_seed_materialises_the_same_world() {
     for i in 0..5 {
         let s1 = scenario::generate(99, i);
         let s2 = scenario::generate(99, i);
-        let (ra, rb) = (a.path().join(format!("w{i}")), b.path().join(format!("w{i}")));
+        let (ra, rb) = (
+            a.path().join(format!("w{i}")),
+            b.path().join(format!("w{i}")),
+        );
         s1.materialize(&ra, &no_compile).unwrap();
         s2.materialize(&rb, &no_compile).unwrap();
         let (ta, tb) = (tree(&ra), tree(&rb));
@@ -75,7 +86,10 @@ fn a_saved_scenario_loads_back_identically() {
     assert_eq!(back.addresses, s.addresses);
     std::fs::write(&p, "{not json").unwrap();
     let err = Scenario::load(&p).unwrap_err().to_string();
-    assert!(err.contains("scenario.json"), "error must name the file: {err}");
+    assert!(
+        err.contains("scenario.json"),
+        "error must name the file: {err}"
+    );
 }
 
 #[test]
@@ -84,7 +98,8 @@ fn two_hundred_scenarios_cover_the_section_13_checklist() {
     let mut cdb = BTreeSet::new();
     let (mut env_missing, mut env_empty, mut locals_missing, mut locals_empty) = (0, 0, 0, 0);
     let (mut catchall, mut crlf_vd, mut me_missing, mut assign_errors) = (0, 0, 0, 0);
-    let (mut addrs, mut no_at, mut empty, mut long_ext, mut pct, mut trailing_dot) = (0, 0, 0, 0, 0, 0);
+    let (mut addrs, mut no_at, mut empty, mut long_ext, mut pct, mut trailing_dot) =
+        (0, 0, 0, 0, 0, 0);
     let mut homes = BTreeSet::new();
     for i in 0..200 {
         let s = scenario::generate(7, i);
@@ -103,10 +118,14 @@ fn two_hundred_scenarios_cover_the_section_13_checklist() {
             crlf_vd += v.0.windows(2).any(|w| w == b"\r\n") as u32;
         }
         if let Some(a) = &s.assign {
-            assign_errors += (!a.0.windows(3).any(|w| w == b"\n.\n") || a.0.windows(2).any(|w| w == b"\n\n")) as u32;
+            assign_errors += (!a.0.windows(3).any(|w| w == b"\n.\n")
+                || a.0.windows(2).any(|w| w == b"\n\n")) as u32;
         }
         for n in &s.nodes {
-            if n.path.0.starts_with(b"home/") || n.path.0.starts_with(b"hidden/") || n.path.0.starts_with(b"priv-") {
+            if n.path.0.starts_with(b"home/")
+                || n.path.0.starts_with(b"hidden/")
+                || n.path.0.starts_with(b"priv-")
+            {
                 homes.insert(format!("{:o}", n.mode));
             }
         }
@@ -135,13 +154,28 @@ fn two_hundred_scenarios_cover_the_section_13_checklist() {
         "x bit, forwards",
         "x bit, file delivery",
     ] {
-        assert!(kinds.contains(k), "no .qmail object of kind {k:?} in 200 scenarios: {kinds:?}");
+        assert!(
+            kinds.contains(k),
+            "no .qmail object of kind {k:?} in 200 scenarios: {kinds:?}"
+        );
     }
-    for c in [CdbState::FromAssign, CdbState::Missing, CdbState::Directory, CdbState::Empty, CdbState::NoWildchars] {
-        assert!(cdb.contains(&format!("{c:?}")), "users/cdb state {c:?} never generated");
+    for c in [
+        CdbState::FromAssign,
+        CdbState::Missing,
+        CdbState::Directory,
+        CdbState::Empty,
+        CdbState::NoWildchars,
+    ] {
+        assert!(
+            cdb.contains(&format!("{c:?}")),
+            "users/cdb state {c:?} never generated"
+        );
     }
     for m in ["755", "775", "777", "1755", "0", "700"] {
-        assert!(homes.contains(m), "no home/parent directory with mode {m}: {homes:?}");
+        assert!(
+            homes.contains(m),
+            "no home/parent directory with mode {m}: {homes:?}"
+        );
     }
     for (what, n) in [
         ("envnoathost missing", env_missing),
@@ -160,5 +194,8 @@ fn two_hundred_scenarios_cover_the_section_13_checklist() {
     ] {
         assert!(n > 0, "no scenario with {what}");
     }
-    assert!(addrs >= 200 * 20, "only {addrs} addresses in 200 scenarios (need ≥ 20 each on average)");
+    assert!(
+        addrs >= 200 * 20,
+        "only {addrs} addresses in 200 scenarios (need ≥ 20 each on average)"
+    );
 }

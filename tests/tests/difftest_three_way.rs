@@ -28,18 +28,33 @@ fn r_and_c_agree_on_generated_scenarios() {
     let o = opts(out.path(), 120, None);
     let r = runner::run(&o).unwrap();
     let rc = &r.pairs["R-C"];
-    assert!(rc.compared >= 120 * 20, "too few R-C comparisons: {}", rc.compared);
+    assert!(
+        rc.compared >= 120 * 20,
+        "too few R-C comparisons: {}",
+        rc.compared
+    );
     assert_eq!(rc.disagreed, 0, "R and C disagree: {:#?}", r.failures);
     assert_eq!(r.failed, 0, "{:#?}", r.failures);
     for c in runner::O4_CLASSES {
-        assert!(r.classes["R"].get(*c).copied().unwrap_or(0) > 0, "class {c} never hit by R");
+        assert!(
+            r.classes["R"].get(*c).copied().unwrap_or(0) > 0,
+            "class {c} never hit by R"
+        );
     }
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
-    assert!(md.trim_end().ends_with(&format!("{} passed, 0 failed", r.passed)), "report.md must end with the summary line");
+    assert!(
+        md.trim_end()
+            .ends_with(&format!("{} passed, 0 failed", r.passed)),
+        "report.md must end with the summary line"
+    );
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap())
+            .unwrap();
     assert_eq!(json["scenarios"], 120);
-    assert!(r.skipped.iter().any(|s| s.starts_with("G ")), "the G tier must say it was skipped");
+    assert!(
+        r.skipped.iter().any(|s| s.starts_with("G ")),
+        "the G tier must say it was skipped"
+    );
 }
 
 #[test]
@@ -58,14 +73,27 @@ fn pristine_qmail_agrees_with_the_resolver() {
     let o = opts(out.path(), 100, Some(src));
     let r = runner::run(&o).unwrap();
     for pair in ["R-C", "R-G", "U:R-G", "R-S", "R-Q"] {
-        let p = r.pairs.get(pair).unwrap_or_else(|| panic!("pair {pair} was not compared"));
+        let p = r
+            .pairs
+            .get(pair)
+            .unwrap_or_else(|| panic!("pair {pair} was not compared"));
         assert!(p.compared > 0, "pair {pair} compared nothing");
         assert_eq!(p.disagreed, 0, "{pair} disagreements: {:#?}", r.failures);
     }
     assert!(r.pairs["R-G"].compared >= 2000);
     assert_eq!(r.failed, 0, "{:#?}", r.failures);
-    for c in ["remote", "trash", "deliver", "deliver-or-default", "bounce", "defer"] {
-        assert!(r.classes["G"].get(c).copied().unwrap_or(0) > 0, "class {c} never produced by G");
+    for c in [
+        "remote",
+        "trash",
+        "deliver",
+        "deliver-or-default",
+        "bounce",
+        "defer",
+    ] {
+        assert!(
+            r.classes["G"].get(c).copied().unwrap_or(0) > 0,
+            "class {c} never produced by G"
+        );
     }
 }
 
@@ -97,11 +125,20 @@ fn a_disagreement_is_saved_shrunk_and_replays() {
     assert!(dir.starts_with(out.path().join("failures")));
     let saved = Scenario::load(&dir.join("scenario.json")).unwrap();
     assert_eq!(saved.addresses.len(), 1);
-    assert!(saved.addresses[0].0.windows(addr.len()).any(|w| w == addr.as_slice()));
+    assert!(saved.addresses[0]
+        .0
+        .windows(addr.len())
+        .any(|w| w == addr.as_slice()));
     let cmd = std::fs::read_to_string(dir.join("replay.sh")).unwrap();
-    assert!(cmd.contains(&format!("cargo xtask test --replay {}", dir.display())), "{cmd}");
+    assert!(
+        cmd.contains(&format!("cargo xtask test --replay {}", dir.display())),
+        "{cmd}"
+    );
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
-    assert!(md.contains("--replay"), "the report must give the replay command");
+    assert!(
+        md.contains("--replay"),
+        "the report must give the replay command"
+    );
 
     // Replaying with the same defect reproduces it; without, it passes.
     let again = runner::replay(&dir, &o).unwrap();

@@ -4,9 +4,9 @@
 
 mod rrt_common;
 
-use std::path::PathBuf;
+use std::process::Command;
 
-use qmail_difftest::oracle::c::{CError, COutcome, CheckOptions};
+use qmail_difftest::oracle::c::{CError, COutcome};
 use rrt_common::*;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
@@ -332,8 +332,6 @@ fn deliberate_1_directory_fifo_dangling_symlink_count_as_absent() {
     }
 }
 
-use std::process::Command;
-
 #[test]
 fn deliberate_1_symlink_to_regular_file_is_found() {
     let w = joe_world();
@@ -373,6 +371,41 @@ fn deliberate_1_enotdir_eloop_enametoolong_count_as_absent() {
     ] {
         assert!(accept(&w.one(a)), "{a}");
     }
+}
+
+#[test]
+fn deliberate_1_long_names_relative_to_the_home() {
+    let w = joe_world();
+    let h = w.homedir("joe");
+    // one component over NAME_MAX: qmail-local's relative name fails with
+    // ENAMETOOLONG for sure, even where our absolute name is over PATH_MAX
+    let long = format!("joe-{}@example.com", "b".repeat(4070));
+    let v = w.one(&long);
+    assert!(reject(&v), "{v:?}");
+    assert_eq!(v.log_lines().len(), 1, "{v:?}");
+    // short components, relative name under PATH_MAX, absolute name over
+    // it: the process cannot know, so it accepts and logs
+    let rel_len = 4088; // ".qmail-" + ext, plus NUL, fits in 4096
+    let mut ext = String::new();
+    while ext.len() < rel_len - 7 {
+        if !ext.is_empty() {
+            ext.push('/');
+        }
+        let n = (rel_len - 7 - ext.len()).min(200);
+        ext.push_str(&"c".repeat(n));
+    }
+    assert!(h.display().to_string().len() + 1 + rel_len >= 4096);
+    let v = w.one(&format!("joe-{ext}@example.com"));
+    assert!(accept(&v), "{v:?}");
+    let l = v.log_lines();
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert!(
+        l[0].starts_with(&format!(
+            "realrcptto: unable to stat {}/.qmail-ccc",
+            h.display()
+        )) && l[0].ends_with(": File name too long"),
+        "{l:?}"
+    );
 }
 
 #[test]
@@ -912,6 +945,4 @@ fn driver_line_mode_matches_netstring_mode() {
     assert!(lines[1].starts_with("accept 0 "), "{text}");
     assert!(lines[2].starts_with("reject 0 "), "{text}");
     assert_eq!(*lines.last().unwrap(), "end");
-    let _ = PathBuf::new();
-    let _ = CheckOptions::default();
 }

@@ -473,9 +473,8 @@ fn deliberate_4_missing_alias_user_accepts() {
     let Some(b) = patched("deliberate_4") else {
         return;
     };
-    let mut w = world(b);
-    // the build's auto_usera is "alias": drop it from passwd
-    w.alias = "alias".into();
+    // the build's auto_usera is "alias" (conf-users): drop it from passwd
+    let w = world(b);
     let mut w2 = World::new();
     w2.user("joe", 1001);
     w2.control("rcpthosts", "example.com\n");

@@ -5,6 +5,11 @@
 //!   the realrcptto check costs per RCPT: one SMTP session of 1,000 RCPTs
 //!   against patched and unpatched qmail-smtpd on the same qmail home,
 //!   microseconds and system calls (`strace -f -c`) per RCPT.
+//! * `cargo xtask bench resolve`: the resolver's throughput (addresses per
+//!   second, allocations per address) on a generated qmail home; the same
+//!   as `cargo bench -p qmail-resolver`.
+//! * `cargo xtask bench build`: the wall time of a cold `build` against a
+//!   plain `make` of the same pristine trees, and of a no-op rebuild.
 
 use std::path::PathBuf;
 
@@ -24,6 +29,21 @@ enum What {
     /// The cost of the realrcptto check per RCPT (needs netqmail-1.06,
     /// a C compiler, make and strace).
     Rcpt(RcptArgs),
+    /// Resolver throughput: addresses per second and allocations per
+    /// address (runs `cargo bench -p qmail-resolver`).
+    Resolve,
+    /// Build wall times: cold build vs plain make, and a no-op rebuild
+    /// (needs both releases, a C compiler and make).
+    Build(BuildBenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BuildBenchArgs {
+    #[command(flatten)]
+    sources: SourceArgs,
+    /// Work directory [default: <workspace>/target/bench-build].
+    #[arg(long, value_name = "DIR")]
+    work: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -40,6 +60,8 @@ struct RcptArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         What::Rcpt(a) => rcpt(a),
+        What::Resolve => resolve(),
+        What::Build(a) => build(a),
     }
 }
 
@@ -80,5 +102,54 @@ fn rcpt(a: RcptArgs) -> Result<()> {
     let report = qmail_difftest::oracle::sq::rcpt_bench(&netqmail, &work)
         .context("running the RCPT benchmark")?;
     print!("{report}");
+    Ok(())
+}
+
+fn resolve() -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(workspace_root());
+    xshell::cmd!(sh, "cargo bench -p qmail-resolver")
+        .run()
+        .context("running cargo bench -p qmail-resolver")?;
+    Ok(())
+}
+
+fn build(a: BuildBenchArgs) -> Result<()> {
+    let work = a
+        .work
+        .unwrap_or_else(|| workspace_root().join("target").join("bench-build"));
+    if work.exists() {
+        std::fs::remove_dir_all(&work)
+            .with_context(|| format!("clearing {}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let trees = a.sources.obtain(&work.join("src"))?;
+    let opts = qmail_build::BuildOptions {
+        netqmail: crate::build::release(&trees, qmail_patches::NETQMAIL)?,
+        mess822: crate::build::release(&trees, qmail_patches::MESS822)?,
+        prefix: work.join("prefix"),
+        mess822_home: None,
+        destdir: None,
+        cc: "cc".into(),
+        cflags: None,
+        patches: qmail_patches::select(&[])?,
+        ids: qmail_build::IdMap::build_user(),
+        ids_source: "build-user".into(),
+        work: work.join("work"),
+        force: false,
+    };
+    let scratch = work.join("scratch");
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let f = qmail_build::bench_build(&opts, &scratch)?;
+    println!("plain make:    {:7.2} s", f.plain_make.as_secs_f64());
+    println!(
+        "cold build:    {:7.2} s  ({:.2}x plain make; target <= 1.25x)",
+        f.cold_build.as_secs_f64(),
+        f.ratio()
+    );
+    println!(
+        "no-op rebuild: {:7.3} s  (target < 1 s)",
+        f.noop_rebuild.as_secs_f64()
+    );
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use qmail_build::{resolve_ids, BuildOptions, Release};
-use qmail_unpack::Provenance;
+use qmail_unpack::{Provenance, SourceTree};
 
 use crate::sources::{workspace_root, SourceArgs};
 
@@ -67,23 +67,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     let patches = qmail_patches::select(&args.patches)?;
     let trees = args.sources.obtain(&work.join("pristine"))?;
-    let release = |top: &'static str| -> Result<Release> {
-        let t = trees
-            .iter()
-            .find(|t| t.release.top_dir == top)
-            .with_context(|| format!("no source tree for {top}"))?;
-        Ok(Release {
-            name: top,
-            dir: t.root.clone(),
-            digest: match &t.provenance {
-                Provenance::Verified { sha256 } => format!("sha256:{sha256}"),
-                Provenance::Unverified { dir } => format!("unverified: {}", dir.display()),
-            },
-        })
-    };
     let opts = BuildOptions {
-        netqmail: release(qmail_patches::NETQMAIL)?,
-        mess822: release(qmail_patches::MESS822)?,
+        netqmail: release(&trees, qmail_patches::NETQMAIL)?,
+        mess822: release(&trees, qmail_patches::MESS822)?,
         prefix: args.prefix.clone(),
         mess822_home: args.mess822_home.clone(),
         destdir: args.destdir.clone(),
@@ -136,4 +122,21 @@ pub fn run(args: BuildArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The build's view of the unpacked tree of release `top` (its directory
+/// and the digest the manifest records).
+pub(crate) fn release(trees: &[SourceTree], top: &'static str) -> Result<Release> {
+    let t = trees
+        .iter()
+        .find(|t| t.release.top_dir == top)
+        .with_context(|| format!("no source tree for {top}"))?;
+    Ok(Release {
+        name: top,
+        dir: t.root.clone(),
+        digest: match &t.provenance {
+            Provenance::Verified { sha256 } => format!("sha256:{sha256}"),
+            Provenance::Unverified { dir } => format!("unverified: {}", dir.display()),
+        },
+    })
 }

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 /// The qmail packaging toolkit: fetch, verify, patch, build and test
 /// netqmail-1.06 and mess822-0.58.
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

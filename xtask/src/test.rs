@@ -76,9 +76,7 @@ fn parse_cargo_result(line: &str) -> Option<(u64, u64)> {
 /// whether it succeeded.
 fn run_echo(cmd: &mut Command) -> Result<(Vec<String>, bool)> {
     cmd.stdout(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot run {cmd:?}"))?;
+    let mut child = cmd.spawn().with_context(|| format!("cannot run {cmd:?}"))?;
     let out = child.stdout.take().context("no stdout")?;
     let mut lines = Vec::new();
     for line in BufReader::new(out).lines() {
@@ -182,8 +180,15 @@ pub fn run(args: TestArgs) -> Result<()> {
 
     // 3. The differential run.
     let mut c = Command::new(cargo());
-    c.current_dir(&root)
-        .args(["run", "--quiet", "-p", "qmail-difftest", "--bin", "difftest", "--"]);
+    c.current_dir(&root).args([
+        "run",
+        "--quiet",
+        "-p",
+        "qmail-difftest",
+        "--bin",
+        "difftest",
+        "--",
+    ]);
     match &args.replay {
         Some(dir) => {
             println!("== difftest replay {}", dir.display());

@@ -154,3 +154,17 @@ pub fn give_to_nobody(path: &Path) {
         std::os::unix::fs::chown(path, Some(65534), Some(65534)).unwrap();
     }
 }
+
+/// Paths of `after` that are new or changed relative to `before` (other
+/// processes on the machine may change /etc meanwhile, so callers filter
+/// these by owner).
+pub fn changed(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

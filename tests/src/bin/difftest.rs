@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "difftest", about = "Differential tests: Rust resolver vs realrcptto C core vs pristine netqmail")]
+#[command(
+    name = "difftest",
+    about = "Differential tests: Rust resolver vs realrcptto C core vs pristine netqmail"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -50,6 +53,18 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Save generated scenario INDEX of SEED as a replayable directory
+    /// (DIR/scenario.json), e.g. to look at it or to replay it.
+    Save {
+        /// The seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The scenario index.
+        #[arg(long)]
+        index: u64,
+        /// The directory to create.
+        dir: PathBuf,
+    },
     /// (internal) Oracle R's child: resolve a materialised scenario.
     #[command(hide = true)]
     ROracle {
@@ -60,7 +75,8 @@ enum Cmd {
 
 fn options(c: &Common, seed: u64, scenarios: u64) -> Result<RunOptions, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
-    let require = c.require_upstream || std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1");
+    let require =
+        c.require_upstream || std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1");
     Ok(RunOptions {
         seed,
         scenarios,
@@ -88,10 +104,41 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Cmd::Run { seed, scenarios, common } => options(&common, seed, scenarios)
+        Cmd::Save { seed, index, dir } => {
+            let sc = qmail_difftest::scenario::generate(seed, index);
+            let res = std::fs::create_dir_all(&dir)
+                .and_then(|()| sc.save(&dir.join(qmail_difftest::scenario::layout::SCENARIO_JSON)));
+            return match res {
+                Ok(()) => {
+                    println!(
+                        "{}: scenario {index} of seed {seed} ({} addresses); replay: {}",
+                        dir.display(),
+                        sc.addresses.len(),
+                        runner::replay_command(&dir)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("difftest save: {}: {e}", dir.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Cmd::Run {
+            seed,
+            scenarios,
+            common,
+        } => options(&common, seed, scenarios)
             .and_then(|o| runner::run(&o).map(|r| (r, o)).map_err(|e| e.to_string())),
-        Cmd::Replay { dir, common } => options(&common, 0, 1)
-            .and_then(|o| runner::replay(&dir, &o).map(|r| (r, o)).map_err(|e| e.to_string())),
+        Cmd::Replay { dir, common } => options(&common, 0, 1).and_then(|o| {
+            runner::replay(&dir, &o)
+                .map(|r| {
+                    let mut shown = o.clone();
+                    shown.out_dir = dir.join("replay");
+                    (r, shown)
+                })
+                .map_err(|e| e.to_string())
+        }),
     };
     match res {
         Ok((report, o)) => {
@@ -103,7 +150,10 @@ fn main() -> ExitCode {
                     "DISAGREEMENT {} scenario {}{}: {} | {}",
                     f.pair,
                     f.scenario,
-                    f.address.as_ref().map(|a| format!(" address {a:?}")).unwrap_or_default(),
+                    f.address
+                        .as_ref()
+                        .map(|a| format!(" address {a:?}"))
+                        .unwrap_or_default(),
                     f.left,
                     f.right
                 );

@@ -2,7 +2,9 @@
 //! would.
 //!
 //! The tree named by `QMAIL_SOURCE_NETQMAIL` is copied under the work
-//! directory (`target/difftest/g/`) and built with
+//! directory (`target/difftest/scratch/g/`, or a directory under the system
+//! temp dir when the checkout is not reachable by other users; see
+//! [`crate::runner::scratch_dir`]) and built with
 //!
 //! * `conf-qmail` = `<work>/qmail`, a symlink that [`GBuild::judge`]
 //!   repoints at each scenario's qmail home (so one build serves every
@@ -86,8 +88,14 @@ pub fn nss_wrapper_lib() -> PathBuf {
 pub fn nss_env(root: &Path) -> Vec<(String, PathBuf)> {
     vec![
         ("LD_PRELOAD".into(), nss_wrapper_lib()),
-        ("NSS_WRAPPER_PASSWD".into(), root.join(scenario::layout::PASSWD)),
-        ("NSS_WRAPPER_GROUP".into(), root.join(scenario::layout::GROUP)),
+        (
+            "NSS_WRAPPER_PASSWD".into(),
+            root.join(scenario::layout::PASSWD),
+        ),
+        (
+            "NSS_WRAPPER_GROUP".into(),
+            root.join(scenario::layout::GROUP),
+        ),
     ]
 }
 
@@ -213,9 +221,7 @@ pub struct GBuild {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<(), GError> {
-    let out = cmd
-        .output()
-        .map_err(io_err(format!("cannot run {what}")))?;
+    let out = cmd.output().map_err(io_err(format!("cannot run {what}")))?;
     if !out.status.success() {
         return Err(GError::Build(format!(
             "{what} failed ({}):\n{}{}",
@@ -267,8 +273,11 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
         Command::new("cp").arg("-a").arg(src).arg(&tmp),
         "cp -a (copy of the pristine tree)",
     )?;
-    std::fs::write(tmp.join("conf-qmail"), format!("{}\n", qmail_link.display()))
-        .map_err(io_err("cannot write conf-qmail"))?;
+    std::fs::write(
+        tmp.join("conf-qmail"),
+        format!("{}\n", qmail_link.display()),
+    )
+    .map_err(io_err("cannot write conf-qmail"))?;
     std::fs::write(tmp.join("auto_uids.c"), auto_uids_c())
         .map_err(io_err("cannot write auto_uids.c"))?;
     std::fs::rename(&tmp, &tree).map_err(io_err("cannot rename build tree"))?;
@@ -296,12 +305,15 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
             ]),
         "make (pristine netqmail)",
     )?;
-    let qsend = std::fs::read(tree.join("qmail-send.c")).map_err(io_err("cannot read qmail-send.c"))?;
+    let qsend =
+        std::fs::read(tree.join("qmail-send.c")).map_err(io_err("cannot read qmail-send.c"))?;
     let cut = cut_qmail_send(&String::from_utf8_lossy(&qsend))?;
     std::fs::write(tree.join("rwharness.c"), HARNESS.replace("@CUT@", &cut))
         .map_err(io_err("cannot write rwharness.c"))?;
     run(
-        Command::new("./compile").current_dir(&tree).arg("rwharness.c"),
+        Command::new("./compile")
+            .current_dir(&tree)
+            .arg("rwharness.c"),
         "compile rwharness.c",
     )?;
     run(
@@ -410,13 +422,19 @@ impl GBuild {
         for d in [&bin, &mess] {
             std::fs::create_dir_all(d).map_err(io_err(format!("cannot create {}", d.display())))?;
         }
-        for d in [qhome.join("queue"), qhome.join("queue/mess"), mess.clone(), bin.clone()] {
+        for d in [
+            qhome.join("queue"),
+            qhome.join("queue/mess"),
+            mess.clone(),
+            bin.clone(),
+        ] {
             std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))
                 .map_err(io_err(format!("cannot chmod {}", d.display())))?;
         }
         let getpw = bin.join("qmail-getpw");
         let _ = std::fs::remove_file(&getpw);
-        symlink(self.tree.join("qmail-getpw"), &getpw).map_err(io_err("cannot link qmail-getpw"))?;
+        symlink(self.tree.join("qmail-getpw"), &getpw)
+            .map_err(io_err("cannot link qmail-getpw"))?;
         let local = bin.join("qmail-local");
         let script = format!(
             "#!/bin/sh\nexec '{}' -n \"$@\"\n",
@@ -462,7 +480,8 @@ impl GBuild {
                 .output()
                 .map_err(io_err("cannot run qmail-newu"))?;
             newu = Some(if out.status.success() {
-                std::fs::read(&cdbp).map_err(io_err("cannot read users/cdb after qmail-newu"))
+                std::fs::read(&cdbp)
+                    .map_err(io_err("cannot read users/cdb after qmail-newu"))
                     .map(Ok)?
             } else {
                 Err(format!(
@@ -487,13 +506,12 @@ impl GBuild {
         } else {
             let mut fields = out.split(|&c| c == 0);
             for i in 0..sc.addresses.len() {
-                let rw = fields
-                    .next()
-                    .filter(|f| !f.is_empty())
-                    .ok_or_else(|| GError::Protocol(format!("rwharness: short output at address {i}")))?;
-                let display = fields
-                    .next()
-                    .ok_or_else(|| GError::Protocol(format!("rwharness: short output at address {i}")))?;
+                let rw = fields.next().filter(|f| !f.is_empty()).ok_or_else(|| {
+                    GError::Protocol(format!("rwharness: short output at address {i}"))
+                })?;
+                let display = fields.next().ok_or_else(|| {
+                    GError::Protocol(format!("rwharness: short output at address {i}"))
+                })?;
                 let address = rw[1..].to_vec();
                 if rw[0] == b'1' {
                     locals.push(i);
@@ -530,13 +548,28 @@ impl GBuild {
         Ok(GJudgement { newu, answers })
     }
 
-    fn lspawn(&self, sc: &Scenario, root: &Path, recips: &[Vec<u8>]) -> Result<Vec<(u8, Vec<u8>)>, GError> {
+    fn lspawn(
+        &self,
+        sc: &Scenario,
+        root: &Path,
+        recips: &[Vec<u8>],
+    ) -> Result<Vec<(u8, Vec<u8>)>, GError> {
         let mut cmd = self.command("qmail-lspawn", root);
         cmd.arg(OsStr::from_bytes(&sc.aliasempty.0));
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         let mut child = cmd.spawn().map_err(io_err("cannot start qmail-lspawn"))?;
-        let mut stdin = child.stdin.take().ok_or_else(|| GError::Protocol("no stdin".into()))?;
-        let mut stdout = io::BufReader::new(child.stdout.take().ok_or_else(|| GError::Protocol("no stdout".into()))?);
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| GError::Protocol("no stdin".into()))?;
+        let mut stdout = io::BufReader::new(
+            child
+                .stdout
+                .take()
+                .ok_or_else(|| GError::Protocol("no stdout".into()))?,
+        );
         let mut first = [0u8; 1];
         stdout
             .read_exact(&mut first)
@@ -553,8 +586,12 @@ impl GBuild {
                 cmdbuf.extend_from_slice(r);
                 cmdbuf.push(0);
             }
-            stdin.write_all(&cmdbuf).map_err(io_err("cannot write to qmail-lspawn"))?;
-            stdin.flush().map_err(io_err("cannot write to qmail-lspawn"))?;
+            stdin
+                .write_all(&cmdbuf)
+                .map_err(io_err("cannot write to qmail-lspawn"))?;
+            stdin
+                .flush()
+                .map_err(io_err("cannot write to qmail-lspawn"))?;
             for _ in 0..chunk.len() {
                 let mut d = [0u8; 1];
                 stdout
@@ -568,10 +605,17 @@ impl GBuild {
                 }
                 let idx = b * batch + d[0] as usize;
                 if d[0] as usize >= chunk.len() || results[idx].is_some() {
-                    return Err(GError::Protocol(format!("qmail-lspawn: unexpected delnum {}", d[0])));
+                    return Err(GError::Protocol(format!(
+                        "qmail-lspawn: unexpected delnum {}",
+                        d[0]
+                    )));
                 }
                 let letter = text.first().copied().unwrap_or(b'?');
-                let rest = if text.is_empty() { Vec::new() } else { text[1..].to_vec() };
+                let rest = if text.is_empty() {
+                    Vec::new()
+                } else {
+                    text[1..].to_vec()
+                };
                 results[idx] = Some((letter, rest));
             }
         }
@@ -585,14 +629,21 @@ impl GBuild {
 }
 
 fn pipe_through(mut cmd: Command, input: &[u8]) -> Result<Vec<u8>, GError> {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(io_err("cannot start rwharness"))?;
-    let mut stdin = child.stdin.take().ok_or_else(|| GError::Protocol("no stdin".into()))?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| GError::Protocol("no stdin".into()))?;
     let data = input.to_vec();
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&data);
     });
-    let out = child.wait_with_output().map_err(io_err("rwharness failed"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(io_err("rwharness failed"))?;
     let _ = writer.join();
     if !out.status.success() {
         return Err(GError::Protocol(format!(
@@ -631,8 +682,7 @@ pub enum GClass {
 pub fn last_line(t: &[u8]) -> String {
     let s = String::from_utf8_lossy(t);
     s.split('\n')
-        .filter(|l| !l.is_empty())
-        .last()
+        .rfind(|l| !l.is_empty())
         .unwrap_or("")
         .to_string()
 }
@@ -689,12 +739,15 @@ pub fn classify(a: &GAnswer, aliasempty: &[u8]) -> GClass {
                 b'K' => {
                     let lines: Vec<&str> = s
                         .split('\n')
-                        .filter(|l| !l.is_empty() && !l.starts_with("did ") && !l.starts_with("Warning"))
+                        .filter(|l| {
+                            !l.is_empty() && !l.starts_with("did ") && !l.starts_with("Warning")
+                        })
                         .collect();
                     let mut marker = None;
                     for l in &lines {
                         if let Some(rest) = l.strip_prefix("forward qf") {
-                            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+                            let digits: String =
+                                rest.chars().take_while(|c| c.is_ascii_digit()).collect();
                             if let Ok(n) = digits.parse() {
                                 marker = Some(n);
                                 break;
@@ -704,7 +757,8 @@ pub fn classify(a: &GAnswer, aliasempty: &[u8]) -> GClass {
                     let mut ae = aliasempty.to_vec();
                     ae.push(b'\n');
                     let expect = listing_of(&ae);
-                    let is_ae = marker.is_none() && lines.iter().map(|l| l.to_string()).collect::<Vec<_>>() == expect;
+                    let is_ae = marker.is_none()
+                        && lines.iter().map(|l| l.to_string()).collect::<Vec<_>>() == expect;
                     GClass::Deliver {
                         marker,
                         aliasempty: is_ae,
@@ -726,7 +780,13 @@ mod tests {
         let l = listing_of(b"# c\n./Maildir/  \n./mbox\n|prog a\n&x\n y\n+list\n\n");
         assert_eq!(
             l,
-            vec!["maildir ./Maildir/", "mbox ./mbox", "program prog a", "forward x", "forward  y"]
+            vec![
+                "maildir ./Maildir/",
+                "mbox ./mbox",
+                "program prog a",
+                "forward x",
+                "forward  y"
+            ]
         );
     }
 

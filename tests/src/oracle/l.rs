@@ -146,6 +146,10 @@ impl LocalBuild {
                 output: String::from_utf8_lossy(&out.stderr).into_owned(),
             });
         }
+        io(
+            || "write message".into(),
+            std::fs::write(work.join("message"), MESSAGE),
+        )?;
         Ok(LocalBuild {
             qmail_local: tree.join("qmail-local"),
             work: work.to_path_buf(),
@@ -192,9 +196,6 @@ impl LocalBuild {
             }
         }
         let msg = self.work.join("message");
-        if !msg.exists() {
-            io(|| "write message".into(), std::fs::write(&msg, MESSAGE))?;
-        }
         let stdin = io(|| "open message".into(), std::fs::File::open(&msg))?;
         let log = home.join("..").join(format!(
             "{}.queue",
