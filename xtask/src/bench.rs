@@ -119,8 +119,7 @@ fn build(a: BuildBenchArgs) -> Result<()> {
         .work
         .unwrap_or_else(|| workspace_root().join("target").join("bench-build"));
     if work.exists() {
-        std::fs::remove_dir_all(&work)
-            .with_context(|| format!("clearing {}", work.display()))?;
+        std::fs::remove_dir_all(&work).with_context(|| format!("clearing {}", work.display()))?;
     }
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let trees = a.sources.obtain(&work.join("src"))?;
