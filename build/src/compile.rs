@@ -186,6 +186,18 @@ fn make(tree: &Path, targets: &[String], extra: &[&str]) -> Result<(), BuildErro
 /// nothing (make finds everything up to date).
 pub fn compile_netqmail(tree: &Path, opts: &CompileOptions) -> Result<(), BuildError> {
     let home = check_dir(&opts.conf_qmail, "conf-qmail")?;
+    compile_netqmail_home(tree, opts, &home)
+}
+
+/// [`compile_netqmail`] with `conf-qmail` set to `.` (`opts.conf_qmail` is
+/// not used): the programs' `chdir(auto_qmail)` keeps the directory they
+/// are started in, so each run picks its qmail home by its working
+/// directory. For test harnesses, not for installation.
+pub fn compile_netqmail_cwd_home(tree: &Path, opts: &CompileOptions) -> Result<(), BuildError> {
+    compile_netqmail_home(tree, opts, ".")
+}
+
+fn compile_netqmail_home(tree: &Path, opts: &CompileOptions, home: &str) -> Result<(), BuildError> {
     if !tree.join("qmail-smtpd.c").is_file() {
         return Err(BuildError::Invalid(format!(
             "{}: not a netqmail tree (no qmail-smtpd.c)",
@@ -195,7 +207,7 @@ pub fn compile_netqmail(tree: &Path, opts: &CompileOptions) -> Result<(), BuildE
     let (cc, ld) = opts.conf_lines()?;
     set_conf(tree, "conf-cc", &cc)?;
     set_conf(tree, "conf-ld", &ld)?;
-    set_conf(tree, "conf-qmail", &home)?;
+    set_conf(tree, "conf-qmail", home)?;
     let uids = opts.ids.auto_uids_c();
     let path = tree.join("auto_uids.c");
     if std::fs::read_to_string(&path).ok().as_deref() != Some(uids.as_str()) {

@@ -28,7 +28,9 @@ pub mod tree;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use compile::{compile_mess822, compile_netqmail, CompileOptions, Compiler};
+pub use compile::{
+    compile_mess822, compile_netqmail, compile_netqmail_cwd_home, CompileOptions, Compiler,
+};
 pub use ids::IdMap;
 pub use pipeline::{
     bench_build, build, hash_tree, resolve_ids, BenchFigures, BuildOptions, BuildOutcome, Release,

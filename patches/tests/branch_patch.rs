@@ -3,57 +3,14 @@
 //! Needs `QMAIL_SOURCE_NETQMAIL` (else prints SKIPPED), except the anchor
 //! error test, which runs on a synthetic tree.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::{
+    assert_files_match, copy_tree, make_ok, netqmail_or_skip as netqmail, patch_p1 as apply,
+};
 use qmail_patches::{branch, PatchError, Source, NETQMAIL};
-
-fn netqmail(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("QMAIL_SOURCE_NETQMAIL").filter(|v| !v.is_empty()) {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            assert!(
-                std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() != Ok("1"),
-                "{test}: QMAIL_REQUIRE_UPSTREAM=1 but QMAIL_SOURCE_NETQMAIL is not set"
-            );
-            println!("SKIPPED: {test}: upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)");
-            None
-        }
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    let st = Command::new("cp")
-        .arg("-R")
-        .arg(format!("{}/.", from.display()))
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(st.success(), "cp -R {} {}", from.display(), to.display());
-}
-
-fn apply(dir: &Path, diff: &str, dry: bool) -> std::process::Output {
-    use std::io::Write;
-    let mut cmd = Command::new("patch");
-    cmd.arg("-p1").arg("--batch").arg("--forward");
-    if dry {
-        cmd.arg("--dry-run");
-    }
-    let mut child = cmd
-        .current_dir(dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(diff.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
 
 #[test]
 fn branch_diff_is_byte_stable_and_touches_the_right_files() {
@@ -100,21 +57,9 @@ fn branch_patch_applies_to_pristine_tree_and_qmail_local_compiles() {
     let out = apply(dir, &diff, false);
     assert!(out.status.success(), "patch failed");
     // patch(1) gives the same files as the generator.
-    for f in &patch.files {
-        let got = std::fs::read_to_string(dir.join(&f.path)).unwrap();
-        assert!(got == f.new, "{}: patch(1) result differs", f.path);
-    }
+    assert_files_match(dir, &patch);
     std::fs::write(dir.join("conf-qmail"), format!("{}/qhome\n", dir.display())).unwrap();
-    let out = Command::new("make")
-        .arg("qmail-local")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make qmail-local failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    make_ok(dir, &["qmail-local"], "branch");
     assert!(dir.join("qmail-local").is_file());
     assert!(dir.join("qbranch.o").is_file(), "qbranch.o was not built");
     // The patch applies once: a second application is refused.
@@ -213,16 +158,7 @@ fn branch_applies_with_the_other_netqmail_patches_in_either_order() {
         let applied = apply_series(&tree, dir, &order);
         assert!(applied.iter().any(|n| n == "branch"));
         std::fs::write(dir.join("conf-qmail"), format!("{}/qhome\n", dir.display())).unwrap();
-        let out = Command::new("make")
-            .arg("qmail-local")
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "make qmail-local after {applied:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        make_ok(dir, &["qmail-local"], &format!("after {applied:?}"));
         println!("applied in order {applied:?}; qmail-local builds");
     }
 }

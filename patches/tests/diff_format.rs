@@ -2,8 +2,11 @@
 //! `patch -p1` and give exactly the generated files, including added files
 //! and files whose last line has trailing blanks or no newline.
 
+mod common;
+
 use std::process::Command;
 
+use common::{apply_ok, assert_files_match};
 use qmail_patches::{FileChange, Patch, Source, NETQMAIL};
 
 fn patch_available() -> bool {
@@ -48,23 +51,8 @@ fn diff_applies_with_patch_p1_and_reproduces_the_files() {
     assert!(diff.starts_with("A test patch.\nSecond line.\n\n"));
     assert!(diff.contains("--- /dev/null\n+++ b/new.c\n"));
 
-    let pf = root.join("t.patch");
-    std::fs::write(&pf, &diff).unwrap();
-    let out = Command::new("patch")
-        .args(["-p1", "-s", "--batch", "-i"])
-        .arg(&pf)
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    for f in &patch.files {
-        let got = std::fs::read_to_string(root.join(&f.path)).unwrap();
-        assert_eq!(got, f.new, "{} after patch -p1", f.path);
-    }
+    apply_ok(root, &diff, false, "test patch");
+    assert_files_match(root, &patch);
 }
 
 #[test]

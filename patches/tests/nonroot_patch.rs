@@ -2,32 +2,15 @@
 //! change, apply with `patch -p1`, and a changed upstream file is reported
 //! by name.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
+use std::path::PathBuf;
+
+use common::{apply_ok, assert_files_match, copy_tree as copy};
 use qmail_patches::{nonroot, portability, select, Source, MESS822};
 
 fn mess822() -> Option<PathBuf> {
-    match std::env::var_os("QMAIL_SOURCE_MESS822") {
-        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
-        _ => {
-            assert!(
-                std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() != Ok("1"),
-                "QMAIL_SOURCE_MESS822 is not set and QMAIL_REQUIRE_UPSTREAM=1"
-            );
-            println!("SKIPPED: QMAIL_SOURCE_MESS822 is not set");
-            None
-        }
-    }
-}
-
-fn copy(src: &std::path::Path, dst: &std::path::Path) {
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
-        }
-    }
+    common::mess822_or_skip("nonroot_patch")
 }
 
 #[test]
@@ -73,30 +56,10 @@ fn mess822_patches_apply_with_patch_p1() {
     for def in select(&["errno".into(), "nonroot".into()]).unwrap() {
         let p = (def.generate)(&src).unwrap();
         assert_eq!(p.file_name, qmail_patches::file_name(def));
-        let pf = t.path().join(&p.file_name);
-        std::fs::write(&pf, p.to_diff()).unwrap();
-        for dry in [true, false] {
-            let mut cmd = Command::new("patch");
-            cmd.args(["-p1", "--batch", "-i"])
-                .arg(&pf)
-                .current_dir(t.path());
-            if dry {
-                cmd.arg("--dry-run");
-            }
-            let out = cmd.output().expect("patch(1) installed");
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                p.file_name,
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        for f in &p.files {
-            assert_eq!(
-                std::fs::read_to_string(t.path().join(&f.path)).unwrap(),
-                f.new
-            );
-        }
+        let diff = p.to_diff();
+        apply_ok(t.path(), &diff, true, &p.file_name);
+        apply_ok(t.path(), &diff, false, &p.file_name);
+        assert_files_match(t.path(), &p);
     }
     let errno_h = std::fs::read_to_string(t.path().join("error.h")).unwrap();
     assert!(errno_h.contains("#include <errno.h>") && !errno_h.contains("extern int errno;"));

@@ -3,33 +3,12 @@
 //! the patched qmail-smtpd and qmail-qmtpd build, and a changed upstream
 //! file gives an error that names the file and the anchor.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
+use common::{apply_ok, assert_files_match, copy_tree, make_ok, netqmail_or_skip};
 use qmail_patches::{realrcptto, PatchError, Source, NETQMAIL};
-
-fn netqmail_or_skip(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("QMAIL_SOURCE_NETQMAIL") {
-        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
-        _ => {
-            if std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1") {
-                panic!("{test}: QMAIL_REQUIRE_UPSTREAM=1 but QMAIL_SOURCE_NETQMAIL is not set");
-            }
-            println!("SKIPPED: {test}: upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)");
-            None
-        }
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", from.display()))
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(st.success(), "cp -a {} failed", from.display());
-}
 
 #[test]
 fn diff_is_byte_identical_across_runs() {
@@ -66,48 +45,12 @@ fn patch_applies_to_pristine_tree_and_programs_build() {
     let root = dir.path().join(NETQMAIL);
     std::fs::create_dir(&root).unwrap();
     copy_tree(&src, &root);
-    let pf = dir.path().join("rrt.patch");
-    std::fs::write(&pf, p.to_diff()).unwrap();
-
-    let dry = Command::new("patch")
-        .args(["-p1", "--dry-run", "--batch", "-i"])
-        .arg(&pf)
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert!(
-        dry.status.success(),
-        "patch --dry-run failed:\n{}{}",
-        String::from_utf8_lossy(&dry.stdout),
-        String::from_utf8_lossy(&dry.stderr)
-    );
-    let out = Command::new("patch")
-        .args(["-p1", "--batch", "-i"])
-        .arg(&pf)
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let diff = p.to_diff();
+    apply_ok(&root, &diff, true, "realrcptto");
+    apply_ok(&root, &diff, false, "realrcptto");
     // patch(1) gives exactly the generated files
-    for f in &p.files {
-        let got = std::fs::read_to_string(root.join(&f.path)).unwrap();
-        assert_eq!(got, f.new, "{} differs after patch -p1", f.path);
-    }
-    let mk = Command::new("make")
-        .args(["qmail-smtpd", "qmail-qmtpd"])
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert!(
-        mk.status.success(),
-        "make failed:\n{}\n{}",
-        String::from_utf8_lossy(&mk.stdout),
-        String::from_utf8_lossy(&mk.stderr)
-    );
+    assert_files_match(&root, &p);
+    make_ok(&root, &["qmail-smtpd", "qmail-qmtpd"], "realrcptto");
     assert!(root.join("qmail-smtpd").is_file());
     assert!(root.join("qmail-qmtpd").is_file());
     assert!(root.join("realrcptto.o").is_file());

@@ -33,6 +33,16 @@
 //!   candidate home failing with EACCES/EPERM is recorded in
 //!   `Trace::uncertain`; the outcome model still skips that candidate (as
 //!   qmail-getpw would if qmailp saw the same), but the verdict accepts.
+//!   So are EACCES/EPERM from L2 (stat/search of the chosen home, stage
+//!   `home`) and from Q1 (open of a `.qmail`, stage `qmail`): the outcome
+//!   is the deferral this process sees, but qmail-local runs as the target
+//!   user and may see more.
+//! * **Structural errors** (P3, O4 item 11): with
+//!   [`ResolveOptions::instructions`], a blank first line or an x bit with
+//!   a file or program line makes the outcome `Defer` with qmail-local's
+//!   text; [`Trace::chosen`] still names the file and
+//!   [`Trace::structural_error`] tells this deferral from the others. The
+//!   verdict is accept.
 //! * **Point of view**: the home checks (L2/L3), the .qmail probes (Q1) and
 //!   Q7 use this process's credentials, not the target user's. L2 is
 //!   `stat(home)` + directory + `access(X_OK)` (skipped as root, where a

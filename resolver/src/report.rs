@@ -14,6 +14,13 @@
 //!   discarded`.
 //! * A passwd candidate whose home cannot be stat'ed because of EACCES or
 //!   EPERM prints `uncertain: cannot stat HOME: ERROR (realrcptto accepts)`.
+//! * An EACCES or EPERM on the chosen home (L2) or on a `.qmail` (Q1)
+//!   prints `uncertain: cannot reach HOME: ERROR (realrcptto accepts)` or
+//!   `uncertain: cannot open PATH: ERROR (realrcptto accepts)` before the
+//!   `defer:` line: qmail-local runs as the user, who may be allowed.
+//! * A structural error of the chosen instructions (resolution.md P3, O4
+//!   item 11) prints the `deliver according to …` line, then
+//!   `defer: TEXT` with qmail-local's text (qmail stops there).
 //! * The `.qmail` paths printed are `HOME/NAME`.
 //! * An exception in virtualdomains (empty value) prints `accept address for
 //!   remote delivery`, as qmail routes it remotely (D.3 item 16 fixed).
@@ -21,7 +28,7 @@
 use crate::bytes::error_str;
 use crate::dotqmail::{self, DeliveryKind, LineKind, Probe, ProgramExit, RunStatus};
 use crate::getpw::{CandidateResult, GetpwOutcome};
-use crate::resolve::{HomeCheck, Outcome, Trace, UsersStage};
+use crate::resolve::{HomeCheck, Outcome, ProbeStep, Trace, UsersStage};
 use crate::rewrite::{Channel, Decision};
 use crate::users::UsersMatch;
 
@@ -45,6 +52,22 @@ fn outcome_line(o: &mut Vec<u8>, oc: &Outcome) {
         Outcome::Defer { text } => line(o, &[b"defer: ", text]),
         Outcome::Bounce { text } => line(o, &[b"bounce: ", text]),
         _ => {}
+    }
+}
+
+fn uncertain_line(o: &mut Vec<u8>, t: &Trace, stage: &str, what: &[u8]) {
+    for u in t.uncertain.iter().filter(|u| u.stage == stage) {
+        line(
+            o,
+            &[
+                b"uncertain: ",
+                what,
+                &u.path,
+                b": ",
+                error_str(u.errno).as_bytes(),
+                b" (realrcptto accepts)",
+            ],
+        );
     }
 }
 
@@ -144,6 +167,7 @@ fn format_body(t: &Trace, o: &mut Vec<u8>) {
     match &t.home {
         Some(HomeCheck::Ok { .. }) => {}
         _ => {
+            uncertain_line(o, t, "home", b"cannot reach ");
             outcome_line(o, &t.outcome);
             return;
         }
@@ -157,12 +181,19 @@ fn format_body(t: &Trace, o: &mut Vec<u8>) {
             Probe::Missing { .. } => line(o, &[b"missing .qmail file:", &s.path]),
             Probe::NotRegular { .. } => line(o, &[b"not a regular file:", &s.path]),
             Probe::Found { .. } => line(o, &[b"deliver according to ", &s.path]),
-            Probe::Error { .. } | Probe::Writable { .. } => {}
+            Probe::Error { .. } => uncertain_line(o, t, "qmail", b"cannot open "),
+            Probe::Writable { .. } => {}
         }
     }
     match &t.outcome {
         Outcome::DefaultDelivery { .. } => {
             line(o, &[b"deliver according to default delivery instructions"])
+        }
+        oc @ Outcome::Defer { .. } if t.structural_error().is_some() => {
+            if t.chosen().is_none() {
+                line(o, &[b"deliver according to default delivery instructions"])
+            }
+            outcome_line(o, oc)
         }
         Outcome::Bounce { .. } if is_q5(t) => {
             line(o, &[b"bounce message due to lack of a .qmail file"])
@@ -223,11 +254,17 @@ pub fn format_explain(t: &Trace) -> Vec<u8> {
     let (Some(instr), Some(listing)) = (&t.instructions, &t.listing) else {
         return o;
     };
-    let src: &[u8] = match &t.outcome {
-        Outcome::Deliver {
-            file, empty: false, ..
-        } => file,
-        _ => b"default delivery instructions (aliasempty)",
+    // The file qmail-local reads: the chosen .qmail unless it is empty
+    // (P1); also when its instructions end in a P3 deferral.
+    let (src, fo): (&[u8], bool) = match t.chosen() {
+        Some(ProbeStep {
+            name,
+            probe: Probe::Found {
+                size, forward_only, ..
+            },
+            ..
+        }) if *size > 0 => (&name.name, *forward_only),
+        _ => (b"default delivery instructions (aliasempty)", false),
     };
     line(&mut o, &[b"explain: instructions from ", src]);
     for i in instr {
@@ -250,10 +287,6 @@ pub fn format_explain(t: &Trace) -> Vec<u8> {
     if let Some(e) = &listing.error {
         line(&mut o, &[b"  error: ", e]);
     }
-    let fo = match &t.outcome {
-        Outcome::Deliver { forward_only, .. } => *forward_only,
-        _ => false,
-    };
     let path = |title: &[u8], ninety_nine: Option<usize>, o: &mut Vec<u8>| {
         let r = dotqmail::run_instructions(instr, fo, |_, n| {
             if Some(n) == ninety_nine {

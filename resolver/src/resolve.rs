@@ -69,7 +69,9 @@ pub struct ResolveOptions {
     /// (the default) means no headers: no loop.
     pub headers: Option<Vec<u8>>,
     /// Read and parse the chosen .qmail (or aliasempty) and attach the
-    /// `qmail-local -n` listing and the parsed instructions (stage P).
+    /// `qmail-local -n` listing and the parsed instructions (stage P). Only
+    /// then are P3's structural errors found and the outcome made that
+    /// deferral (O4 item 11); without it the outcome stops at Q/Q7.
     pub instructions: bool,
 }
 
@@ -145,7 +147,8 @@ pub enum Outcome {
     },
     /// H4: empty local part, `K` with empty text, message discarded.
     Trash,
-    /// A .qmail file was found (Q2/Q3).
+    /// A .qmail file was found (Q2/Q3) and, when stage P ran, its
+    /// instructions have no structural error.
     Deliver {
         /// The name relative to home (`.qmail-foo-default`).
         file: Bytes,
@@ -162,7 +165,8 @@ pub enum Outcome {
         /// NEWSENDER when Q7 changed it.
         newsender: Option<Bytes>,
     },
-    /// Q5 with dash "": the default delivery instructions (aliasempty).
+    /// Q5 with dash "": the default delivery instructions (aliasempty),
+    /// without a structural error when stage P ran.
     #[serde(rename = "default")]
     DefaultDelivery {
         /// Who and with what arguments.
@@ -256,10 +260,13 @@ pub struct ProbeStep {
     pub probe: Probe,
 }
 
-/// A step whose result this process cannot be sure of (it accepts).
+/// A step whose result this process cannot be sure of (it accepts): an
+/// EACCES or EPERM that the user qmail-getpw or qmail-local runs as might
+/// not get.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Uncertain {
-    /// The stage (`getpw`, `home`, `qmail`).
+    /// The stage: `getpw` (G3 stat of a candidate home), `home` (L2
+    /// stat/chdir of the chosen home) or `qmail` (Q1 open of a `.qmail`).
     pub stage: &'static str,
     /// The path.
     pub path: Bytes,
@@ -308,6 +315,27 @@ pub struct Trace {
     pub verdict: Verdict,
 }
 
+impl Trace {
+    /// The `.qmail` search step that found the file qmail-local reads
+    /// (Q2/Q3), if any. It is set for [`Outcome::Deliver`] and also when
+    /// that file's instructions end in a P3 deferral.
+    pub fn chosen(&self) -> Option<&ProbeStep> {
+        self.search
+            .iter()
+            .find(|s| matches!(s.probe, Probe::Found { .. }))
+    }
+
+    /// Did stage P stop with a structural error (P3, O4 item 11)? Then the
+    /// outcome is that deferral, and [`Trace::chosen`] still names the file.
+    pub fn structural_error(&self) -> Option<&Bytes> {
+        let e = self.listing.as_ref()?.error.as_ref()?;
+        match &self.outcome {
+            Outcome::Defer { text } if text == e => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// An error building a resolver.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolverError {
@@ -329,6 +357,12 @@ fn defer(t: impl AsRef<[u8]>) -> Outcome {
     Outcome::Defer {
         text: Bytes::new(t.as_ref()),
     }
+}
+
+/// EACCES or EPERM: this process's credentials, not the file system, may
+/// be the reason.
+fn is_access_errno(errno: i32) -> bool {
+    errno == libc::EACCES || errno == libc::EPERM
 }
 
 fn join(home: &[u8], name: &[u8]) -> Vec<u8> {
@@ -568,6 +602,15 @@ impl<P: Passwd> Resolver<P> {
         t.home = Some(hc.clone());
         match hc {
             HomeCheck::Unreachable { errno } => {
+                if is_access_errno(errno) {
+                    // qmail-local runs as the target user, who may well be
+                    // able to reach a home this process cannot.
+                    t.uncertain.push(Uncertain {
+                        stage: "home",
+                        path: Bytes::new(home),
+                        errno,
+                    });
+                }
                 let mut m = b"Unable to switch to ".to_vec();
                 m.extend_from_slice(home);
                 m.extend_from_slice(format!(": {}. (#4.3.0)", error_str(errno)).as_bytes());
@@ -625,6 +668,15 @@ impl<P: Passwd> Resolver<P> {
             match probe {
                 Probe::Missing { .. } | Probe::NotRegular { .. } => continue,
                 Probe::Error { errno } => {
+                    if is_access_errno(errno) {
+                        // The target user may be allowed to open it.
+                        let path = t.search.last().map(|s| s.path.clone()).unwrap_or_default();
+                        t.uncertain.push(Uncertain {
+                            stage: "qmail",
+                            path,
+                            errno,
+                        });
+                    }
                     let step = t
                         .search
                         .last()
@@ -715,8 +767,17 @@ impl<P: Passwd> Resolver<P> {
                 &self.config.aliasempty,
                 true,
             );
-            t.listing = Some(dotqmail::listing(&instr, fo));
+            let listing = dotqmail::listing(&instr, fo);
+            let structural = listing.error.clone();
+            t.listing = Some(listing);
             t.instructions = Some(instr);
+            // O4 item 11: a P3 structural error (blank first line, x bit
+            // with a file or program line) makes qmail-local exit 111 with
+            // its text. The search steps still show the file that was
+            // chosen (or, with no file, the default instructions).
+            if let Some(e) = structural {
+                return (Outcome::Defer { text: e }, accept);
+            }
         }
         match found {
             Some((i, _)) => {

@@ -319,3 +319,62 @@ fn cli_unprivileged_eacces_home_accepts() {
     assert!(t.contains("verdict: accept\n"), "{t}");
     b.sb.chmod("locked", 0o755);
 }
+
+#[test]
+fn cli_p3_structural_error_defers_after_the_chosen_file() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    b.sb.file("joe/.qmail-prog", b"|true\n", 0o744);
+    let h = b.sb.p("joe");
+    let h = h.display();
+    let o = cmd(&b, &nss)
+        .args(["--check", "joe-prog@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "a deferral accepts");
+    let want = format!(
+        "input: joe-prog@example.com\n\
+         after percenthack: joe-prog@example.com\n\
+         domain exists in locals\n\
+         no entry in users/cdb\n\
+         matched /etc/passwd entry for joe\n\
+         delivering as USER=joe, UID={u}, GID=100\n\
+         deliver according to {h}/.qmail-prog\n\
+         defer: Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)\n\
+         verdict: accept\n\n",
+        u = ouid()
+    );
+    assert_eq!(text(&o), want);
+    // JSON: the same outcome; the listing only with --explain
+    let o = cmd(&b, &nss)
+        .args(["--json", "joe-prog@example.com"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["outcome"]["class"], "defer");
+    assert_eq!(
+        v["outcome"]["text"],
+        "Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)"
+    );
+    assert_eq!(v["verdict"]["verdict"], "accept");
+    assert!(v["listing"].is_null(), "{v}");
+    let o = cmd(&b, &nss)
+        .args(["--json", "--explain", "joe-prog@example.com"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["listing"]["error"],
+        "Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)"
+    );
+    // --explain names the file, not aliasempty
+    let o = cmd(&b, &nss)
+        .args(["--explain", "joe-prog@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).contains("explain: instructions from .qmail-prog\n"),
+        "{}",
+        text(&o)
+    );
+}

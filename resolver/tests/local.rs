@@ -314,6 +314,35 @@ fn edge_37_mode_000_home_defers_unprivileged() {
 }
 
 #[test]
+fn l2_access_denied_home_is_uncertain() {
+    if !unprivileged("l2_access_denied_home_is_uncertain") {
+        return;
+    }
+    let fx = Fx::new();
+    fx.sb.chmod("joe", 0o000);
+    let t = fx.res("joe-nobox");
+    assert_eq!(t.outcome.class(), "defer");
+    assert_eq!(t.uncertain.len(), 1, "{:?}", t.uncertain);
+    let u = &t.uncertain[0];
+    assert_eq!(u.stage, "home");
+    assert_eq!(u.errno, libc::EACCES);
+    assert_eq!(u.path.as_bytes(), fx.sb.pb("joe").as_slice());
+    assert_eq!(t.verdict, Verdict::Accept, "not Q5: the user may see more");
+    // a home that does not exist is certain
+    fx.sb.chmod("joe", 0o755);
+    let sb = Sandbox::new();
+    let r = resolver(
+        controls(),
+        Some(b"=a:a:7:1:/nonexistent/a:-::\n.\n"),
+        StaticPasswd::new(),
+        sb.path(),
+    );
+    let t = r.resolve(b"a@example.com");
+    assert_eq!(t.outcome.class(), "defer");
+    assert!(t.uncertain.is_empty(), "{:?}", t.uncertain);
+}
+
+#[test]
 fn edge_38_loop_before_search() {
     let fx = Fx::new();
     let o = ResolveOptions {
@@ -426,6 +455,9 @@ fn edge_41_unreadable_qmail_stops_walk_unprivileged() {
     );
     assert_eq!(t.search.len(), 1, "the walk does not go on");
     assert_eq!(t.verdict, Verdict::Accept, "EACCES means cannot know");
+    assert_eq!(t.uncertain.len(), 1, "{:?}", t.uncertain);
+    assert_eq!(t.uncertain[0].stage, "qmail");
+    assert_eq!(t.uncertain[0].path, t.search[0].path);
     // EACCES on a parent directory of a '/' ext
     std::fs::create_dir(fx.sb.p("joe/.qmail-sub")).unwrap();
     fx.sb.chmod("joe/.qmail-sub", 0o000);
@@ -523,4 +555,118 @@ fn outcome_json_is_stable() {
     let v: serde_json::Value = serde_json::to_value(&t).unwrap();
     assert_eq!(v["outcome"]["class"], "default");
     assert_eq!(v["outcome"]["target"]["user"], "joe");
+}
+
+fn res_p(fx: &Fx, local: &str) -> Trace {
+    fx.r.resolve_with(
+        format!("{local}@example.com").as_bytes(),
+        &ResolveOptions {
+            instructions: true,
+            ..Default::default()
+        },
+    )
+}
+
+/// Stage P ran and stopped at a P3 error with `text`: the outcome is that
+/// deferral, the verdict accepts, and the trace still names `file`.
+fn assert_p3_defer(t: &Trace, file: &str, text: &str) {
+    assert_eq!(t.outcome, Outcome::Defer { text: text.into() });
+    assert_eq!(t.verdict, Verdict::Accept, "a deferral, not Q5");
+    assert_eq!(t.structural_error().map(|e| e.to_text()), Some(text.into()));
+    assert_eq!(t.chosen().map(|s| s.name.name.to_text()), Some(file.into()));
+    assert!(t.uncertain.is_empty());
+}
+
+const PROG_X: &str = "Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)";
+const FILE_X: &str = "Uh-oh: .qmail has file delivery but has x bit set. (#4.7.0)";
+const BLANK: &str = "Uh-oh: first line of .qmail file is blank. (#4.2.1)";
+
+#[test]
+fn p3_x_bit_with_program_line_defers() {
+    let fx = Fx::new();
+    fx.file(".qmail-prog", b"&fwd@example.net\n|true\n", 0o744);
+    assert_p3_defer(&res_p(&fx, "joe-prog"), ".qmail-prog", PROG_X);
+    // without stage P the file is not read: the search result stands
+    assert_eq!(delivered(&fx.res("joe-prog")), ".qmail-prog");
+}
+
+#[test]
+fn p3_x_bit_with_file_line_defers() {
+    let fx = Fx::new();
+    fx.file(".qmail-box", b"./Mailbox\n", 0o744);
+    assert_p3_defer(&res_p(&fx, "joe-box"), ".qmail-box", FILE_X);
+    fx.file(".qmail-dir", b"./Maildir/\n", 0o744);
+    assert_p3_defer(&res_p(&fx, "joe-dir"), ".qmail-dir", FILE_X);
+}
+
+#[test]
+fn p3_plus_list_then_program_defers() {
+    let fx = Fx::new();
+    fx.file(".qmail-l", b"&a@example.net\n+list\n|true\n", 0o644);
+    assert_p3_defer(&res_p(&fx, "joe-l"), ".qmail-l", PROG_X);
+    // a program before +list is fine
+    fx.file(".qmail-ok", b"|true\n+list\n&a@example.net\n", 0o644);
+    let t = res_p(&fx, "joe-ok");
+    assert_eq!(delivered(&t), ".qmail-ok");
+    assert_eq!(t.structural_error(), None);
+}
+
+#[test]
+fn p3_blank_first_line_defers() {
+    let fx = Fx::new();
+    fx.file(".qmail-b", b"\n&a@example.net\n", 0o644);
+    assert_p3_defer(&res_p(&fx, "joe-b"), ".qmail-b", BLANK);
+    // only whitespace is blank too; a later blank line is not an error
+    fx.file(".qmail-w", b" \t\n&a@example.net\n", 0o644);
+    assert_p3_defer(&res_p(&fx, "joe-w"), ".qmail-w", BLANK);
+    fx.file(".qmail-later", b"&a@example.net\n\n", 0o644);
+    assert_eq!(delivered(&res_p(&fx, "joe-later")), ".qmail-later");
+}
+
+#[test]
+fn o4_11_structural_error_is_defer() {
+    // an empty file with the x bit uses aliasempty with forward-only
+    // cleared (P1): no error
+    let fx = Fx::new();
+    fx.file(".qmail-e", b"", 0o744);
+    let t = res_p(&fx, "joe-e");
+    assert_eq!(delivered(&t), ".qmail-e");
+    assert_eq!(t.structural_error(), None);
+    // the default delivery instructions are checked too
+    let sb = Sandbox::new();
+    let h = String::from_utf8(sb.home("joe")).unwrap();
+    let assign = format!(
+        "=joe:joe:{u}:1:{h}:::\n+joe-:joe:{u}:1:{h}:-::\n.\n",
+        u = ouid()
+    );
+    let mut cfg = qmail_resolver::Config::with_home(sb.path());
+    cfg.aliasempty = b"\n./Mailbox\n".to_vec();
+    let r = Resolver::from_parts(
+        cfg,
+        controls(),
+        qmail_resolver::UsersDb::from_records(
+            &qmail_resolver::compile_assign(assign.as_bytes()).unwrap(),
+        )
+        .unwrap(),
+        StaticPasswd::new(),
+    );
+    let o = ResolveOptions {
+        instructions: true,
+        ..Default::default()
+    };
+    let t = r.resolve_with(b"joe@example.com", &o);
+    assert_eq!(t.outcome, Outcome::Defer { text: BLANK.into() });
+    assert_eq!(
+        t.structural_error().map(|e| e.to_text()),
+        Some(BLANK.into())
+    );
+    assert!(t.chosen().is_none(), "no file: the default instructions");
+    assert_eq!(t.verdict, Verdict::Accept);
+    // O4 order: Q5 (item 9) comes before P3 (item 11)
+    let t = r.resolve_with(b"joe-nobox@example.com", &o);
+    assert_eq!(t.outcome.text().unwrap(), &NOBOX);
+    // and the other deferrals are not structural
+    fx.sb.chmod("joe", 0o777);
+    assert_eq!(res_p(&fx, "joe-e").structural_error(), None);
+    fx.sb.chmod("joe", 0o755);
 }

@@ -102,3 +102,19 @@ pub fn compile(
     }
     Ok(())
 }
+
+/// A stable digest of `parts` for cache keys (FNV-1a 64, each part
+/// followed by a separator byte): stable across Rust versions, good enough
+/// to tell builds apart.
+pub fn fnv_key(parts: &[&[u8]]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for d in parts {
+        for &x in *d {
+            h ^= u64::from(x);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}

@@ -5,7 +5,9 @@
 #![warn(missing_docs)]
 
 pub mod cc;
+pub mod known;
 pub mod oracle;
+pub mod procenv;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -19,6 +19,9 @@ pub struct PairStats {
     /// Disagreements explained by a known limit of the pair (R's uid sees
     /// less than qmail-local's), listed but not counted as failures.
     pub excused: u64,
+    /// Not compared: the scenario's conf-break is not the `-` the pair's
+    /// qmail programs were built with (those scenarios are R vs C only).
+    pub skipped_conf_break: u64,
 }
 
 /// One disagreement, with the directory that replays it.
@@ -53,6 +56,8 @@ pub struct Excused {
     pub address: String,
     /// Why it is excused.
     pub why: String,
+    /// The resolver stages that were uncertain (`getpw`, `home`, `qmail`).
+    pub stages: Vec<String>,
 }
 
 /// Everything a run found.
@@ -64,6 +69,8 @@ pub struct Report {
     pub scenarios: u64,
     /// Addresses resolved (over all scenarios).
     pub addresses: u64,
+    /// Scenarios with a conf-break other than `-` (R vs C only).
+    pub other_break_scenarios: u64,
     /// Per pair.
     pub pairs: BTreeMap<String, PairStats>,
     /// Outcome classes seen, per oracle (`R`, `G`): class → count.
@@ -78,12 +85,18 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// Excused disagreements (first 200).
     pub excused: Vec<Excused>,
+    /// Excused disagreements per uncertain resolver stage (all of them;
+    /// one disagreement counts under each stage it had).
+    pub excused_stages: BTreeMap<String, u64>,
     /// Checks passed.
     pub passed: u64,
     /// Checks failed.
     pub failed: u64,
     /// Wall time in seconds (informational).
     pub seconds: f64,
+    /// The known differences from the original realrcptto
+    /// ([`crate::known`]): one row per address of `tests/known/`.
+    pub known: Vec<crate::known::KnownRow>,
 }
 
 impl Report {
@@ -100,12 +113,27 @@ impl Report {
         }
     }
 
+    /// Records `n` comparisons of `pair` not made because of the
+    /// scenario's conf-break.
+    pub fn skip(&mut self, pair: &str, n: u64) {
+        self.pairs
+            .entry(pair.to_string())
+            .or_default()
+            .skipped_conf_break += n;
+    }
+
     /// Records an excused disagreement.
     pub fn excuse(&mut self, e: Excused) {
         let s = self.pairs.entry(e.pair.clone()).or_default();
         s.compared += 1;
         s.excused += 1;
         self.passed += 1;
+        let mut stages = e.stages.clone();
+        stages.sort();
+        stages.dedup();
+        for st in stages {
+            *self.excused_stages.entry(st).or_default() += 1;
+        }
         if self.excused.len() < 200 {
             self.excused.push(e);
         }
@@ -134,6 +162,12 @@ impl Report {
             "* seed: `{}`\n* scenarios: {}\n* addresses: {}\n* wall time: {:.1} s\n\n",
             self.seed, self.scenarios, self.addresses, self.seconds
         ));
+        if self.other_break_scenarios > 0 {
+            m.push_str(&format!(
+                "{} scenarios use a conf-break other than `-`: the resolver and the realrcptto core get it, the qmail programs (G, S/Q) are built with `-`, so those scenarios are compared R vs C only (column \"skipped\").\n\n",
+                self.other_break_scenarios
+            ));
+        }
         if !self.skipped.is_empty() {
             m.push_str("## Skipped tiers\n\n");
             for s in &self.skipped {
@@ -143,12 +177,12 @@ impl Report {
         }
         m.push_str("## Comparisons per pair of oracles\n\n");
         m.push_str(
-            "| pair | compared | agreed | disagreed | excused |\n|---|---:|---:|---:|---:|\n",
+            "| pair | compared | agreed | disagreed | excused | skipped (other conf-break) |\n|---|---:|---:|---:|---:|---:|\n",
         );
         for (k, s) in &self.pairs {
             m.push_str(&format!(
-                "| {k} | {} | {} | {} | {} |\n",
-                s.compared, s.agreed, s.disagreed, s.excused
+                "| {k} | {} | {} | {} | {} | {} |\n",
+                s.compared, s.agreed, s.disagreed, s.excused, s.skipped_conf_break
             ));
         }
         m.push_str("\n## Outcome classes covered (resolution.md O4)\n\n");
@@ -196,6 +230,10 @@ impl Report {
                 m.push_str(&format!("| {k} | {v} |\n"));
             }
         }
+        if !self.known.is_empty() {
+            m.push('\n');
+            m.push_str(&crate::known::render_markdown(&self.known));
+        }
         m.push_str("\n## Disagreements\n\n");
         if self.failures.is_empty() {
             m.push_str("None.\n");
@@ -225,6 +263,15 @@ impl Report {
         }
         if !self.excused.is_empty() {
             m.push_str("\n## Excused disagreements (first 200)\n\n");
+            let by: Vec<String> = self
+                .excused_stages
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            m.push_str(&format!(
+                "R recorded an uncertain step (EACCES/EPERM with qmaild's uid) in each; by stage: {}\n\n",
+                by.join(", ")
+            ));
             for e in &self.excused {
                 m.push_str(&format!(
                     "* {} scenario {} `{}`: {}\n",
@@ -278,10 +325,27 @@ mod tests {
             scenario: 1,
             address: "a".into(),
             why: "w".into(),
+            stages: vec!["home".into(), "home".into()],
         });
         assert_eq!(r.summary_line(), "2 passed, 1 failed");
         let md = r.markdown();
         assert!(md.ends_with("2 passed, 1 failed\n"));
         assert!(md.contains("| R-C | 2 | 1 | 1 | 0 |"));
+        assert!(md.contains("| R-G | 1 | 0 | 0 | 1 |"), "{md}");
+        assert!(md.contains("by stage: home 1\n"), "{md}");
+        r.other_break_scenarios = 1;
+        r.skip("R-G", 5);
+        r.skip("R-G", 2);
+        let md = r.markdown();
+        assert!(md.contains("| R-G | 1 | 0 | 0 | 1 | 7 |"), "{md}");
+        assert!(
+            md.contains("1 scenarios use a conf-break other than"),
+            "{md}"
+        );
+        assert_eq!(
+            r.summary_line(),
+            "2 passed, 1 failed",
+            "skips are not checks"
+        );
     }
 }

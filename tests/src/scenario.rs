@@ -262,7 +262,26 @@ pub struct Scenario {
     pub aliasempty: Esc,
     /// The envelope recipients to resolve.
     pub addresses: Vec<Esc>,
+    /// conf-break (`auto_break`, resolution.md §13 #36) the resolver and
+    /// the realrcptto core are given. The qmail programs (G, S/Q) are
+    /// built with [`DEFAULT_BREAK`]; a scenario with another byte is
+    /// compared R vs C only.
+    #[serde(default = "default_break")]
+    pub conf_break: u8,
 }
+
+/// The conf-break the qmail builds use (`-`).
+pub const DEFAULT_BREAK: u8 = b'-';
+
+fn default_break() -> u8 {
+    DEFAULT_BREAK
+}
+
+/// The non-default conf-break some scenarios use.
+pub const OTHER_BREAK: u8 = b'+';
+
+/// How often (percent) a scenario uses [`OTHER_BREAK`].
+pub const OTHER_BREAK_PERCENT: u32 = 10;
 
 /// The world's directory names, relative to its root.
 pub mod layout {
@@ -1446,6 +1465,35 @@ pub fn generate(seed: u64, index: u64) -> Scenario {
         };
         addrs.push(a);
     }
+    // conf-break: drawn from its own stream, so that the rest of the
+    // scenario is the same as with the default break. With `+`, local
+    // parts with `-` are also tried with `+` in its place (qmail-getpw's
+    // split, G1).
+    let mut brng = ChaCha8Rng::seed_from_u64(seed ^ 0x636f_6e66_2d62_726b);
+    brng.set_stream(index);
+    let conf_break = if brng.gen_range(0..100) < OTHER_BREAK_PERCENT {
+        OTHER_BREAK
+    } else {
+        DEFAULT_BREAK
+    };
+    if conf_break != DEFAULT_BREAK {
+        let extra: Vec<Vec<u8>> = addrs
+            .iter()
+            .filter_map(|a| {
+                let at = a.iter().rposition(|&c| c == b'@').unwrap_or(a.len());
+                a[..at].contains(&b'-').then(|| {
+                    let mut b = a.clone();
+                    for c in &mut b[..at] {
+                        if *c == b'-' {
+                            *c = conf_break;
+                        }
+                    }
+                    b
+                })
+            })
+            .collect();
+        addrs.extend(extra);
+    }
     let mut seen = std::collections::HashSet::new();
     addrs.retain(|a| seen.insert(a.clone()));
 
@@ -1473,6 +1521,7 @@ pub fn generate(seed: u64, index: u64) -> Scenario {
         qmail_files: g.qmail_files,
         aliasempty,
         addresses: addrs.into_iter().map(Esc).collect(),
+        conf_break,
     }
 }
 
@@ -1487,6 +1536,36 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, generate(7, 4).to_json());
         assert_ne!(a, generate(8, 3).to_json());
+    }
+
+    #[test]
+    fn some_scenarios_use_another_conf_break() {
+        let scs: Vec<Scenario> = (0..200).map(|i| generate(1, i)).collect();
+        let other: Vec<&Scenario> = scs.iter().filter(|s| s.conf_break == OTHER_BREAK).collect();
+        assert!(!other.is_empty() && other.len() < 60, "{}", other.len());
+        assert!(scs
+            .iter()
+            .all(|s| s.conf_break == OTHER_BREAK || s.conf_break == DEFAULT_BREAK));
+        // their addresses also try the break byte in place of '-'
+        for s in &other {
+            for a in &s.addresses {
+                let at = a.0.iter().rposition(|&c| c == b'@').unwrap_or(a.0.len());
+                if a.0[..at].contains(&b'-') {
+                    let mut b = a.0.clone();
+                    for c in &mut b[..at] {
+                        if *c == b'-' {
+                            *c = OTHER_BREAK;
+                        }
+                    }
+                    assert!(s.addresses.contains(&Esc(b)), "{a} without its + form");
+                }
+            }
+        }
+        // an old scenario.json without the field means the default
+        let mut v: serde_json::Value = serde_json::from_str(&scs[0].to_json()).unwrap();
+        v.as_object_mut().unwrap().remove("conf_break");
+        let back: Scenario = serde_json::from_value(v).unwrap();
+        assert_eq!(back.conf_break, DEFAULT_BREAK);
     }
 
     #[test]

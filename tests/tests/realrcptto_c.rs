@@ -143,33 +143,31 @@ fn kept_2_getpwnam_etxtbsy_is_tempfail_sys() {
     );
 }
 
+/// The error asking about joe@example.com gives in `w` (the check must
+/// fail).
+fn init_error(w: &World) -> CError {
+    driver()
+        .check(
+            &w.home,
+            b'-',
+            b"alias",
+            &[b"joe@example.com".to_vec()],
+            &w.opts(),
+        )
+        .unwrap_err()
+}
+
 #[test]
 fn kept_2_missing_locals_and_me_is_tempfail_control() {
     let w = joe_world();
     w.rm_control("locals");
     w.rm_control("me");
-    let err = driver()
-        .check(
-            &w.home,
-            b'-',
-            b"alias",
-            &[b"joe@example.com".to_vec()],
-            &w.opts(),
-        )
-        .unwrap_err();
+    let err = init_error(&w);
     assert!(matches!(err, CError::Init(COutcome::TempControl)), "{err}");
     // a control file that cannot be read (a directory) is fatal as well
     let w = joe_world();
     std::fs::create_dir(w.home.join("control/virtualdomains")).unwrap();
-    let err = driver()
-        .check(
-            &w.home,
-            b'-',
-            b"alias",
-            &[b"joe@example.com".to_vec()],
-            &w.opts(),
-        )
-        .unwrap_err();
+    let err = init_error(&w);
     assert!(matches!(err, CError::Init(COutcome::TempControl)), "{err}");
 }
 
@@ -514,13 +512,7 @@ fn deliberate_2_unusable_home_accepts() {
 fn deliberate_3_getpw_candidate_check_fails_open() {
     let mut w = World::new();
     // bob's home is inside a directory the unprivileged uid cannot search
-    let private = w.root().join("private");
-    std::fs::create_dir(&private).unwrap();
-    chmod(&private, 0o700);
-    let bob = private.join("bob");
-    std::fs::create_dir(&bob).unwrap();
-    chown(&bob, 1003);
-    w.pw("bob", 1003, &bob.display().to_string());
+    let bob = w.unsearchable_home("bob", 1003);
     // gone: home missing -> skipped (G4) -> alias -> no .qmail-gone-x
     w.pw("gone", 1004, "/nonexistent/gone");
     let mut o = w.opts();
@@ -921,9 +913,11 @@ fn driver_line_mode_matches_netstring_mode() {
     let o = w.opts();
     let out = std::process::Command::new(driver().exe())
         .env_clear()
-        .env("LD_PRELOAD", qmail_difftest::oracle::c::NSS_WRAPPER)
-        .env("NSS_WRAPPER_PASSWD", o.passwd.as_ref().unwrap())
-        .env("NSS_WRAPPER_GROUP", o.group.as_ref().unwrap())
+        .envs(qmail_difftest::procenv::nss_vars(
+            o.passwd.as_ref().unwrap(),
+            o.group.as_ref().unwrap(),
+            &[],
+        ))
         .arg(&w.home)
         .arg("45")
         .arg("alias")

@@ -449,13 +449,7 @@ fn deliberate_3_unsearchable_passwd_home_accepts() {
         return;
     };
     let mut w = world(b);
-    let private = w.root().join("private");
-    std::fs::create_dir(&private).unwrap();
-    chmod(&private, 0o700);
-    let bob = private.join("bob");
-    std::fs::create_dir(&bob).unwrap();
-    chown(&bob, 1003);
-    w.pw("bob", 1003, &bob.display().to_string());
+    w.unsearchable_home("bob", 1003);
     let mut o = opts(&w);
     o.run_as = Some(NOBODY);
     let r = rcpts(

@@ -18,6 +18,9 @@
 //! sender); `--json` prints one JSON object per line per address; `--explain`
 //! with `--json` adds the parsed instructions and the `-n` listing to the
 //! JSON object; `--check` adds a final `verdict: …` line to each text block.
+//! The chosen `.qmail` is always read, so that a structural error (a blank
+//! first line, an x bit with a file or program line) is reported as the
+//! deferral qmail-local gives, with or without `--explain`.
 
 use qmail_resolver::report::{format_explain, format_trace};
 use qmail_resolver::{Config, ResolveOptions, Resolver, Sender, SystemPasswd, Verdict};
@@ -95,18 +98,25 @@ fn main() {
         Ok(r) => r,
         Err(e) => die(&e.to_string()),
     };
-    opts.instructions = explain;
+    // Stage P always runs: a structural error in the chosen instructions
+    // (P3) is where qmail-local would stop (qtraceaddr.md Part 1 item 3).
+    // Only --explain shows the instructions and the listing.
+    opts.instructions = true;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let (mut any_reject, mut any_temp) = (false, false);
     for a in &addrs {
-        let t = resolver.resolve_with(a, &opts);
+        let mut t = resolver.resolve_with(a, &opts);
         match t.verdict {
             Verdict::Reject => any_reject = true,
             Verdict::TempFail(_) => any_temp = true,
             Verdict::Accept => {}
         }
         let res = if json {
+            if !explain {
+                t.instructions = None;
+                t.listing = None;
+            }
             match serde_json::to_string(&t) {
                 Ok(s) => writeln!(out, "{s}"),
                 Err(e) => die(&format!("cannot encode JSON: {e}")),

@@ -13,12 +13,12 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::cc::{self, CcError, Sanitize};
+use crate::procenv;
 
-/// The nss_wrapper library (Debian package libnss-wrapper).
-pub const NSS_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so";
+pub use crate::procenv::NSS_WRAPPER;
 
 /// Everything that can go wrong asking the C core.
 #[derive(Debug, thiserror::Error)]
@@ -167,23 +167,16 @@ fn sources() -> Vec<PathBuf> {
 
 /// A stable digest of the inputs of a build, for the cache key.
 fn build_key(cc: &str, sanitize: Sanitize) -> Result<String, CError> {
-    // FNV-1a: stable across Rust versions, good enough for a cache key.
-    let mut h: u64 = 0xcbf29ce484222325;
-    let mut feed = |b: &[u8]| {
-        for &x in b {
-            h ^= u64::from(x);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    };
-    feed(cc.as_bytes());
-    feed(format!("{sanitize:?}").as_bytes());
+    let sanitize = format!("{sanitize:?}");
     let mut files = sources();
     files.push(cc::core_dir().join("realrcptto.h"));
+    let mut data = Vec::new();
     for f in files {
-        let data = std::fs::read(&f).map_err(io(format!("reading {}", f.display())))?;
-        feed(&data);
+        data.push(std::fs::read(&f).map_err(io(format!("reading {}", f.display())))?);
     }
-    Ok(format!("{h:016x}"))
+    let mut parts: Vec<&[u8]> = vec![cc.as_bytes(), sanitize.as_bytes()];
+    parts.extend(data.iter().map(Vec::as_slice));
+    Ok(cc::fnv_key(&parts))
 }
 
 /// The cache directory for compiled test programs (mode 0755, so that an
@@ -211,14 +204,6 @@ pub(crate) fn cached_build(
     cc::compile(&cc::default_cc(), srcs, &tmp, sanitize)?;
     std::fs::rename(&tmp, &exe).map_err(io(format!("renaming {}", tmp.display())))?;
     Ok(exe)
-}
-
-/// Find `prog` in `$PATH`.
-pub(crate) fn which(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
 }
 
 impl CDriver {
@@ -259,19 +244,8 @@ impl CDriver {
             std::fs::set_permissions(logdir.path(), std::fs::Permissions::from_mode(0o777))
                 .map_err(io("chmod sanitizer log dir"))?;
         }
-        let mut cmd = match opts.run_as {
-            Some((uid, gid)) => {
-                let setpriv = which("setpriv")
-                    .ok_or_else(|| CError::Driver("setpriv not found in PATH".into()))?;
-                let mut c = Command::new(setpriv);
-                c.arg(format!("--reuid={uid}"))
-                    .arg(format!("--regid={gid}"))
-                    .arg("--clear-groups")
-                    .arg(&self.exe);
-                c
-            }
-            None => Command::new(&self.exe),
-        };
+        let mut cmd = procenv::command_as(&self.exe, opts.run_as)
+            .map_err(|e| CError::Driver(e.to_string()))?;
         cmd.env_clear();
         cmd.arg("-z");
         if opts.one_transaction {
@@ -284,35 +258,15 @@ impl CDriver {
         cmd.arg(qmail_home)
             .arg(break_byte.to_string())
             .arg(std::ffi::OsStr::from_bytes(alias));
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
-        if let Some(pw) = &opts.passwd {
-            let group = match &opts.group {
-                Some(g) => g.clone(),
-                None => {
-                    let g = logdir.path().join("group");
-                    std::fs::write(&g, b"").map_err(io("writing an empty group file"))?;
-                    g
-                }
-            };
-            let mut pre: Vec<String> = opts
-                .preload
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            pre.push(NSS_WRAPPER.to_string());
-            cmd.env("LD_PRELOAD", pre.join(":"))
-                .env("NSS_WRAPPER_PASSWD", pw)
-                .env("NSS_WRAPPER_GROUP", group);
-        } else if !opts.preload.is_empty() {
-            let pre: Vec<String> = opts
-                .preload
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            cmd.env("LD_PRELOAD", pre.join(":"));
-        }
+        cmd.envs(opts.env.iter().cloned());
+        procenv::apply_nss(
+            &mut cmd,
+            opts.passwd.as_deref(),
+            opts.group.as_deref(),
+            &logdir.path().join("group"),
+            &opts.preload,
+        )
+        .map_err(io("writing an empty group file"))?;
         if self.sanitize == Sanitize::AddressUndefined {
             cmd.env(
                 "ASAN_OPTIONS",

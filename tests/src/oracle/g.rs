@@ -41,7 +41,10 @@
 //! qmail-lspawn must run as root to switch to the users' uids: as any other
 //! user [`build`] fails with [`GError::NotRoot`] and the tier is skipped.
 
+use crate::procenv;
 use crate::scenario::{self, Scenario, GID_NOFILES, GID_QMAIL, UID_QMAILQ};
+use qmail_build::{CompileOptions, IdMap};
+use qmail_patches::NETQMAIL;
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -76,39 +79,34 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> GError {
     move |source| GError::Io { context, source }
 }
 
-/// The path of libnss_wrapper: `$QMAIL_NSS_WRAPPER`, else the Debian path.
-pub fn nss_wrapper_lib() -> PathBuf {
-    std::env::var_os("QMAIL_NSS_WRAPPER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"))
-}
+pub use crate::procenv::nss_wrapper_lib;
 
 /// The environment that serves a world's passwd and group files to a
 /// process through nss_wrapper.
 pub fn nss_env(root: &Path) -> Vec<(String, PathBuf)> {
-    vec![
-        ("LD_PRELOAD".into(), nss_wrapper_lib()),
-        (
-            "NSS_WRAPPER_PASSWD".into(),
-            root.join(scenario::layout::PASSWD),
-        ),
-        (
-            "NSS_WRAPPER_GROUP".into(),
-            root.join(scenario::layout::GROUP),
-        ),
-    ]
+    procenv::nss_vars(
+        &root.join(scenario::layout::PASSWD),
+        &root.join(scenario::layout::GROUP),
+        &[],
+    )
+}
+
+/// The qmail ids compiled into the test build: the qmail accounts of
+/// [`crate::scenario`], root as `root`.
+pub fn ids() -> IdMap {
+    use crate::scenario::*;
+    IdMap {
+        uids: [
+            UID_ALIAS, UID_QMAILD, UID_QMAILL, 0, UID_QMAILP, UID_QMAILQ, UID_QMAILR, UID_QMAILS,
+        ],
+        gids: [GID_QMAIL, GID_NOFILES],
+    }
 }
 
 /// The uid-map source compiled into the test build (the hand-written
 /// `auto_uids.c` of resolution.md §14).
 pub fn auto_uids_c() -> String {
-    use crate::scenario::*;
-    format!(
-        "int auto_uida = {UID_ALIAS};\nint auto_uidd = {UID_QMAILD};\nint auto_uidl = {UID_QMAILL};\n\
-         int auto_uido = 0;\nint auto_uidp = {UID_QMAILP};\nint auto_uidq = {UID_QMAILQ};\n\
-         int auto_uidr = {UID_QMAILR};\nint auto_uids = {UID_QMAILS};\n\
-         int auto_gidq = {GID_QMAIL};\nint auto_gidn = {GID_NOFILES};\n"
-    )
+    ids().auto_uids_c()
 }
 
 /// Our wrapper around the functions cut out of qmail-send.c. `@CUT@` is
@@ -185,7 +183,20 @@ int main(void)
 "#;
 
 /// Version of the build recipe (bump to force a rebuild).
-const STAMP: &str = "difftest-g-1";
+const STAMP: &str = "difftest-g-2";
+
+/// The netqmail libraries rwharness links with.
+const LIBS: &[&str] = &[
+    "case.a",
+    "getln.a",
+    "open.a",
+    "stralloc.a",
+    "alloc.a",
+    "substdio.a",
+    "error.a",
+    "str.a",
+    "fs.a",
+];
 
 /// The anchors that delimit the parts cut out of qmail-send.c.
 const CUTS: &[(&str, &str)] = &[
@@ -252,7 +263,7 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
         .map_err(io_err(format!("cannot resolve {}", work.display())))?;
     std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755))
         .map_err(io_err(format!("cannot chmod {}", work.display())))?;
-    let tree = work.join("src");
+    let tree = work.join(NETQMAIL);
     let qmail_link = work.join("qmail");
     let g = GBuild {
         work: work.clone(),
@@ -266,26 +277,12 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
     {
         return Ok(g);
     }
-    let _ = std::fs::remove_dir_all(&tree);
-    let tmp = work.join("src.tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
-    run(
-        Command::new("cp").arg("-a").arg(src).arg(&tmp),
-        "cp -a (copy of the pristine tree)",
-    )?;
-    std::fs::write(
-        tmp.join("conf-qmail"),
-        format!("{}\n", qmail_link.display()),
-    )
-    .map_err(io_err("cannot write conf-qmail"))?;
-    std::fs::write(tmp.join("auto_uids.c"), auto_uids_c())
-        .map_err(io_err("cannot write auto_uids.c"))?;
-    std::fs::rename(&tmp, &tree).map_err(io_err("cannot rename build tree"))?;
-    run(
-        Command::new("make")
-            .current_dir(&tree)
-            .args(["-o", "auto_uids.c"])
-            .args([
+    let built = qmail_build::prepare_tree_with(src, NETQMAIL, &[], &work)
+        .map_err(|e| GError::Build(e.to_string()))?;
+    debug_assert_eq!(built, tree);
+    let opts = CompileOptions {
+        targets: Some(
+            [
                 "qmail-newu",
                 "qmail-lspawn",
                 "qmail-getpw",
@@ -293,18 +290,15 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
                 "control.o",
                 "constmap.o",
                 "auto_qmail.o",
-                "case.a",
-                "getln.a",
-                "open.a",
-                "stralloc.a",
-                "alloc.a",
-                "substdio.a",
-                "error.a",
-                "str.a",
-                "fs.a",
-            ]),
-        "make (pristine netqmail)",
-    )?;
+            ]
+            .iter()
+            .chain(LIBS)
+            .map(|t| t.to_string())
+            .collect(),
+        ),
+        ..CompileOptions::new(&qmail_link, ids())
+    };
+    qmail_build::compile_netqmail(&tree, &opts).map_err(|e| GError::Build(e.to_string()))?;
     let qsend =
         std::fs::read(tree.join("qmail-send.c")).map_err(io_err("cannot read qmail-send.c"))?;
     let cut = cut_qmail_send(&String::from_utf8_lossy(&qsend))?;
@@ -317,21 +311,10 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
         "compile rwharness.c",
     )?;
     run(
-        Command::new("./load").current_dir(&tree).args([
-            "rwharness",
-            "control.o",
-            "constmap.o",
-            "auto_qmail.o",
-            "case.a",
-            "getln.a",
-            "open.a",
-            "stralloc.a",
-            "alloc.a",
-            "substdio.a",
-            "error.a",
-            "str.a",
-            "fs.a",
-        ]),
+        Command::new("./load")
+            .current_dir(&tree)
+            .args(["rwharness", "control.o", "constmap.o", "auto_qmail.o"])
+            .args(LIBS),
         "load rwharness",
     )?;
     std::fs::write(&stamp_file, stamp).map_err(io_err("cannot write stamp"))?;
@@ -455,9 +438,7 @@ impl GBuild {
 
     fn command(&self, prog: &str, root: &Path) -> Command {
         let mut c = Command::new(self.tree.join(prog));
-        for (k, v) in nss_env(root) {
-            c.env(k, v);
-        }
+        c.envs(nss_env(root));
         c.current_dir(&self.work);
         c
     }

@@ -3,10 +3,11 @@
 //! generated `.qmail` programs.
 //!
 //! How it is set up:
-//! * [`LocalBuild::build`] copies the netqmail tree into a work directory,
-//!   writes the branch patch into it with `Patch::write_into` (or leaves it
-//!   pristine), sets `conf-qmail` to a directory of the work area and runs
-//!   `make qmail-local`. qmail-local needs only `auto_qmail.o` and
+//! * [`LocalBuild::build`] copies the netqmail tree into a work directory
+//!   and applies the branch patch with `patch -p1` (or leaves it pristine)
+//!   ([`qmail_build::prepare_tree_with`]), then sets `conf-qmail` to a
+//!   directory of the work area and runs `make qmail-local`
+//!   ([`qmail_build::compile_netqmail`]). qmail-local needs only `auto_qmail.o` and
 //!   `auto_patrn.o`, not `auto_uids.o`, so no qmail users or groups must
 //!   exist.
 //! * Forward lines make qmail-local run `QMAILHOME/bin/qmail-queue`. The
@@ -26,7 +27,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use qmail_patches::{Patch, Source, NETQMAIL};
+use qmail_build::{CompileOptions, IdMap};
+use qmail_patches::{Source, NETQMAIL};
 
 use super::b::{Mode, Step, Trace};
 
@@ -49,17 +51,12 @@ pub enum LError {
         /// The error.
         source: std::io::Error,
     },
-    /// A command failed.
-    #[error("{what} failed: {output}")]
-    Command {
-        /// The command.
-        what: String,
-        /// What it printed.
-        output: String,
-    },
     /// Generating the patch failed.
     #[error(transparent)]
     Patch(#[from] qmail_patches::PatchError),
+    /// Preparing or compiling the tree failed.
+    #[error(transparent)]
+    Build(#[from] qmail_build::BuildError),
 }
 
 fn io<T>(what: impl FnOnce() -> String, r: std::io::Result<T>) -> Result<T, LError> {
@@ -96,34 +93,19 @@ impl LocalBuild {
                 std::fs::remove_dir_all(work),
             )?;
         }
-        let tree = work.join("src");
         let qhome = work.join("qhome");
         io(
             || format!("create {}", qhome.display()),
             std::fs::create_dir_all(qhome.join("bin")),
         )?;
-        let out = Command::new("cp")
-            .arg("-R")
-            .arg(netqmail)
-            .arg(&tree)
-            .output();
-        let out = io(|| "run cp".to_string(), out)?;
-        if !out.status.success() {
-            return Err(LError::Command {
-                what: format!("cp -R {} {}", netqmail.display(), tree.display()),
-                output: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
-        }
-        // cp -R keeps the read-only modes of a read-only source tree
-        make_writable(&tree)?;
-        if patched {
-            let patch: Patch = qmail_patches::branch::generate(&Source::new(netqmail, NETQMAIL))?;
-            patch.write_into(&tree)?;
-        }
-        io(
-            || "write conf-qmail".to_string(),
-            std::fs::write(tree.join("conf-qmail"), format!("{}\n", qhome.display())),
-        )?;
+        let patches = if patched {
+            vec![qmail_patches::branch::generate(&Source::new(
+                netqmail, NETQMAIL,
+            ))?]
+        } else {
+            Vec::new()
+        };
+        let tree = qmail_build::prepare_tree_with(netqmail, NETQMAIL, &patches, work)?;
         let stub = qhome.join("bin/qmail-queue");
         io(
             || "write qmail-queue stub".into(),
@@ -133,19 +115,13 @@ impl LocalBuild {
             || "chmod qmail-queue stub".into(),
             std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)),
         )?;
-        let out = io(
-            || "run make".into(),
-            Command::new("make")
-                .arg("qmail-local")
-                .current_dir(&tree)
-                .output(),
-        )?;
-        if !out.status.success() {
-            return Err(LError::Command {
-                what: format!("make qmail-local in {}", tree.display()),
-                output: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
-        }
+        // qmail-local needs only auto_qmail.o and auto_patrn.o: the ids are
+        // not compiled in
+        let opts = CompileOptions {
+            targets: Some(vec!["qmail-local".into()]),
+            ..CompileOptions::new(&qhome, IdMap::build_user())
+        };
+        qmail_build::compile_netqmail(&tree, &opts)?;
         io(
             || "write message".into(),
             std::fs::write(work.join("message"), MESSAGE),
@@ -281,20 +257,6 @@ impl LocalBuild {
         }
         Ok(obs)
     }
-}
-
-fn make_writable(dir: &Path) -> Result<(), LError> {
-    let out = io(
-        || "run chmod".into(),
-        Command::new("chmod").arg("-R").arg("u+w").arg(dir).output(),
-    )?;
-    if !out.status.success() {
-        return Err(LError::Command {
-            what: format!("chmod -R u+w {}", dir.display()),
-            output: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
-    Ok(())
 }
 
 /// What a run of qmail-local visibly did.

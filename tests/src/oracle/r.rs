@@ -38,6 +38,9 @@ pub struct RAnswer {
     pub verdict: String,
     /// How many steps the resolver could not be sure of with its uid.
     pub uncertain: usize,
+    /// Their stages (`getpw`, `home`, `qmail`), in order.
+    #[serde(default)]
+    pub uncertain_stages: Vec<String>,
     /// The `qmail-local -n` listing, when stage P ran.
     pub listing: Option<Vec<Esc>>,
     /// The listing stopped with this soft error.
@@ -74,6 +77,7 @@ pub enum RError {
 pub fn config(sc: &Scenario, root: &Path) -> Config {
     let mut c = Config::with_home(Scenario::qmail_home(root));
     c.aliasempty = sc.aliasempty.0.clone();
+    c.break_byte = sc.conf_break;
     c
 }
 
@@ -125,6 +129,7 @@ pub fn serve(root: &Path, out: &mut impl Write) -> io::Result<()> {
             text: t.outcome.text().map(|b| Esc(b.0.clone())),
             verdict: t.verdict.as_str().to_string(),
             uncertain: t.uncertain.len(),
+            uncertain_stages: t.uncertain.iter().map(|u| u.stage.to_string()).collect(),
             listing: t
                 .listing
                 .as_ref()

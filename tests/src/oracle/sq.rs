@@ -21,10 +21,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::Instant;
 
+use qmail_build::{CompileOptions, IdMap};
 use qmail_patches::{realrcptto, Patch, Source, NETQMAIL};
 
-use super::c::{cached_build, which, NSS_WRAPPER};
+use super::c::cached_build;
 use crate::cc::{self, Sanitize};
+use crate::procenv;
 
 /// Everything that can go wrong building or driving qmail-smtpd/qmtpd.
 #[derive(Debug, thiserror::Error)]
@@ -88,31 +90,8 @@ impl SqOptions {
     }
 }
 
-fn fnv(data: &[&[u8]]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for d in data {
-        for &x in *d {
-            h ^= u64::from(x);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<(), SqError> {
-    let out = cmd.output().map_err(io(what.to_string()))?;
-    if !out.status.success() {
-        return Err(SqError::Build(format!(
-            "{what} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    Ok(())
-}
+/// Version of the build recipe, part of the cache key (bump to rebuild).
+const RECIPE: &[u8] = b"difftest-sq-2";
 
 impl SqBuild {
     /// Build (or reuse from the cache under the system temp dir) the
@@ -132,11 +111,12 @@ impl SqBuild {
             None
         };
         let diff = patch.as_ref().map(|p| p.to_diff()).unwrap_or_default();
-        let key = fnv(&[src.as_os_str().as_encoded_bytes(), diff.as_bytes()]);
+        let key = cc::fnv_key(&[RECIPE, src.as_os_str().as_encoded_bytes(), diff.as_bytes()]);
         let name = format!("{}-{key}", if patched { "patched" } else { "pristine" });
         let root = parent.join(&name);
         let stub_src = cc::driver_dir().join("qmail-queue-stub.c");
-        let stub_key = fnv(&[&std::fs::read(&stub_src).map_err(io("reading the queue stub"))?]);
+        let stub_key =
+            cc::fnv_key(&[&std::fs::read(&stub_src).map_err(io("reading the queue stub"))?]);
         let stub = cached_build("qmail-queue-stub", &[stub_src], &stub_key, Sanitize::None)?;
         let done = root.join(".built");
         if done.is_file() {
@@ -150,28 +130,17 @@ impl SqBuild {
             .prefix(&format!("{name}.tmp"))
             .tempdir_in(parent)
             .map_err(io("creating a build dir"))?;
-        let tree = tmp.path().join("t");
-        std::fs::create_dir(&tree).map_err(io("creating a build dir"))?;
-        run(
-            Command::new("cp")
-                .arg("-a")
-                .arg(format!("{}/.", src.display()))
-                .arg(&tree),
-            "copying the netqmail tree",
-        )?;
-        std::fs::write(tree.join("conf-qmail"), ".\n").map_err(io("writing conf-qmail"))?;
-        if let Some(p) = &patch {
-            p.write_into(&tree)?;
-        }
-        run(
-            Command::new("make")
-                .args(["qmail-smtpd", "qmail-qmtpd"])
-                .current_dir(&tree),
-            &format!("make qmail-smtpd qmail-qmtpd in {}", tree.display()),
-        )?;
+        let tree = qmail_build::prepare_tree_with(src, NETQMAIL, patch.as_slice(), tmp.path())
+            .map_err(|e| SqError::Build(e.to_string()))?;
+        let opts = CompileOptions {
+            targets: Some(vec!["qmail-smtpd".into(), "qmail-qmtpd".into()]),
+            ..CompileOptions::new("/", IdMap::build_user())
+        };
+        qmail_build::compile_netqmail_cwd_home(&tree, &opts)
+            .map_err(|e| SqError::Build(e.to_string()))?;
         std::fs::write(tree.join(".built"), b"").map_err(io("marking the build"))?;
         let kept = tmp.keep();
-        match std::fs::rename(kept.join("t"), &root) {
+        match std::fs::rename(&tree, &root) {
             Ok(()) => {}
             Err(_) if done.is_file() => {} // another process won the race
             Err(e) => return Err(io(format!("renaming to {}", root.display()))(e)),
@@ -215,49 +184,18 @@ impl SqBuild {
         opts: &SqOptions,
         errfile: &Path,
     ) -> Result<Command, SqError> {
-        let mut cmd = match opts.run_as {
-            Some((uid, gid)) => {
-                let setpriv =
-                    which("setpriv").ok_or_else(|| SqError::Build("setpriv not found".into()))?;
-                let mut c = Command::new(setpriv);
-                c.arg(format!("--reuid={uid}"))
-                    .arg(format!("--regid={gid}"))
-                    .arg("--clear-groups")
-                    .arg(prog);
-                c
-            }
-            None => Command::new(prog),
-        };
+        let mut cmd =
+            procenv::command_as(prog, opts.run_as).map_err(|e| SqError::Build(e.to_string()))?;
         cmd.env_clear().current_dir(home);
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
-        if let Some(pw) = &opts.passwd {
-            let group = match &opts.group {
-                Some(g) => g.clone(),
-                None => {
-                    let g = errfile.with_extension("group");
-                    std::fs::write(&g, b"").map_err(io("writing an empty group file"))?;
-                    g
-                }
-            };
-            let mut pre: Vec<String> = opts
-                .preload
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            pre.push(NSS_WRAPPER.to_string());
-            cmd.env("LD_PRELOAD", pre.join(":"))
-                .env("NSS_WRAPPER_PASSWD", pw)
-                .env("NSS_WRAPPER_GROUP", group);
-        } else if !opts.preload.is_empty() {
-            let pre: Vec<String> = opts
-                .preload
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            cmd.env("LD_PRELOAD", pre.join(":"));
-        }
+        cmd.envs(opts.env.iter().cloned());
+        procenv::apply_nss(
+            &mut cmd,
+            opts.passwd.as_deref(),
+            opts.group.as_deref(),
+            &errfile.with_extension("group"),
+            &opts.preload,
+        )
+        .map_err(io("writing an empty group file"))?;
         let err = std::fs::File::create(errfile).map_err(io("creating the stderr file"))?;
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(err);
         Ok(cmd)
@@ -645,8 +583,8 @@ fn bench_session(
 ) -> Result<(f64, String), SqError> {
     let mut cmd = match strace_out {
         Some(o) => {
-            let strace =
-                which("strace").ok_or_else(|| SqError::Build("strace not found".into()))?;
+            let strace = procenv::which("strace")
+                .ok_or_else(|| SqError::Build("strace not found".into()))?;
             let mut c = Command::new(strace);
             c.arg("-f").arg("-c").arg("-o").arg(o).arg(prog);
             c

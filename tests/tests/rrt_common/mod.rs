@@ -134,6 +134,20 @@ impl World {
             .push(format!("{name}:x:{uid}:{uid}:{name}:{dir}:/bin/sh"));
     }
 
+    /// A passwd entry for `name` (uid `uid`) whose home directory exists,
+    /// owned by `uid`, inside `private/`, a directory (mode 700) that an
+    /// unprivileged uid cannot search. Returns the home.
+    pub fn unsearchable_home(&mut self, name: &str, uid: u32) -> PathBuf {
+        let private = self.root().join("private");
+        std::fs::create_dir_all(&private).unwrap();
+        chmod(&private, 0o700);
+        let home = private.join(name);
+        std::fs::create_dir(&home).unwrap();
+        chown(&home, uid);
+        self.pw(name, uid, &home.display().to_string());
+        home
+    }
+
     pub fn homedir(&self, name: &str) -> PathBuf {
         self.root().join("homes").join(name)
     }

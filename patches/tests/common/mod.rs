@@ -1,0 +1,108 @@
+//! Helpers shared by the patch tests: finding the upstream trees, copying
+//! a pristine tree, running `patch -p1` and `make` on it.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use qmail_patches::Patch;
+
+/// The tree named by `var` (`QMAIL_SOURCE_NETQMAIL`, `QMAIL_SOURCE_MESS822`),
+/// or `None` after printing `SKIPPED: test: …` when it is not set. Fails the
+/// test instead when `QMAIL_REQUIRE_UPSTREAM=1`.
+pub fn upstream_or_skip(test: &str, var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            assert!(
+                std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() != Ok("1"),
+                "{test}: QMAIL_REQUIRE_UPSTREAM=1 but {var} is not set"
+            );
+            println!("SKIPPED: {test}: upstream sources absent ({var} not set)");
+            None
+        }
+    }
+}
+
+/// The netqmail tree, or `None` (skipped); see [`upstream_or_skip`].
+pub fn netqmail_or_skip(test: &str) -> Option<PathBuf> {
+    upstream_or_skip(test, "QMAIL_SOURCE_NETQMAIL")
+}
+
+/// The mess822 tree, or `None` (skipped); see [`upstream_or_skip`].
+pub fn mess822_or_skip(test: &str) -> Option<PathBuf> {
+    upstream_or_skip(test, "QMAIL_SOURCE_MESS822")
+}
+
+/// Copy the contents of the tree `from` into the existing directory `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-R")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -R {} {}", from.display(), to.display());
+}
+
+/// Run `patch -p1 --batch --forward` (with `--dry-run` when `dry`) in
+/// `dir` with `diff` on stdin.
+pub fn patch_p1(dir: &Path, diff: &str, dry: bool) -> Output {
+    let mut cmd = Command::new("patch");
+    cmd.arg("-p1").arg("--batch").arg("--forward");
+    if dry {
+        cmd.arg("--dry-run");
+    }
+    let mut child = cmd
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("patch(1) installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(diff.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// [`patch_p1`], failing the test with patch's output when it fails.
+pub fn apply_ok(dir: &Path, diff: &str, dry: bool, what: &str) {
+    let out = patch_p1(dir, diff, dry);
+    assert!(
+        out.status.success(),
+        "{what}: patch -p1{} failed:\n{}{}",
+        if dry { " --dry-run" } else { "" },
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every file of `patch` in `dir` is exactly what the generator made.
+pub fn assert_files_match(dir: &Path, patch: &Patch) {
+    for f in &patch.files {
+        let got = std::fs::read_to_string(dir.join(&f.path)).unwrap();
+        assert!(got == f.new, "{}: differs after patch -p1", f.path);
+    }
+}
+
+/// Run `make targets` in `dir`, failing the test with make's output when
+/// it fails.
+pub fn make_ok(dir: &Path, targets: &[&str], what: &str) {
+    let out = Command::new("make")
+        .args(targets)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: make {} failed:\n{}\n{}",
+        targets.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
