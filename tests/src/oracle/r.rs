@@ -14,7 +14,7 @@ use qmail_resolver::{Config, Outcome, ResolveOptions, Resolver, Sender, SystemPa
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// The sender R resolves with (the one G's qmail-lspawn is given).
 pub const SENDER: &[u8] = crate::oracle::g::SENDER;
@@ -149,16 +149,9 @@ pub fn serve(root: &Path, out: &mut impl Write) -> io::Result<()> {
 /// when running as root, and reads its answers.
 pub fn run(exe: &Path, root: &Path) -> Result<RRun, RError> {
     let is_root = unsafe { libc::geteuid() } == 0;
-    let mut cmd = if is_root {
-        let mut c = Command::new("setpriv");
-        c.arg(format!("--reuid={UID_QMAILD}"))
-            .arg(format!("--regid={GID_QMAIL}"))
-            .arg("--clear-groups")
-            .arg(exe);
-        c
-    } else {
-        Command::new(exe)
-    };
+    let run_as = is_root.then_some((UID_QMAILD, GID_QMAIL));
+    let mut cmd = crate::procenv::command_as(exe, run_as)
+        .map_err(|e| RError::Child(format!("cannot run {} as qmaild: {e}", exe.display())))?;
     cmd.arg("r-oracle").arg(root);
     for (k, v) in crate::oracle::g::nss_env(root) {
         cmd.env(k, v);
