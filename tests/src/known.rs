@@ -23,7 +23,7 @@
 //! original behaved differently, they must equal it instead).
 //! [`render_markdown`] makes the report section.
 
-use crate::oracle::c::{CDriver, CError, COutcome, CheckOptions};
+use crate::oracle::c::{CDriver, CError, CheckOptions};
 use crate::oracle::g::{self, GAnswer, GBuild, GClass, GError};
 use crate::oracle::r::{self, RAnswer, RError, RRun};
 use crate::oracle::sq::{self, QmtpMessage, SqBuild, SqError, SqOptions};
@@ -378,17 +378,6 @@ fn doc_text(d: &Documented) -> String {
     }
 }
 
-fn c_str(o: COutcome) -> &'static str {
-    match o {
-        COutcome::Accept => "accept",
-        COutcome::Reject => "reject",
-        COutcome::TempCdb => "tempfail-cdb",
-        COutcome::TempSys => "tempfail-sys",
-        COutcome::TempControl => "tempfail-control",
-        COutcome::TempNomem => "tempfail-nomem",
-    }
-}
-
 /// (class, text) of a G answer, in R's vocabulary.
 fn g_outcome(c: &GClass) -> (String, Option<String>) {
     match c {
@@ -578,7 +567,7 @@ fn run_case(dir: &Path, o: &Oracles) -> Result<Vec<KnownRow>, KnownError> {
             c_log.extend(v.log_lines());
         }
         let mut out = Ours {
-            c: c_str(last.outcome).to_string(),
+            c: last.outcome.verdict().to_string(),
             c_deny: last.deny,
             c_log,
             s: None,

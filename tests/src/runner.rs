@@ -215,17 +215,6 @@ struct Checked {
     g: Option<Vec<GClass>>,
 }
 
-fn c_str(o: COutcome) -> &'static str {
-    match o {
-        COutcome::Accept => "accept",
-        COutcome::Reject => "reject",
-        COutcome::TempCdb => "tempfail-cdb",
-        COutcome::TempSys => "tempfail-sys",
-        COutcome::TempControl => "tempfail-control",
-        COutcome::TempNomem => "tempfail-nomem",
-    }
-}
-
 fn r_desc(a: &RAnswer) -> String {
     let mut s = format!("R {}", a.class);
     if let Some(f) = &a.file {
@@ -471,14 +460,14 @@ fn check_scenario(
         (RRun::Answers(_), Err(e)) => return Err(e.into()),
         (RRun::Answers(ra), Ok(cv)) => {
             for ((a, r), c) in sc.addresses.iter().zip(ra).zip(cv) {
-                let ok = r.verdict == c_str(c.outcome);
+                let ok = r.verdict == c.outcome.verdict();
                 out.checks.push(("R-C", ok));
                 if !ok {
                     out.disagreements.push(Disagreement {
                         pair: "R-C",
                         address: Some(a.clone()),
                         left: format!("R {} ({})", r.verdict, r_desc(r)),
-                        right: format!("C {} (why: {})", c_str(c.outcome), c.why),
+                        right: format!("C {} (why: {})", c.outcome.verdict(), c.why),
                     });
                 }
             }

@@ -738,170 +738,121 @@ impl Gen {
         }
         let marker = self.marker();
         let roll = self.rng.gen_range(0..100);
-        let (kind, marker_used, empty, what): (NodeKind, Option<u32>, bool, &str) = match roll {
-            0..=44 => {
-                let (c, m) = self.content(marker);
-                let mode = *self.pick(&[0o644, 0o644, 0o444, 0o664]);
-                self.node(
-                    path.clone(),
-                    NodeKind::File { content: Esc(c) },
-                    mode,
-                    uid,
-                    gid,
-                );
-                self.qmail_files.push(QmailFile {
-                    home: Esc(home.to_vec()),
-                    name: Esc(name.to_vec()),
-                    marker: m.then_some(marker),
-                    empty: false,
-                    kind: if mode == 0o664 {
-                        "file group-writable".into()
+        // (object, marker its content leaves, empty, kind for the report, mode)
+        let (kind, marker_used, empty, what, mode): (NodeKind, Option<u32>, bool, &str, u32) =
+            match roll {
+                0..=44 => {
+                    let (c, m) = self.content(marker);
+                    let mode = *self.pick(&[0o644, 0o644, 0o444, 0o664]);
+                    let what = if mode == 0o664 {
+                        "file group-writable"
                     } else {
-                        "file".into()
-                    },
-                });
-                return;
-            }
-            45..=52 => (
-                NodeKind::File {
-                    content: Esc::default(),
-                },
-                None,
-                true,
-                "empty file",
-            ),
-            53..=57 => (NodeKind::Dir, None, false, "directory"),
-            58..=61 => (NodeKind::Fifo, None, false, "fifo"),
-            62..=67 => {
-                let t = format!("targets/t{marker}");
-                let tpath = [home, b"/", t.as_bytes()].concat();
-                let tdir = [home, b"/targets"].concat();
-                if !self.nodes.iter().any(|n| n.path.0 == tdir) {
-                    self.node(tdir, NodeKind::Dir, 0o755, uid, gid);
+                        "file"
+                    };
+                    let content = Esc(c);
+                    (
+                        NodeKind::File { content },
+                        m.then_some(marker),
+                        false,
+                        what,
+                        mode,
+                    )
                 }
-                let (c, m) = self.content(marker);
-                let wmode = if self.chance(20) { 0o666 } else { 0o644 };
-                self.node(tpath, NodeKind::File { content: Esc(c) }, wmode, uid, gid);
-                let target = [ROOT_TOKEN, b"/", home, b"/", t.as_bytes()].concat();
-                (
-                    NodeKind::Symlink {
-                        target: Esc(target),
-                    },
-                    m.then_some(marker),
-                    false,
-                    if wmode == 0o666 {
+                45..=52 => {
+                    let content = Esc::default();
+                    (NodeKind::File { content }, None, true, "empty file", 0o644)
+                }
+                53..=57 => (NodeKind::Dir, None, false, "directory", 0o644),
+                58..=61 => (NodeKind::Fifo, None, false, "fifo", 0o644),
+                62..=67 => {
+                    let t = format!("targets/t{marker}");
+                    let tpath = [home, b"/", t.as_bytes()].concat();
+                    let tdir = [home, b"/targets"].concat();
+                    if !self.nodes.iter().any(|n| n.path.0 == tdir) {
+                        self.node(tdir, NodeKind::Dir, 0o755, uid, gid);
+                    }
+                    let (c, m) = self.content(marker);
+                    let wmode = if self.chance(20) { 0o666 } else { 0o644 };
+                    self.node(tpath, NodeKind::File { content: Esc(c) }, wmode, uid, gid);
+                    let target = Esc([ROOT_TOKEN, b"/", home, b"/", t.as_bytes()].concat());
+                    let what = if wmode == 0o666 {
                         "symlink to world-writable file"
                     } else {
                         "symlink to file"
-                    },
-                )
-            }
-            68..=71 => (
-                NodeKind::Symlink {
-                    target: Esc::from("/nonexistent/qmail-target"),
-                },
-                None,
-                false,
-                "dangling symlink",
-            ),
-            72..=73 => (
-                NodeKind::Symlink {
-                    target: Esc::from("."),
-                },
-                None,
-                false,
-                "symlink to directory",
-            ),
-            74..=78 => {
-                let (c, m) = self.content(marker);
-                self.node(
-                    path.clone(),
-                    NodeKind::File { content: Esc(c) },
-                    0o000,
-                    uid,
-                    gid,
-                );
-                self.qmail_files.push(QmailFile {
-                    home: Esc(home.to_vec()),
-                    name: Esc(name.to_vec()),
-                    marker: m.then_some(marker),
-                    empty: false,
-                    kind: "unreadable file".into(),
-                });
-                return;
-            }
-            79..=84 => {
-                let (c, m) = self.content(marker);
-                self.node(
-                    path.clone(),
-                    NodeKind::File { content: Esc(c) },
-                    0o666,
-                    uid,
-                    gid,
-                );
-                self.qmail_files.push(QmailFile {
-                    home: Esc(home.to_vec()),
-                    name: Esc(name.to_vec()),
-                    marker: m.then_some(marker),
-                    empty: false,
-                    kind: "world-writable file".into(),
-                });
-                return;
-            }
-            85..=90 => {
-                let c = format!("&qf{marker}\nplain@forward\n");
-                self.node(
-                    path.clone(),
-                    NodeKind::File {
-                        content: Esc(c.into_bytes()),
-                    },
-                    0o744,
-                    uid,
-                    gid,
-                );
-                self.qmail_files.push(QmailFile {
-                    home: Esc(home.to_vec()),
-                    name: Esc(name.to_vec()),
-                    marker: Some(marker),
-                    empty: false,
-                    kind: "x bit, forwards".into(),
-                });
-                return;
-            }
-            91..=94 => {
-                let c = format!("&qf{marker}\n./Mbox\n");
-                self.node(
-                    path.clone(),
-                    NodeKind::File {
-                        content: Esc(c.into_bytes()),
-                    },
-                    0o755,
-                    uid,
-                    gid,
-                );
-                self.qmail_files.push(QmailFile {
-                    home: Esc(home.to_vec()),
-                    name: Esc(name.to_vec()),
-                    marker: Some(marker),
-                    empty: false,
-                    kind: "x bit, file delivery".into(),
-                });
-                return;
-            }
-            _ => (
-                NodeKind::File {
-                    content: Esc::default(),
-                },
-                None,
-                true,
-                "empty file, x bit",
-            ),
-        };
-        let mode = if what == "empty file, x bit" {
-            0o755
-        } else {
-            0o644
-        };
+                    };
+                    (
+                        NodeKind::Symlink { target },
+                        m.then_some(marker),
+                        false,
+                        what,
+                        0o644,
+                    )
+                }
+                68..=71 => {
+                    let target = Esc::from("/nonexistent/qmail-target");
+                    (
+                        NodeKind::Symlink { target },
+                        None,
+                        false,
+                        "dangling symlink",
+                        0o644,
+                    )
+                }
+                72..=73 => {
+                    let target = Esc::from(".");
+                    (
+                        NodeKind::Symlink { target },
+                        None,
+                        false,
+                        "symlink to directory",
+                        0o644,
+                    )
+                }
+                74..=78 => {
+                    let (c, m) = self.content(marker);
+                    let content = Esc(c);
+                    let what = "unreadable file";
+                    (
+                        NodeKind::File { content },
+                        m.then_some(marker),
+                        false,
+                        what,
+                        0o000,
+                    )
+                }
+                79..=84 => {
+                    let (c, m) = self.content(marker);
+                    let content = Esc(c);
+                    let what = "world-writable file";
+                    (
+                        NodeKind::File { content },
+                        m.then_some(marker),
+                        false,
+                        what,
+                        0o666,
+                    )
+                }
+                85..=90 => {
+                    let content = Esc(format!("&qf{marker}\nplain@forward\n").into_bytes());
+                    let what = "x bit, forwards";
+                    (NodeKind::File { content }, Some(marker), false, what, 0o744)
+                }
+                91..=94 => {
+                    let content = Esc(format!("&qf{marker}\n./Mbox\n").into_bytes());
+                    let what = "x bit, file delivery";
+                    (NodeKind::File { content }, Some(marker), false, what, 0o755)
+                }
+                _ => {
+                    let content = Esc::default();
+                    (
+                        NodeKind::File { content },
+                        None,
+                        true,
+                        "empty file, x bit",
+                        0o755,
+                    )
+                }
+            };
         self.node(path, kind, mode, uid, gid);
         self.qmail_files.push(QmailFile {
             home: Esc(home.to_vec()),

@@ -63,6 +63,20 @@ pub enum COutcome {
 }
 
 impl COutcome {
+    /// The verdict in the resolver's vocabulary (`Verdict::as_str`):
+    /// `accept`, `reject`, `tempfail-cdb`, `tempfail-sys`, plus
+    /// `tempfail-control` and `tempfail-nomem`, which only the C core has.
+    pub fn verdict(self) -> &'static str {
+        match self {
+            COutcome::Accept => "accept",
+            COutcome::Reject => "reject",
+            COutcome::TempCdb => "tempfail-cdb",
+            COutcome::TempSys => "tempfail-sys",
+            COutcome::TempControl => "tempfail-control",
+            COutcome::TempNomem => "tempfail-nomem",
+        }
+    }
+
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "accept" => COutcome::Accept,
