@@ -260,15 +260,7 @@ pub fn install_extra(
     let mut out = Vec::new();
     for d in dirs {
         put_dir(&target.dest(home, d), None, None, 0o755, target.apply_owner)?;
-        out.push(FileRecord {
-            path: format!("{base}/{d}"),
-            package: "qmail-build".into(),
-            kind: "dir".into(),
-            mode: "0755".into(),
-            user: None,
-            group: None,
-            sha256: None,
-        });
+        out.push(FileRecord::build_dir(format!("{base}/{d}")));
     }
     put_file(
         &target.dest(home, rel),

@@ -122,6 +122,22 @@ pub struct FileRecord {
     pub sha256: Option<String>,
 }
 
+impl FileRecord {
+    /// A directory the build itself adds (mode 0755, owned by whoever
+    /// installs), such as `share/qmail-toolkit`.
+    pub fn build_dir(path: String) -> Self {
+        FileRecord {
+            path,
+            package: "qmail-build".into(),
+            kind: "dir".into(),
+            mode: "0755".into(),
+            user: None,
+            group: None,
+            sha256: None,
+        }
+    }
+}
+
 /// A mode as the manifest writes it: octal with a leading 0 (`0755`,
 /// `02755`, `0644`).
 pub fn mode_string(mode: u32) -> String {

@@ -433,15 +433,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
         0o755,
         apply_owner,
     )?;
-    files.push(FileRecord {
-        path: format!("{}/share/qmail-toolkit", prefix.display()),
-        package: "qmail-build".into(),
-        kind: "dir".into(),
-        mode: "0755".into(),
-        user: None,
-        group: None,
-        sha256: None,
-    });
+    files.push(FileRecord::build_dir(format!(
+        "{}/share/qmail-toolkit",
+        prefix.display()
+    )));
 
     progress.stage("writing manifest");
     let manifest = Manifest {
