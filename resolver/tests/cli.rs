@@ -378,3 +378,229 @@ fn cli_p3_structural_error_defers_after_the_chosen_file() {
         text(&o)
     );
 }
+
+/// Prints every address of `addrs` through qtraceaddr in the §12 world and
+/// returns one block (list of lines) per address.
+fn section_12_blocks(addrs: &[&str]) -> Option<Vec<Vec<String>>> {
+    let nss = nss_wrapper()?;
+    let b0 = Sandbox::new();
+    let qmail = b0.qmail_home(&files(VIRTUALDOMAINS), Some(ASSIGN));
+    let passwd = b0.p("passwd");
+    std::fs::write(&passwd, "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    let group = b0.p("group");
+    std::fs::write(&group, "root:x:0:\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_qtraceaddr"))
+        .env("LD_PRELOAD", &nss)
+        .env("NSS_WRAPPER_PASSWD", &passwd)
+        .env("NSS_WRAPPER_GROUP", &group)
+        .env("QMAIL", &qmail)
+        .env_remove("QMAILBREAK")
+        .env_remove("QMAILALIAS")
+        .args(addrs)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let t = text(&o);
+    let blocks: Vec<Vec<String>> = t
+        .split("\n\n")
+        .filter(|b| !b.is_empty())
+        .map(|b| b.lines().map(String::from).collect())
+        .collect();
+    assert_eq!(blocks.len(), addrs.len(), "{t}");
+    Some(blocks)
+}
+
+#[test]
+fn cli_section_12_rewrite_examples() {
+    // resolution.md §12, rewrite table: (recipient, lines the trace must
+    // contain, in this order).
+    let rows: &[(&str, &[&str])] = &[
+        (
+            "joe",
+            &[
+                "after envnoathost: joe@mail.example.com",
+                "after virtualdomains: catch-joe",
+            ],
+        ),
+        (
+            "JOE@EXAMPLE.COM",
+            &[
+                "after percenthack: JOE@EXAMPLE.COM",
+                "domain exists in locals",
+            ],
+        ),
+        (
+            "a%b@example.com",
+            &["after percenthack: a@b", "after virtualdomains: catch-a"],
+        ),
+        (
+            "a@b%c@ph.net",
+            &[
+                "after percenthack: a@b@c",
+                "after virtualdomains: catch-a@b",
+            ],
+        ),
+        (
+            "%x@ph.net",
+            &["after percenthack: @x", "after virtualdomains: catch-"],
+        ),
+        ("x@virt.org", &["after virtualdomains: vu-x"]),
+        ("X@A.B.VIRT.ORG", &["after virtualdomains: sub-X"]),
+        ("x@noway.virt.org", &["accept address for remote delivery"]),
+        ("x@sub.noway.virt.org", &["after virtualdomains: sub-x"]),
+        ("x@q.deep.virt.org", &["after virtualdomains: deep-x"]),
+        ("JOE@OTHER.NET", &["after virtualdomains: jo-JOE"]),
+        ("x@example.com.", &["after virtualdomains: catch-x"]),
+        ("x@", &["after virtualdomains: catch-x"]),
+        ("x@dup.org", &["after virtualdomains: second-x"]),
+        ("x@space.org", &["after virtualdomains:  sp-x"]),
+        ("x@local.org", &["domain exists in locals"]),
+        ("x@lead.example", &["after virtualdomains: catch-x"]),
+        ("x@crlf.example", &["after virtualdomains: catch-x"]),
+        ("x@x.example.com", &["after virtualdomains: Pre-Fix-x"]),
+        (
+            "",
+            &[
+                "after envnoathost: @mail.example.com",
+                "after virtualdomains: catch-",
+            ],
+        ),
+    ];
+    let addrs: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    let Some(blocks) = section_12_blocks(&addrs) else {
+        return;
+    };
+    for ((addr, want), block) in rows.iter().zip(&blocks) {
+        assert_eq!(block[0], format!("input: {addr}"), "{block:?}");
+        let mut at = 0;
+        for w in *want {
+            let Some(i) = block[at..].iter().position(|l| l == w) else {
+                panic!("{addr:?}: missing {w:?} (in order) in {block:#?}");
+            };
+            at += i + 1;
+        }
+        // a remote address ends the trace right there (D.2 item 8)
+        if want.contains(&"accept address for remote delivery") {
+            assert_eq!(
+                block.last().map(String::as_str),
+                Some(want[0]),
+                "{block:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cli_section_12_users_cdb_examples() {
+    // resolution.md §12, users/cdb table, through a local domain: (local
+    // part, the users/cdb line, the USER= that follows or the final line).
+    let rows: &[(&str, &str, &str)] = &[
+        (
+            "JOE",
+            "matched users/cdb entry for =joe",
+            "delivering as USER=joe, UID=1001, GID=100",
+        ),
+        (
+            "JOE.SHMOE",
+            "matched users/cdb entry for =joe.shmoe",
+            "delivering as USER=joe, UID=1001, GID=100",
+        ),
+        (
+            "joe-Direct-X",
+            "matched users/cdb entry for +joe-",
+            "delivering as USER=joe, UID=1001, GID=100",
+        ),
+        (
+            "joe-",
+            "matched users/cdb entry for +joe-",
+            "delivering as USER=joe, UID=1001, GID=100",
+        ),
+        (
+            "list-Foo-Bar",
+            "matched users/cdb entry for +list-",
+            "delivering as USER=lists, UID=1003, GID=100",
+        ),
+        (
+            "bigx",
+            "matched users/cdb entry for +",
+            "delivering as USER=alias, UID=7790, GID=2108",
+        ),
+        (
+            "BIGX",
+            "matched users/cdb entry for +",
+            "delivering as USER=alias, UID=7790, GID=2108",
+        ),
+        (
+            "bigE",
+            "matched users/cdb entry for +",
+            "delivering as USER=alias, UID=7790, GID=2108",
+        ),
+        (
+            "bobby",
+            "matched users/cdb entry for +bob",
+            "delivering as USER=bob, UID=1005, GID=100",
+        ),
+        (
+            "Bob-x",
+            "matched users/cdb entry for +bob",
+            "delivering as USER=bob, UID=1005, GID=100",
+        ),
+        (
+            "mary",
+            "matched users/cdb entry for =mary",
+            "delivering as USER=mary, UID=1006, GID=100",
+        ),
+        (
+            "xmary",
+            "matched users/cdb entry for +",
+            "delivering as USER=alias, UID=7790, GID=2108",
+        ),
+        (
+            "root0",
+            "matched users/cdb entry for =root0",
+            "delivering as USER=r, UID=abc, GID=0",
+        ),
+        (
+            "random",
+            "matched users/cdb entry for +",
+            "delivering as USER=alias, UID=7790, GID=2108",
+        ),
+    ];
+    let addrs: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}@example.com", r.0))
+        .collect();
+    let mut refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    refs.push("@example.com");
+    let Some(blocks) = section_12_blocks(&refs) else {
+        return;
+    };
+    for ((local, users, next), block) in rows.iter().zip(&blocks) {
+        let i = block
+            .iter()
+            .position(|l| l == users)
+            .unwrap_or_else(|| panic!("{local}: no {users:?} in {block:#?}"));
+        assert_eq!(
+            block.get(i + 1).map(String::as_str),
+            Some(*next),
+            "{local}: {block:#?}"
+        );
+    }
+    // root0: uid field `abc` parses as 0 (H6): qmail defers.
+    assert_eq!(
+        blocks[12].last().map(String::as_str),
+        Some("defer: Not allowed to perform deliveries as root."),
+        "{:#?}",
+        blocks[12]
+    );
+    // `@example.com`: the empty local part is discarded before any lookup
+    // (H4; the §12 row `@d` with a local domain).
+    let last = blocks.last().unwrap();
+    assert!(!last.iter().any(|l| l.contains("users/cdb")), "{last:#?}");
+    assert!(last.last().unwrap().starts_with("trash"), "{last:#?}");
+}
