@@ -4,6 +4,11 @@
  * Q1-Q5).  C89, libc and POSIX only; every name outside this file starts
  * with realrcptto so that it links into qmail without clashes.
  */
+/* pread() is POSIX.1-2008 (XSI before it): ask for it, so that the file
+ * compiles on its own with -std=c89 as well as inside qmail's build. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <errno.h>
