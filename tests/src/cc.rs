@@ -118,3 +118,55 @@ pub fn fnv_key(parts: &[&[u8]]) -> String {
     }
     format!("{h:016x}")
 }
+
+/// The errno-injecting `LD_PRELOAD` shim (`tests/c/rrt-errno-shim.c`):
+/// `getpwnam`/`getpwnam_r` of `$RRT_SHIM_TXTBSY` fail with ETXTBSY,
+/// `stat`/`stat64` of `$RRT_SHIM_EIO` (or, when unset, of a path with an
+/// `/EIO-` or `/eio-` component) fail with EIO. Built once per content
+/// into `$TMPDIR/qmail-difftest-cc/` (temp name + rename) and returned.
+pub fn errno_shim() -> Result<PathBuf, CcError> {
+    let src = driver_dir().join("rrt-errno-shim.c");
+    let cc = default_cc();
+    let io = |source: std::io::Error| CcError::Spawn {
+        cc: cc.clone(),
+        source,
+    };
+    let text = std::fs::read(&src).map_err(|e| {
+        io(std::io::Error::new(
+            e.kind(),
+            format!("cannot read {}: {e}", src.display()),
+        ))
+    })?;
+    let key = fnv_key(&[&text, cc.as_bytes()]);
+    let dir = std::env::temp_dir().join("qmail-difftest-cc");
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let out = dir.join(format!("rrt-errno-shim-{key}.so"));
+    if out.is_file() {
+        return Ok(out);
+    }
+    let tmp = dir.join(format!("rrt-errno-shim-{key}.tmp{}", std::process::id()));
+    let args: Vec<String> = vec![
+        "-std=c89".into(),
+        "-Wall".into(),
+        "-Wextra".into(),
+        "-Werror".into(),
+        "-O2".into(),
+        "-shared".into(),
+        "-fPIC".into(),
+        "-o".into(),
+        tmp.display().to_string(),
+        src.display().to_string(),
+        "-ldl".into(),
+    ];
+    let output = Command::new(&cc).args(&args).output().map_err(io)?;
+    if !output.status.success() || !output.stderr.is_empty() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(CcError::Failed {
+            cc: cc.clone(),
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    std::fs::rename(&tmp, &out).map_err(io)?;
+    Ok(out)
+}

@@ -19,8 +19,9 @@ pub struct PairStats {
     /// Disagreements explained by a known limit of the pair (R's uid sees
     /// less than qmail-local's), listed but not counted as failures.
     pub excused: u64,
-    /// Not compared: the scenario's conf-break is not the `-` the pair's
-    /// qmail programs were built with (those scenarios are R vs C only).
+    /// Not compared: the scenario is R vs C only (its conf-break is not
+    /// the `-` the pair's qmail programs were built with, or it has an
+    /// errno fault the pair's processes do not get).
     pub skipped_conf_break: u64,
 }
 
@@ -71,6 +72,8 @@ pub struct Report {
     pub addresses: u64,
     /// Scenarios with a conf-break other than `-` (R vs C only).
     pub other_break_scenarios: u64,
+    /// Scenarios with an errno fault (R vs C only).
+    pub errno_fault_scenarios: u64,
     /// Per pair.
     pub pairs: BTreeMap<String, PairStats>,
     /// Outcome classes seen, per oracle (`R`, `G`): class → count.
@@ -79,6 +82,8 @@ pub struct Report {
     pub qmail_kinds: BTreeMap<String, u64>,
     /// Verdicts of R: verdict → count.
     pub verdicts: BTreeMap<String, u64>,
+    /// Verdicts of C: verdict → count.
+    pub c_verdicts: BTreeMap<String, u64>,
     /// Tiers not run, with the reason.
     pub skipped: Vec<String>,
     /// Failures.
@@ -113,8 +118,8 @@ impl Report {
         }
     }
 
-    /// Records `n` comparisons of `pair` not made because of the
-    /// scenario's conf-break.
+    /// Records `n` comparisons of `pair` not made because the scenario is
+    /// R vs C only (conf-break or errno fault).
     pub fn skip(&mut self, pair: &str, n: u64) {
         self.pairs
             .entry(pair.to_string())
@@ -168,6 +173,12 @@ impl Report {
                 self.other_break_scenarios
             ));
         }
+        if self.errno_fault_scenarios > 0 {
+            m.push_str(&format!(
+                "{} scenarios have an errno fault (getpwnam ETXTBSY or stat EIO of a passwd home, injected by tests/c/rrt-errno-shim.c into the resolver and the realrcptto core only), so those scenarios are compared R vs C only (column \"skipped\").\n\n",
+                self.errno_fault_scenarios
+            ));
+        }
         if !self.skipped.is_empty() {
             m.push_str("## Skipped tiers\n\n");
             for s in &self.skipped {
@@ -177,7 +188,7 @@ impl Report {
         }
         m.push_str("## Comparisons per pair of oracles\n\n");
         m.push_str(
-            "| pair | compared | agreed | disagreed | excused | skipped (other conf-break) |\n|---|---:|---:|---:|---:|---:|\n",
+            "| pair | compared | agreed | disagreed | excused | skipped (R vs C only) |\n|---|---:|---:|---:|---:|---:|\n",
         );
         for (k, s) in &self.pairs {
             m.push_str(&format!(
@@ -221,6 +232,12 @@ impl Report {
         if !self.verdicts.is_empty() {
             m.push_str("\n## Verdicts of R\n\n| verdict | count |\n|---|---:|\n");
             for (k, v) in &self.verdicts {
+                m.push_str(&format!("| {k} | {v} |\n"));
+            }
+        }
+        if !self.c_verdicts.is_empty() {
+            m.push_str("\n## Verdicts of C\n\n| verdict | count |\n|---|---:|\n");
+            for (k, v) in &self.c_verdicts {
                 m.push_str(&format!("| {k} | {v} |\n"));
             }
         }
@@ -342,6 +359,9 @@ mod tests {
             md.contains("1 scenarios use a conf-break other than"),
             "{md}"
         );
+        r.errno_fault_scenarios = 2;
+        let md = r.markdown();
+        assert!(md.contains("2 scenarios have an errno fault"), "{md}");
         assert_eq!(
             r.summary_line(),
             "2 passed, 1 failed",

@@ -12,6 +12,11 @@
 //!   ([`Scenario::conf_break`]) is compared R vs C only: the qmail programs
 //!   of G and S/Q are built with `-`. The pairs left out count it in their
 //!   "skipped" column.
+//! * A scenario with an errno fault ([`Scenario::errno_fault`]) is also
+//!   compared R vs C only: both run with the errno shim
+//!   ([`crate::cc::errno_shim`]) preloaded, which G's and S/Q's processes
+//!   do not get. A run with such scenarios must see the verdict
+//!   `tempfail-sys` from both R and C (checked with the O4 coverage).
 
 use crate::oracle::c::{CDriver, CError, COutcome, CheckOptions};
 use crate::oracle::g::{self, GAnswer, GBuild, GClass};
@@ -51,6 +56,9 @@ pub enum RunError {
     /// The known-differences cases could not be run.
     #[error(transparent)]
     Known(#[from] crate::known::KnownError),
+    /// The errno shim could not be built.
+    #[error("errno shim: {0}")]
+    Shim(#[from] crate::cc::CcError),
 }
 
 /// How to run.
@@ -100,6 +108,8 @@ struct Oracles {
     r_exe: PathBuf,
     /// Where the worlds are made (reachable by every test uid).
     scratch: PathBuf,
+    /// The errno shim (reachable by qmaild), for errno-fault scenarios.
+    shim: PathBuf,
 }
 
 /// Whether every directory from `/` down to `p` lets other users search it
@@ -150,6 +160,21 @@ fn prepare(opts: &RunOptions, report: &mut Report, base: &Path) -> Result<Oracle
         std::fs::rename(&tmp, &dst)?;
         dst
     };
+    let shim = crate::cc::errno_shim()?;
+    let shim = if reachable_by_others(&shim) {
+        shim
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        let lib = scratch.join("lib");
+        std::fs::create_dir_all(&lib)?;
+        std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o755))?;
+        let tmp = lib.join(format!("rrt-errno-shim.{}", std::process::id()));
+        std::fs::copy(&shim, &tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        let dst = lib.join("rrt-errno-shim.so");
+        std::fs::rename(&tmp, &dst)?;
+        dst
+    };
     let c = CDriver::build(crate::cc::Sanitize::None)?;
     let g = match &opts.netqmail {
         Some(src) => match g::build(src, &scratch.join("g")) {
@@ -190,6 +215,7 @@ fn prepare(opts: &RunOptions, report: &mut Report, base: &Path) -> Result<Oracle
         sq,
         r_exe,
         scratch,
+        shim,
     })
 }
 
@@ -208,10 +234,13 @@ struct Checked {
     checks: Vec<(&'static str, bool)>,
     disagreements: Vec<Disagreement>,
     excused: Vec<(Esc, String, Vec<String>)>,
-    /// (pair, count) not compared because the scenario's conf-break is
-    /// not the one the pair's qmail programs were built with.
+    /// (pair, count) not compared because the scenario is R vs C only
+    /// (its conf-break is not the one the pair's qmail programs were
+    /// built with, or it has an errno fault).
     skipped: Vec<(&'static str, u64)>,
     r: Option<RRun>,
+    /// C's verdict per address (when C resolved).
+    c_verdicts: Vec<&'static str>,
     g: Option<Vec<GClass>>,
 }
 
@@ -401,12 +430,17 @@ fn check_scenario(
         excused: Vec::new(),
         skipped: Vec::new(),
         r: None,
+        c_verdicts: Vec::new(),
         g: None,
     };
-    // G and S/Q are built with conf-break `-`: another break is compared
-    // R vs C only.
-    let default_break = sc.conf_break == scenario::DEFAULT_BREAK;
-    let mut rr = r::run(&o.r_exe, root)?;
+    // G and S/Q are built with conf-break `-` and run without the errno
+    // shim: another break or an errno fault is compared R vs C only.
+    let default_break = sc.conf_break == scenario::DEFAULT_BREAK && sc.errno_fault.is_none();
+    let (preload, fault_env) = match &sc.errno_fault {
+        Some(f) => (vec![o.shim.clone()], f.shim_env(root)),
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut rr = r::run_with(&o.r_exe, root, &preload, &fault_env)?;
     if let (Some(t), RRun::Answers(ra)) = (&opts.tamper, &mut rr) {
         for (a, r) in sc.addresses.iter().zip(ra.iter_mut()) {
             if !t.is_empty() && a.0.windows(t.len()).any(|w| w == t.as_slice()) {
@@ -431,6 +465,8 @@ fn check_scenario(
         } else {
             None
         },
+        preload,
+        env: fault_env,
         ..CheckOptions::default()
     };
     let cres = o.c.check(&qhome, sc.conf_break, b"alias", &addrs, &copts);
@@ -460,6 +496,7 @@ fn check_scenario(
         (RRun::Answers(_), Err(e)) => return Err(e.into()),
         (RRun::Answers(ra), Ok(cv)) => {
             for ((a, r), c) in sc.addresses.iter().zip(ra).zip(cv) {
+                out.c_verdicts.push(c.outcome.verdict());
                 let ok = r.verdict == c.outcome.verdict();
                 out.checks.push(("R-C", ok));
                 if !ok {
@@ -851,6 +888,12 @@ fn tally(report: &mut Report, sc: &Scenario, c: &Checked) {
     if sc.conf_break != scenario::DEFAULT_BREAK {
         report.other_break_scenarios += 1;
     }
+    if sc.errno_fault.is_some() {
+        report.errno_fault_scenarios += 1;
+    }
+    for v in &c.c_verdicts {
+        *report.c_verdicts.entry(v.to_string()).or_default() += 1;
+    }
     for (pair, ok) in &c.checks {
         report.check(pair, *ok);
     }
@@ -954,6 +997,31 @@ fn run_scenarios(
                         address: None,
                         left: format!("oracle {oracle} never produced class {c}"),
                         right: "every O4 class must be hit".into(),
+                        dir: None,
+                        replay: None,
+                        shrunk: false,
+                    });
+                }
+            }
+        }
+        // The errno faults must have reached G2/G4 in both R and C.
+        if report.errno_fault_scenarios > 0 {
+            let sys = |m: &std::collections::BTreeMap<String, u64>| {
+                m.get("tempfail-sys").copied().unwrap_or(0)
+            };
+            let counts = [("R", sys(&report.verdicts)), ("C", sys(&report.c_verdicts))];
+            for (oracle, n) in counts {
+                report.check("coverage", n > 0);
+                if n == 0 {
+                    report.failures.push(Failure {
+                        pair: "coverage".into(),
+                        scenario: 0,
+                        address: None,
+                        left: format!(
+                            "oracle {oracle} never gave the verdict tempfail-sys in {} errno-fault scenarios",
+                            report.errno_fault_scenarios
+                        ),
+                        right: "an injected ETXTBSY/EIO must reach G2/G4".into(),
                         dir: None,
                         replay: None,
                         shrunk: false,

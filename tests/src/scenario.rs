@@ -268,7 +268,49 @@ pub struct Scenario {
     /// compared R vs C only.
     #[serde(default = "default_break")]
     pub conf_break: u8,
+    /// An error only an `LD_PRELOAD` shim can make (resolution.md G2, G4),
+    /// given to R and C (compared R vs C only); `None` in most scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno_fault: Option<ErrnoFault>,
 }
+
+/// An injected system error (`tests/c/rrt-errno-shim.c`): both give the
+/// realrcptto verdict `tempfail-sys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ErrnoFault {
+    /// `getpwnam(name)` fails with ETXTBSY (G2).
+    Etxtbsy {
+        /// The name as looked up (lower case).
+        name: Esc,
+    },
+    /// `stat(home)` fails with EIO (G4, a temporary errno).
+    Eio {
+        /// The passwd home whose stat fails, with `{ROOT}`.
+        home: Esc,
+    },
+}
+
+impl ErrnoFault {
+    /// The environment the shim reads for this fault, for a world at
+    /// `root`.
+    pub fn shim_env(&self, root: &Path) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        use std::os::unix::ffi::OsStringExt;
+        match self {
+            ErrnoFault::Etxtbsy { name } => vec![(
+                "RRT_SHIM_TXTBSY".into(),
+                std::ffi::OsString::from_vec(name.0.clone()),
+            )],
+            ErrnoFault::Eio { home } => vec![(
+                "RRT_SHIM_EIO".into(),
+                std::ffi::OsString::from_vec(subst_root(&home.0, root)),
+            )],
+        }
+    }
+}
+
+/// How often (percent) a scenario has an [`ErrnoFault`].
+pub const ERRNO_FAULT_PERCENT: u32 = 5;
 
 /// The conf-break the qmail builds use (`-`).
 pub const DEFAULT_BREAK: u8 = b'-';
@@ -1416,6 +1458,51 @@ pub fn generate(seed: u64, index: u64) -> Scenario {
         };
         addrs.push(a);
     }
+    // errno fault: its own stream, so the rest of the scenario is the
+    // same as without it. An ordinary account whose getpwnam fails with
+    // ETXTBSY or whose (absolute) home's stat fails with EIO, and
+    // addresses that reach it.
+    let mut frng = ChaCha8Rng::seed_from_u64(seed ^ 0x6572_726e_6f2d_666c);
+    frng.set_stream(index);
+    let mut errno_fault = None;
+    if frng.gen_range(0..100) < ERRNO_FAULT_PERCENT {
+        let lookup = |a: &Account| a.name.0.to_ascii_lowercase();
+        let ordinary: Vec<&Account> = g
+            .passwd
+            .iter()
+            .filter(|a| a.uid >= UID_FIRST_USER && a.name.0.len() < 32)
+            .collect();
+        let with_home: Vec<&Account> = ordinary
+            .iter()
+            .copied()
+            .filter(|a| lookup(a) == a.name.0 && a.home.0.starts_with(ROOT_TOKEN))
+            .collect();
+        let fault = if frng.gen_range(0..2) == 0 || with_home.is_empty() {
+            ordinary.choose(&mut frng).map(|a| {
+                (
+                    lookup(a),
+                    ErrnoFault::Etxtbsy {
+                        name: Esc(lookup(a)),
+                    },
+                )
+            })
+        } else {
+            with_home.choose(&mut frng).map(|a| {
+                (
+                    lookup(a),
+                    ErrnoFault::Eio {
+                        home: a.home.clone(),
+                    },
+                )
+            })
+        };
+        if let Some((name, f)) = fault {
+            for tail in ["@example.com", "-fault@example.com", "@mail.example.com"] {
+                addrs.push([name.as_slice(), tail.as_bytes()].concat());
+            }
+            errno_fault = Some(f);
+        }
+    }
     // conf-break: drawn from its own stream, so that the rest of the
     // scenario is the same as with the default break. With `+`, local
     // parts with `-` are also tried with `+` in its place (qmail-getpw's
@@ -1473,6 +1560,7 @@ pub fn generate(seed: u64, index: u64) -> Scenario {
         aliasempty,
         addresses: addrs.into_iter().map(Esc).collect(),
         conf_break,
+        errno_fault,
     }
 }
 
@@ -1517,6 +1605,60 @@ mod tests {
         v.as_object_mut().unwrap().remove("conf_break");
         let back: Scenario = serde_json::from_value(v).unwrap();
         assert_eq!(back.conf_break, DEFAULT_BREAK);
+    }
+
+    #[test]
+    fn some_scenarios_have_an_errno_fault() {
+        let scs: Vec<Scenario> = (0..400).map(|i| generate(1, i)).collect();
+        let faulted: Vec<&Scenario> = scs.iter().filter(|s| s.errno_fault.is_some()).collect();
+        assert!(
+            faulted.len() >= 5 && faulted.len() < 60,
+            "{}",
+            faulted.len()
+        );
+        let mut kinds = (0, 0);
+        for s in &faulted {
+            let name = match s.errno_fault.as_ref().unwrap() {
+                ErrnoFault::Etxtbsy { name } => {
+                    kinds.0 += 1;
+                    name.0.clone()
+                }
+                ErrnoFault::Eio { home } => {
+                    kinds.1 += 1;
+                    let a = s.passwd.iter().find(|a| &a.home == home).unwrap();
+                    assert!(home.0.starts_with(ROOT_TOKEN), "{home}");
+                    a.name.0.clone()
+                }
+            };
+            // an ordinary account, and addresses that reach it
+            assert!(s
+                .passwd
+                .iter()
+                .any(|a| a.uid >= UID_FIRST_USER && a.name.0.to_ascii_lowercase() == name));
+            let want = [name.as_slice(), b"@example.com"].concat();
+            assert!(s.addresses.contains(&Esc(want)), "{:?}", s.addresses);
+            // the rest is the scenario without the fault: the same
+            // generator stream gives the same world
+            let json = s.to_json();
+            assert!(json.contains("\"errno_fault\""));
+            let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            v.as_object_mut().unwrap().remove("errno_fault");
+            let back: Scenario = serde_json::from_value(v).unwrap();
+            assert_eq!(back.errno_fault, None, "old scenario.json loads");
+        }
+        assert!(kinds.0 > 0 && kinds.1 > 0, "{kinds:?}");
+        // scenarios without a fault do not mention it
+        let plain = scs.iter().find(|s| s.errno_fault.is_none()).unwrap();
+        assert!(!plain.to_json().contains("errno_fault"));
+        // ETXTBSY and EIO go to the shim as its variables
+        let root = Path::new("/w");
+        let e = ErrnoFault::Eio {
+            home: Esc(b"{ROOT}/home/joe".to_vec()),
+        };
+        assert_eq!(
+            e.shim_env(root),
+            [("RRT_SHIM_EIO".into(), "/w/home/joe".into())]
+        );
     }
 
     #[test]

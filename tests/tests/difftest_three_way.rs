@@ -41,7 +41,14 @@ fn r_and_c_agree_on_generated_scenarios() {
             "class {c} never hit by R"
         );
     }
+    // errno-fault scenarios (the shim in R and C) give tempfail-sys in
+    // both, and the same number of times
+    assert!(r.errno_fault_scenarios > 0);
+    let sys = r.verdicts.get("tempfail-sys").copied().unwrap_or(0);
+    assert!(sys > 0, "{:?}", r.verdicts);
+    assert_eq!(r.c_verdicts.get("tempfail-sys"), Some(&sys));
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("scenarios have an errno fault"), "{md}");
     assert!(
         md.trim_end()
             .ends_with(&format!("{} passed, 0 failed", r.passed)),

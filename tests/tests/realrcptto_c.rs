@@ -541,6 +541,33 @@ fn deliberate_3_getpw_candidate_check_fails_open() {
 }
 
 #[test]
+fn shim_eio_variable_names_one_exact_path() {
+    // With RRT_SHIM_EIO the shim fails only that path (the difftest
+    // generator's errno faults), not other paths with an EIO- component.
+    let mut w = joe_world();
+    let flaky = w.root().join("flaky-home");
+    std::fs::create_dir_all(&flaky).unwrap();
+    w.pw("flaky", 1020, &flaky.display().to_string());
+    let mut o = w.opts();
+    o.preload = vec![shim().to_path_buf()];
+    o.env = env(&[("RRT_SHIM_EIO", &flaky.display().to_string())]);
+    assert_eq!(
+        w.one_with("flaky-x@example.com", &o).outcome,
+        COutcome::TempSys
+    );
+    let v = w.one_with("joe-x/EIO-y@example.com", &o);
+    assert!(reject(&v), "{v:?}");
+    assert!(
+        !v.log_lines().iter().any(|l| l.contains("unable to stat")),
+        "{:?}",
+        v.log_lines()
+    );
+    // without the variable the path is fine
+    o.env = Vec::new();
+    assert!(reject(&w.one_with("flaky-x@example.com", &o)));
+}
+
+#[test]
 fn deliberate_4_missing_alias_user_accepts() {
     let mut w = World::new();
     w.alias = "nosuchalias".into();

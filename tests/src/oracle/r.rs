@@ -12,8 +12,9 @@
 use crate::scenario::{layout, Esc, Scenario, GID_QMAIL, UID_QMAILD};
 use qmail_resolver::{Config, Outcome, ResolveOptions, Resolver, Sender, SystemPasswd};
 use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
 use std::io::{self, BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// The sender R resolves with (the one G's qmail-lspawn is given).
@@ -148,14 +149,30 @@ pub fn serve(root: &Path, out: &mut impl Write) -> io::Result<()> {
 /// The parent side: runs `exe r-oracle ROOT` with nss_wrapper, as qmaild
 /// when running as root, and reads its answers.
 pub fn run(exe: &Path, root: &Path) -> Result<RRun, RError> {
+    run_with(exe, root, &[], &[])
+}
+
+/// [`run`] with `preload` loaded before nss_wrapper (e.g. the errno shim,
+/// [`crate::cc::errno_shim`]) and `env` added to the child's environment.
+pub fn run_with(
+    exe: &Path,
+    root: &Path,
+    preload: &[PathBuf],
+    env: &[(OsString, OsString)],
+) -> Result<RRun, RError> {
     let is_root = unsafe { libc::geteuid() } == 0;
     let run_as = is_root.then_some((UID_QMAILD, GID_QMAIL));
     let mut cmd = crate::procenv::command_as(exe, run_as)
         .map_err(|e| RError::Child(format!("cannot run {} as qmaild: {e}", exe.display())))?;
     cmd.arg("r-oracle").arg(root);
-    for (k, v) in crate::oracle::g::nss_env(root) {
+    for (k, v) in crate::procenv::nss_vars(
+        &root.join(layout::PASSWD),
+        &root.join(layout::GROUP),
+        preload,
+    ) {
         cmd.env(k, v);
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -4,7 +4,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use qmail_difftest::cc::{self, Sanitize};
@@ -29,36 +28,7 @@ pub fn asan_driver() -> &'static CDriver {
 /// once per content into the cache dir.
 pub fn shim() -> &'static Path {
     static S: OnceLock<PathBuf> = OnceLock::new();
-    S.get_or_init(|| {
-        let src = cc::driver_dir().join("rrt-errno-shim.c");
-        let text = std::fs::read(&src).unwrap();
-        let mut h: u64 = 0xcbf29ce484222325;
-        for &b in &text {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        let dir = std::env::temp_dir().join("qmail-difftest-cc");
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = dir.join(format!("rrt-errno-shim-{h:016x}.so"));
-        if out.is_file() {
-            return out;
-        }
-        let tmp = dir.join(format!("rrt-errno-shim-{h:016x}.tmp{}", std::process::id()));
-        let st = Command::new(cc::default_cc())
-            .args(["-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .arg("-ldl")
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "{}",
-            String::from_utf8_lossy(&st.stderr)
-        );
-        std::fs::rename(&tmp, &out).unwrap();
-        out
-    })
+    S.get_or_init(|| cc::errno_shim().unwrap_or_else(|e| panic!("building the errno shim: {e}")))
 }
 
 /// A qmail world: `root/qmail` is the qmail home, `root/homes/*` are user
