@@ -28,9 +28,10 @@ pub struct PairStats {
 /// One disagreement, with the directory that replays it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
-    /// The pair (`R-C`, `R-G`, `U:R-G`, `R-S`, `R-Q`, `coverage`).
+    /// The pair (`R-C`, `R-G`, `U:R-G`, `R-S`, `R-Q`, `R-B`, `R-L`,
+    /// `coverage`, `known`).
     pub pair: String,
-    /// Scenario index.
+    /// Scenario index (for `R-B` and `R-L`: the `.qmail` program index).
     pub scenario: u64,
     /// The address (escaped), when the check is per address.
     pub address: Option<String>,
@@ -74,6 +75,15 @@ pub struct Report {
     pub other_break_scenarios: u64,
     /// Scenarios with an errno fault (R vs C only).
     pub errno_fault_scenarios: u64,
+    /// Generated `.qmail` programs compared R vs B (pair `R-B`, each with
+    /// `-N` and `-n`).
+    pub programs_b: u64,
+    /// Generated `.qmail` programs compared R vs L (pair `R-L`, each with
+    /// `-N` and `-n`).
+    pub programs_l: u64,
+    /// Wall time of the `.qmail` program comparisons in seconds (part of
+    /// [`Report::seconds`]; informational).
+    pub programs_seconds: f64,
     /// Per pair.
     pub pairs: BTreeMap<String, PairStats>,
     /// Outcome classes seen, per oracle (`R`, `G`): class → count.
@@ -177,6 +187,15 @@ impl Report {
             m.push_str(&format!(
                 "{} scenarios have an errno fault (getpwnam ETXTBSY or stat EIO of a passwd home, injected by tests/c/rrt-errno-shim.c into the resolver and the realrcptto core only), so those scenarios are compared R vs C only (column \"skipped\").\n\n",
                 self.errno_fault_scenarios
+            ));
+        }
+        if self.programs_b + self.programs_l > 0 {
+            m.push_str(&format!(
+                "{} generated `.qmail` programs were compared with the resolver's `.qmail` model, each with `-N` and `-n` ({:.1} s): {} through oracle B (the branch C core in its driver, pair R-B), {} through oracle L (patched qmail-local doing real deliveries, pair R-L).\n\n",
+                self.programs_b.max(self.programs_l),
+                self.programs_seconds,
+                self.programs_b,
+                self.programs_l
             ));
         }
         if !self.skipped.is_empty() {

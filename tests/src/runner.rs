@@ -17,9 +17,18 @@
 //!   ([`crate::cc::errno_shim`]) preloaded, which G's and S/Q's processes
 //!   do not get. A run with such scenarios must see the verdict
 //!   `tempfail-sys` from both R and C (checked with the O4 coverage).
+//! * After the scenarios and the known differences, [`PROGRAMS_B`]
+//!   generated `.qmail` programs ([`program_seed`]) are run through oracle
+//!   B (the branch C core in its driver) and the resolver's `.qmail` model
+//!   (pair R-B), and, with the netqmail tree, the first [`PROGRAMS_L`]
+//!   through patched qmail-local (oracle L, pair R-L), each with `-N` and
+//!   `-n`, compared as `tests/tests/branch_b.rs` and `branch_l.rs` do.
 
+use crate::cc::Sanitize;
+use crate::oracle::b::{self, BError, Driver, GenOptions, Mode};
 use crate::oracle::c::{CDriver, CError, COutcome, CheckOptions};
 use crate::oracle::g::{self, GAnswer, GBuild, GClass};
+use crate::oracle::l::{self, LError, LocalBuild};
 use crate::oracle::r::{self, RAnswer, RRun};
 use crate::oracle::sq::{QmtpMessage, SqBuild, SqError, SqOptions};
 use crate::report::{Excused, Failure, Report};
@@ -27,6 +36,19 @@ use crate::scenario::{self, Esc, Scenario, GID_QMAIL, UID_QMAILD};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Generated `.qmail` programs compared R vs B in every run (each with
+/// `-N` and `-n`).
+pub const PROGRAMS_B: u64 = 1000;
+/// Generated `.qmail` programs compared R vs L in a run with the netqmail
+/// tree (each with `-N` and `-n`): the first [`PROGRAMS_L`] of R-B's.
+pub const PROGRAMS_L: u64 = 200;
+
+/// The [`b::generate_program`] seed of `.qmail` program `index` of a run
+/// with seed `seed` (with [`GenOptions::default`]).
+pub fn program_seed(seed: u64, index: u64) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(index)
+}
 
 /// The outcome classes of resolution.md O4 that every full run must hit.
 pub const O4_CLASSES: &[&str] = &["remote", "trash", "deliver", "default", "bounce", "defer"];
@@ -59,6 +81,12 @@ pub enum RunError {
     /// The errno shim could not be built.
     #[error("errno shim: {0}")]
     Shim(#[from] crate::cc::CcError),
+    /// Oracle B (the branch C core's driver) could not be built.
+    #[error("oracle B: {0}")]
+    B(#[from] BError),
+    /// Oracle L (patched qmail-local) could not be built or run.
+    #[error("oracle L: {0}")]
+    L(#[from] LError),
 }
 
 /// How to run.
@@ -1068,8 +1096,144 @@ pub fn run(opts: &RunOptions) -> Result<Report, RunError> {
         }
     }
     report.known = known;
+    compare_programs(opts, &mut report)?;
     report.write(&opts.out_dir)?;
     Ok(report)
+}
+
+/// Writes the failure directory `failures/NAME/` of a `.qmail` program
+/// disagreement: the program as `dot-qmail` and `disagreement.txt`.
+fn program_failure_dir(
+    opts: &RunOptions,
+    name: &str,
+    program: &[u8],
+    text: &str,
+) -> Result<PathBuf, RunError> {
+    let dir = opts.out_dir.join("failures").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    crate::report::write_atomic(&dir.join("dot-qmail"), program)?;
+    crate::report::write_atomic(&dir.join("disagreement.txt"), text.as_bytes())?;
+    Ok(dir)
+}
+
+/// Pairs R-B and R-L: generated `.qmail` programs through the resolver's
+/// `.qmail` model and oracle B (always) and oracle L (with the netqmail
+/// tree), compared as `tests/tests/branch_b.rs` and `branch_l.rs` do.
+fn compare_programs(opts: &RunOptions, report: &mut Report) -> Result<(), RunError> {
+    let start = Instant::now();
+    let scratch = scratch_dir(&opts.out_dir)?;
+    let driver = Driver::build(&scratch.join("b"), Sanitize::None)?;
+    let files = scratch.join("b-programs");
+    std::fs::create_dir_all(&files)?;
+    let modes = [Mode::Deliver, Mode::Print];
+    let desc = |i: u64, ps: u64, g: &b::GenProgram, mode: Mode| {
+        format!(
+            "program {i} (generate_program({ps}, GenOptions::default()), run seed {}), {mode:?}, x bit {}, statuses {:?}:\n{}",
+            opts.seed,
+            g.forward_only,
+            g.statuses,
+            String::from_utf8_lossy(&g.bytes)
+        )
+    };
+    for i in 0..PROGRAMS_B {
+        let ps = program_seed(opts.seed, i);
+        let g = b::generate_program(ps, GenOptions::default());
+        report.programs_b += 1;
+        for mode in modes {
+            let file = files.join(format!("{mode:?}.qmail"));
+            let run = driver.run(&file, &g.bytes, g.forward_only, mode, &g.statuses);
+            let (left, right) = match run {
+                Ok(t) => {
+                    let cmp = b::compare_resolver(&g.bytes, g.forward_only, mode, &g.statuses, &t);
+                    let Err(views) = cmp else {
+                        report.check("R-B", true);
+                        continue;
+                    };
+                    let (bv, rv) = *views;
+                    (
+                        format!("B {bv:?}\nB trace:\n{}", t.render()),
+                        format!("R {rv:?}"),
+                    )
+                }
+                Err(e) => (format!("B failed: {e}"), "R ran".to_string()),
+            };
+            report.check("R-B", false);
+            let name = format!("R-B-{ps}-{mode:?}");
+            let dir = program_failure_dir(opts, &name, &g.bytes, "")?;
+            let cmd =
+                driver.rerun_command(&dir.join("dot-qmail"), g.forward_only, mode, &g.statuses);
+            let text = format!(
+                "pair: R-B\n{}\nleft:  {left}\nright: {right}\n\nre-run oracle B:\n  {cmd}\n",
+                desc(i, ps, &g, mode)
+            );
+            crate::report::write_atomic(&dir.join("disagreement.txt"), text.as_bytes())?;
+            report.failures.push(Failure {
+                pair: "R-B".into(),
+                scenario: i,
+                address: None,
+                left: format!("{}\n{left}", desc(i, ps, &g, mode)),
+                right,
+                dir: Some(dir),
+                replay: Some(cmd),
+                shrunk: false,
+            });
+        }
+    }
+    match &opts.netqmail {
+        Some(src) => {
+            let lb = LocalBuild::build_cached(src, &scratch.join("l"), true)?;
+            let homes = scratch.join("l-homes");
+            let _ = std::fs::remove_dir_all(&homes);
+            std::fs::create_dir_all(&homes)?;
+            for i in 0..PROGRAMS_L {
+                let ps = program_seed(opts.seed, i);
+                let g = b::generate_program(ps, GenOptions::default());
+                report.programs_l += 1;
+                for mode in modes {
+                    let home = homes.join(format!("p{i}-{mode:?}"));
+                    let got = lb.run(&home, &g.bytes, g.forward_only, &g.maildirs, mode)?;
+                    let want = l::resolver_expected(&g, mode);
+                    let rerun = home.with_extension("rerun.sh");
+                    if got == want {
+                        report.check("R-L", true);
+                        let _ = std::fs::remove_dir_all(&home);
+                        let _ = std::fs::remove_file(&rerun);
+                        let _ = std::fs::remove_file(homes.join(format!("p{i}-{mode:?}.queue")));
+                        continue;
+                    }
+                    report.check("R-L", false);
+                    let cmd = format!("sh {}", rerun.display());
+                    let left = format!("L (patched qmail-local, home {}) {got:?}", home.display());
+                    let right = format!("R {want:?}");
+                    let text = format!(
+                        "pair: R-L\n{}\nleft:  {left}\nright: {right}\n\nre-run qmail-local (into the same home):\n  {cmd}\n",
+                        desc(i, ps, &g, mode)
+                    );
+                    let dir =
+                        program_failure_dir(opts, &format!("R-L-{ps}-{mode:?}"), &g.bytes, &text)?;
+                    report.failures.push(Failure {
+                        pair: "R-L".into(),
+                        scenario: i,
+                        address: None,
+                        left: format!("{}\n{left}", desc(i, ps, &g, mode)),
+                        right,
+                        dir: Some(dir),
+                        replay: Some(cmd),
+                        shrunk: false,
+                    });
+                }
+            }
+        }
+        None => report.skipped.push(
+            "R-L (patched qmail-local): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)"
+                .into(),
+        ),
+    }
+    let secs = start.elapsed().as_secs_f64();
+    report.programs_seconds = secs;
+    report.seconds += secs;
+    Ok(())
 }
 
 /// Re-runs the scenario saved in a failure directory (its `scenario.json`)
@@ -1208,6 +1372,38 @@ mod tests {
         r.file = Some(Esc::from(".qmail-foo"));
         r.listing_error = Some(Esc::from(text));
         assert!(agree_rg(&s, &r, &gc, &g).is_err());
+    }
+
+    #[test]
+    fn every_generated_program_is_compared_r_vs_b_in_both_modes() {
+        let out = tempfile::tempdir().unwrap();
+        let opts = RunOptions {
+            seed: 7,
+            scenarios: 0,
+            out_dir: out.path().to_path_buf(),
+            exe: PathBuf::from("/nonexistent"),
+            netqmail: None,
+            require_upstream: false,
+            progress: false,
+            require_coverage: false,
+            tamper: None,
+        };
+        let mut report = Report::default();
+        compare_programs(&opts, &mut report).unwrap();
+        let rb = &report.pairs["R-B"];
+        assert_eq!(rb.compared, 2 * PROGRAMS_B);
+        assert_eq!(rb.disagreed, 0, "{:#?}", report.failures);
+        assert_eq!(report.programs_b, PROGRAMS_B);
+        assert!(!report.pairs.contains_key("R-L"));
+        assert!(report.skipped.iter().any(|s| s.starts_with("R-L ")));
+        assert!(report
+            .markdown()
+            .contains(&format!("{PROGRAMS_B} generated `.qmail` programs")));
+        // the programs differ from run seed to run seed
+        assert_ne!(
+            b::generate_program(program_seed(7, 0), GenOptions::default()),
+            b::generate_program(program_seed(8, 0), GenOptions::default())
+        );
     }
 
     #[test]

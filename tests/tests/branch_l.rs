@@ -8,10 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use qmail_difftest::oracle::b::{
-    generate_program, reference_model, resolver_view, GenOptions, Mode,
-};
-use qmail_difftest::oracle::l::{expected, view_observed, LocalBuild, Observed};
+use qmail_difftest::oracle::b::{generate_program, reference_model, GenOptions, Mode};
+use qmail_difftest::oracle::l::{expected, resolver_expected, LocalBuild, Observed};
 use qmail_difftest::upstream::netqmail_or_skip;
 
 /// Generated programs run through patched qmail-local (each in -N and -n).
@@ -86,10 +84,7 @@ fn patched_qmail_local_matches_the_model_on_the_corpus() {
                 trace.render()
             );
             // and the Rust resolver's .qmail model (oracle R)
-            let r = view_observed(
-                &resolver_view(&g.bytes, g.forward_only, mode, &g.statuses),
-                mode,
-            );
+            let r = resolver_expected(&g, mode);
             assert_eq!(
                 got,
                 r,

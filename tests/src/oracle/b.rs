@@ -155,6 +155,25 @@ impl Driver {
         &self.exe
     }
 
+    /// The shell command that re-runs the driver on the program in `file`
+    /// as [`Driver::run`] does (for failure messages).
+    pub fn rerun_command(
+        &self,
+        file: &Path,
+        forward_only: bool,
+        mode: Mode,
+        statuses: &[u8],
+    ) -> String {
+        format!(
+            "{}{}{} {}{}",
+            self.exe.display(),
+            if mode == Mode::Print { " -n" } else { "" },
+            if forward_only { " -x" } else { "" },
+            file.display(),
+            statuses.iter().map(|s| format!(" {s}")).collect::<String>()
+        )
+    }
+
     /// Run the driver on `program` (written to `file`) and parse its
     /// output. `statuses` are the exit statuses of the command lines in
     /// file order.
@@ -894,4 +913,23 @@ pub fn resolver_view(program: &[u8], forward_only: bool, mode: Mode, statuses: &
         }
     }
     v
+}
+
+/// Compares oracle B's trace `b` of `program` with the resolver's `.qmail`
+/// model (pair R-B) through [`View`]s: `Ok(())` when they agree, else
+/// `Err` with B's view and the resolver's view.
+pub fn compare_resolver(
+    program: &[u8],
+    forward_only: bool,
+    mode: Mode,
+    statuses: &[u8],
+    b: &Trace,
+) -> Result<(), Box<(View, View)>> {
+    let got = trace_view(b, program, mode);
+    let want = resolver_view(program, forward_only, mode, statuses);
+    if got == want {
+        Ok(())
+    } else {
+        Err(Box::new((got, want)))
+    }
 }

@@ -73,6 +73,10 @@ pub struct LocalBuild {
     work: PathBuf,
 }
 
+/// Version of the build recipe, part of [`LocalBuild::build_cached`]'s key
+/// (bump to rebuild).
+const BUILD_RECIPE: &str = "l-1";
+
 /// The stub `bin/qmail-queue`.
 const QUEUE_STUB: &str = "#!/bin/sh\n\
 # test stub for qmail-queue: read the message (fd 0), append the envelope\n\
@@ -130,6 +134,39 @@ impl LocalBuild {
             qmail_local: tree.join("qmail-local"),
             work: work.to_path_buf(),
         })
+    }
+
+    /// Like [`LocalBuild::build`], but reuses the build already in `work`
+    /// when it was made from the same tree, patch, stub and message (a
+    /// key file written after a successful build records them).
+    pub fn build_cached(netqmail: &Path, work: &Path, patched: bool) -> Result<LocalBuild, LError> {
+        let patch = if patched {
+            qmail_patches::branch::generate(&Source::new(netqmail, NETQMAIL))?.sha256()
+        } else {
+            "pristine".into()
+        };
+        let key = crate::cc::fnv_key(&[
+            BUILD_RECIPE.as_bytes(),
+            std::os::unix::ffi::OsStrExt::as_bytes(netqmail.as_os_str()),
+            patch.as_bytes(),
+            QUEUE_STUB.as_bytes(),
+            MESSAGE,
+        ]);
+        let stamp = work.join("build.key");
+        let b = LocalBuild {
+            qmail_local: work.join(NETQMAIL).join("qmail-local"),
+            work: work.to_path_buf(),
+        };
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str())
+            && b.qmail_local.is_file()
+        {
+            return Ok(b);
+        }
+        let b = LocalBuild::build(netqmail, work, patched)?;
+        let tmp = work.join("build.key.tmp");
+        io(|| "write build key".into(), std::fs::write(&tmp, &key))?;
+        io(|| "rename build key".into(), std::fs::rename(&tmp, &stamp))?;
+        Ok(b)
     }
 
     /// The qmail-local binary.
@@ -394,4 +431,14 @@ pub fn view_observed(v: &super::b::View, mode: Mode) -> Observed {
         }
     }
     o
+}
+
+/// What the resolver's `.qmail` model (oracle R) says a run of
+/// qmail-local shows for the generated program `g` (pair R-L: compare
+/// with [`LocalBuild::run`]'s [`Observed`]).
+pub fn resolver_expected(g: &super::b::GenProgram, mode: Mode) -> Observed {
+    view_observed(
+        &super::b::resolver_view(&g.bytes, g.forward_only, mode, &g.statuses),
+        mode,
+    )
 }
