@@ -56,11 +56,17 @@ fn setup(passwd_extra: &str, assign: Option<&[u8]>) -> Box_ {
 }
 
 fn cmd(b: &Box_, nss: &Path) -> Command {
+    qtraceaddr(&b.qmail, &b.passwd, &b.group, nss)
+}
+
+/// qtraceaddr on the qmail home `qmail`, with passwd and group served by
+/// nss_wrapper and the QMAILBREAK/QMAILALIAS defaults.
+fn qtraceaddr(qmail: &Path, passwd: &Path, group: &Path, nss: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_qtraceaddr"));
     c.env("LD_PRELOAD", nss)
-        .env("NSS_WRAPPER_PASSWD", &b.passwd)
-        .env("NSS_WRAPPER_GROUP", &b.group)
-        .env("QMAIL", &b.qmail)
+        .env("NSS_WRAPPER_PASSWD", passwd)
+        .env("NSS_WRAPPER_GROUP", group)
+        .env("QMAIL", qmail)
         .env_remove("QMAILBREAK")
         .env_remove("QMAILALIAS");
     c
@@ -389,13 +395,7 @@ fn section_12_blocks(addrs: &[&str]) -> Option<Vec<Vec<String>>> {
     std::fs::write(&passwd, "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     let group = b0.p("group");
     std::fs::write(&group, "root:x:0:\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_qtraceaddr"))
-        .env("LD_PRELOAD", &nss)
-        .env("NSS_WRAPPER_PASSWD", &passwd)
-        .env("NSS_WRAPPER_GROUP", &group)
-        .env("QMAIL", &qmail)
-        .env_remove("QMAILBREAK")
-        .env_remove("QMAILALIAS")
+    let o = qtraceaddr(&qmail, &passwd, &group, &nss)
         .args(addrs)
         .output()
         .unwrap();

@@ -1101,6 +1101,30 @@ pub fn run(opts: &RunOptions) -> Result<Report, RunError> {
     Ok(report)
 }
 
+/// Records a disagreement on generated program `index` (pairs R-B, R-L).
+#[allow(clippy::too_many_arguments)]
+fn push_program_failure(
+    report: &mut Report,
+    pair: &str,
+    index: u64,
+    desc: String,
+    left: String,
+    right: String,
+    dir: PathBuf,
+    replay: String,
+) {
+    report.failures.push(Failure {
+        pair: pair.into(),
+        scenario: index,
+        address: None,
+        left: format!("{desc}\n{left}"),
+        right,
+        dir: Some(dir),
+        replay: Some(replay),
+        shrunk: false,
+    });
+}
+
 /// Writes the failure directory `failures/NAME/` of a `.qmail` program
 /// disagreement: the program as `dot-qmail` and `disagreement.txt`.
 fn program_failure_dir(
@@ -1168,16 +1192,16 @@ fn compare_programs(opts: &RunOptions, report: &mut Report) -> Result<(), RunErr
                 desc(i, ps, &g, mode)
             );
             crate::report::write_atomic(&dir.join("disagreement.txt"), text.as_bytes())?;
-            report.failures.push(Failure {
-                pair: "R-B".into(),
-                scenario: i,
-                address: None,
-                left: format!("{}\n{left}", desc(i, ps, &g, mode)),
+            push_program_failure(
+                report,
+                "R-B",
+                i,
+                desc(i, ps, &g, mode),
+                left,
                 right,
-                dir: Some(dir),
-                replay: Some(cmd),
-                shrunk: false,
-            });
+                dir,
+                cmd,
+            );
         }
     }
     match &opts.netqmail {
@@ -1212,16 +1236,8 @@ fn compare_programs(opts: &RunOptions, report: &mut Report) -> Result<(), RunErr
                     );
                     let dir =
                         program_failure_dir(opts, &format!("R-L-{ps}-{mode:?}"), &g.bytes, &text)?;
-                    report.failures.push(Failure {
-                        pair: "R-L".into(),
-                        scenario: i,
-                        address: None,
-                        left: format!("{}\n{left}", desc(i, ps, &g, mode)),
-                        right,
-                        dir: Some(dir),
-                        replay: Some(cmd),
-                        shrunk: false,
-                    });
+                    let d = desc(i, ps, &g, mode);
+                    push_program_failure(report, "R-L", i, d, left, right, dir, cmd);
                 }
             }
         }
