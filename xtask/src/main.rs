@@ -6,12 +6,14 @@
 
 mod bench;
 mod build;
+mod cargo_tests;
 mod patch;
 mod sources;
 mod test;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
 /// The qmail packaging toolkit: fetch, verify, patch, build and test
 /// netqmail-1.06 and mess822-0.58.
@@ -44,14 +46,15 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> Result<()> {
+fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
-    match cli.command {
+    let done = match cli.command {
         Command::Fetch(args) => sources::fetch(args),
         Command::Verify(args) => sources::verify(args),
         Command::Patch(args) => patch::run(args),
         Command::Build(args) => build::run(args),
-        Command::Test(args) => test::run(args),
+        Command::Test(args) => return test::run(args),
         Command::Bench(args) => bench::run(args),
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }

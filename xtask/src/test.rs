@@ -5,7 +5,8 @@
 //!    distfiles directory (unpacked under `target/xtask-test/`). Absent
 //!    sources skip the upstream tiers with a `SKIPPED:` line, or fail with
 //!    `--require-upstream`.
-//! 2. `cargo test --workspace`, with `QMAIL_SOURCE_NETQMAIL` /
+//! 2. `cargo test --workspace --no-fail-fast` (every test binary runs even
+//!    after one fails; binaries that did not finish are counted), with `QMAIL_SOURCE_NETQMAIL` /
 //!    `QMAIL_SOURCE_MESS822` (and `QMAIL_REQUIRE_UPSTREAM=1`) passed on.
 //! 3. The differential run (`difftest run`): oracles R and C always (at
 //!    least 500 scenarios); with the sources also G, pristine netqmail
@@ -15,11 +16,12 @@
 //! differential checks), and exits non-zero on any failure.
 //! `--replay DIR` re-runs one saved disagreement instead.
 
+use crate::cargo_tests;
 use crate::sources::{workspace_root, SourceArgs};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 
 /// Scenarios per run without upstream sources (R and C).
 pub const CI_SCENARIOS: u64 = 500;
@@ -62,16 +64,6 @@ fn parse_summary(line: &str) -> Option<(u64, u64)> {
     Some((p.parse().ok()?, f.parse().ok()?))
 }
 
-/// `test result: ok. 5 passed; 0 failed; …` → (5, 0).
-fn parse_cargo_result(line: &str) -> Option<(u64, u64)> {
-    let rest = line.trim().strip_prefix("test result: ")?;
-    let (_, counts) = rest.split_once(". ")?;
-    let mut parts = counts.split("; ");
-    let p = parts.next()?.strip_suffix(" passed")?.parse().ok()?;
-    let f = parts.next()?.strip_suffix(" failed")?.parse().ok()?;
-    Some((p, f))
-}
-
 /// Runs a command, echoing its stdout, and returns the stdout lines and
 /// whether it succeeded.
 fn run_echo(cmd: &mut Command) -> Result<(Vec<String>, bool)> {
@@ -92,8 +84,9 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// `cargo xtask test`.
-pub fn run(args: TestArgs) -> Result<()> {
+/// `cargo xtask test`: exits non-zero (after the summary line) when any
+/// check failed.
+pub fn run(args: TestArgs) -> Result<ExitCode> {
     let root = workspace_root();
     let mut passed = 0u64;
     let mut failed = 0u64;
@@ -135,7 +128,7 @@ pub fn run(args: TestArgs) -> Result<()> {
         if v.is_none() && args.require_upstream && args.replay.is_none() {
             println!("upstream sources required (--require-upstream) but {name} is unavailable");
             println!("{passed} passed, 1 failed");
-            std::process::exit(1);
+            return Ok(ExitCode::FAILURE);
         }
     }
     let envs = |c: &mut Command| {
@@ -154,28 +147,21 @@ pub fn run(args: TestArgs) -> Result<()> {
         }
     };
 
-    // 2. cargo test --workspace.
+    // 2. cargo test --workspace --no-fail-fast.
     if args.replay.is_none() && !args.no_cargo_test {
         println!("== cargo test --workspace");
-        let mut c = Command::new(cargo());
-        c.current_dir(&root).args(["test", "--workspace"]);
-        envs(&mut c);
-        let (lines, ok) = run_echo(&mut c)?;
-        let mut p = 0;
-        let mut f = 0;
-        for l in &lines {
-            if let Some((a, b)) = parse_cargo_result(l) {
-                p += a;
-                f += b;
-            }
+        let t = cargo_tests::run(&cargo(), &root, &envs)?;
+        let missing = t.not_finished();
+        passed += t.passed;
+        failed += t.failed + missing;
+        print!("== cargo test: {} passed, {} failed", t.passed, t.failed);
+        if missing > 0 {
+            print!(
+                "; {missing} of {} test binaries did not run or did not finish",
+                t.binaries + t.doc_runs
+            );
         }
-        if !ok && f == 0 {
-            // A build failure or a crashed test binary: count it.
-            f = 1;
-        }
-        passed += p;
-        failed += f;
-        println!("== cargo test: {p} passed, {f} failed");
+        println!();
     }
 
     // 3. The differential run.
@@ -229,10 +215,11 @@ pub fn run(args: TestArgs) -> Result<()> {
     }
 
     println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[cfg(test)]
@@ -243,13 +230,5 @@ mod tests {
     fn parses_the_summary_lines() {
         assert_eq!(parse_summary("12 passed, 3 failed"), Some((12, 3)));
         assert_eq!(parse_summary("junk"), None);
-        assert_eq!(
-            parse_cargo_result("test result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"),
-            Some((5, 0))
-        );
-        assert_eq!(
-            parse_cargo_result("test result: FAILED. 4 passed; 2 failed; 0 ignored"),
-            Some((4, 2))
-        );
     }
 }
