@@ -80,7 +80,7 @@ pub enum UnpackError {
 /// Limits applied while unpacking, so that a hostile archive (a gzip
 /// bomb, millions of tiny entries) cannot fill the disk or run for hours.
 /// The defaults are far above what the qmail releases need (netqmail-1.06
-/// unpacks to about 1.5 MB in under 300 entries).
+/// unpacks to under 1 MB in under 500 entries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnpackLimits {
     /// Most bytes the decompressed tar stream may have, headers and padding
