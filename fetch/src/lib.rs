@@ -12,13 +12,38 @@
 //! When a release cannot be obtained, the error lists, per release, what
 //! went wrong, the URLs, the size and the SHA-256 to fetch it by hand and
 //! the directory to put it in.
+//!
+//! Hostile mirrors: each mirror attempt has an overall deadline
+//! ([`FetchOptions::download_timeout`], default
+//! [`DEFAULT_DOWNLOAD_TIMEOUT`]) besides the connect and per-read
+//! timeouts, so a server trickling one byte at a time cannot keep a
+//! download alive forever. Redirects are followed by this crate (at most
+//! [`MAX_REDIRECTS`]) and only to `http` and `https` URLs; any other
+//! redirect fails that mirror, naming the URL, and the next one is tried.
+//! A panic inside the HTTP client is caught and counts as that mirror
+//! failing. Response bodies are never decompressed.
+//!
+//! Concurrency: while writing, a run holds an exclusive `flock` on the
+//! distfiles directory ([`lock::DirLock`]), so concurrent fetches into one
+//! directory are serialised, and the second one finds the file already
+//! there. Under that lock, `.<file name>.*.part` temporaries left by
+//! interrupted runs are removed (and said so on the log).
+//!
+//! A symbolic link under a distfile's name (e.g. into a shared cache) is
+//! followed for reading, as long as it points to a regular file; if the
+//! file it points to is wrong, a fresh download replaces the link itself
+//! (by rename), never the file it points to. A FIFO, device or directory
+//! at a distfile's name is never read or replaced; it is reported.
 #![warn(missing_docs)]
+
+pub mod lock;
 
 use std::fmt;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use lock::DirLock;
 use qmail_verify::{Hasher, Status};
 pub use upstream_hashes::Release;
 
@@ -33,15 +58,34 @@ pub struct FetchOptions {
     /// Write progress to stderr: a progress bar per download when stderr is
     /// a terminal, plain log lines otherwise. `false` prints nothing.
     pub log: bool,
+    /// The longest one mirror attempt may take, from connecting to the
+    /// last byte of the body, redirects included; then the next mirror is
+    /// tried. Default [`DEFAULT_DOWNLOAD_TIMEOUT`].
+    pub download_timeout: Duration,
 }
 
+/// Default of [`FetchOptions::download_timeout`]: 10 minutes per mirror
+/// attempt (the largest release is well under 1 MB).
+pub const DEFAULT_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Most redirects followed for one mirror.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Longest wait for a TCP connection to a mirror.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait for any one read from a mirror.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl FetchOptions {
-    /// Online fetching into `distfiles`, with logging.
+    /// Online fetching into `distfiles`, with logging and the default
+    /// download timeout.
     pub fn new(distfiles: impl Into<PathBuf>) -> Self {
         Self {
             distfiles: distfiles.into(),
             offline: false,
             log: true,
+            download_timeout: DEFAULT_DOWNLOAD_TIMEOUT,
         }
     }
 }
@@ -90,6 +134,9 @@ pub enum Problem {
     Missing,
     /// Offline and the file there is not the upstream one.
     Wrong(Status),
+    /// What is at the distfile's name cannot be read or is not a regular
+    /// file (a FIFO, a directory, no permission...); it is left alone.
+    Unreadable(String),
     /// Every mirror failed.
     MirrorsFailed {
         /// Each mirror tried and why it failed, in order.
@@ -181,6 +228,10 @@ fn describe_unavailable(distfiles: &Path, offline: bool, failures: &[Failure]) -
         s.push('\n');
         match &f.problem {
             Problem::Missing => s.push_str(&format!("{}: missing\n", r.file_name)),
+            Problem::Unreadable(why) => s.push_str(&format!(
+                "{}: {why} (left alone; remove or replace it)\n",
+                r.file_name
+            )),
             Problem::Wrong(st) => s.push_str(&format!(
                 "{}: {st} (the file is not the upstream release; remove or replace it)\n",
                 r.file_name
@@ -250,11 +301,135 @@ enum TryError {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(30))
-        .timeout_read(Duration::from_secs(60))
+    let config = ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_per_read(Some(READ_TIMEOUT))
+        // Statuses and redirects are handled by `get`.
+        .http_status_as_error(false)
+        .max_redirects(0)
         .user_agent(concat!("qmail-fetch/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .build();
+    ureq::Agent::new_with_config(config)
+}
+
+/// Refuse anything but an http or https URL.
+fn check_scheme(url: &str, redirected: bool) -> Result<(), String> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    if matches!(scheme.as_deref(), Some("http" | "https")) && url.contains("://") {
+        return Ok(());
+    }
+    Err(if redirected {
+        format!("redirected to {url}: only http and https redirects are followed")
+    } else {
+        format!("{url}: only http and https URLs are fetched")
+    })
+}
+
+/// `location` (a redirect's Location header) resolved against `base`, an
+/// http(s) URL. Dot segments are left for the server.
+fn resolve(base: &str, location: &str) -> String {
+    let loc = location.trim();
+    let has_scheme = loc.split_once(':').is_some_and(|(s, _)| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if has_scheme {
+        return loc.to_string();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
+    if loc.starts_with("//") {
+        return format!("{scheme}:{loc}");
+    }
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let origin = format!("{scheme}://{}", &rest[..auth_end]);
+    if loc.starts_with('/') {
+        return format!("{origin}{loc}");
+    }
+    let path = &rest[auth_end..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
+    format!("{origin}{dir}{loc}")
+}
+
+/// Why a request to `url` failed, in words; `deadline` tells an overall
+/// timeout from the others.
+fn describe(err: &ureq::Error, url: &str, limit: Duration) -> String {
+    match err {
+        ureq::Error::Timeout(ureq::Timeout::Global) => deadline_message(limit, None),
+        ureq::Error::Io(e) => e.to_string(),
+        other => {
+            let msg = other.to_string();
+            msg.strip_prefix(&format!("{url}: "))
+                .unwrap_or(&msg)
+                .to_string()
+        }
+    }
+}
+
+fn deadline_message(limit: Duration, got: Option<u64>) -> String {
+    let after = got.map(|n| format!(" after {n} bytes")).unwrap_or_default();
+    format!(
+        "gave up{after}: download deadline of {} s exceeded \
+         (raise it with --download-timeout or QMAIL_FETCH_TIMEOUT)",
+        limit.as_secs_f64()
+    )
+}
+
+/// GET `url`, following at most [`MAX_REDIRECTS`] redirects to http(s)
+/// URLs only, within `deadline`. Returns the final URL and a 2xx response.
+fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    deadline: Instant,
+    limit: Duration,
+) -> Result<ureq::http::Response<ureq::Body>, String> {
+    check_scheme(url, false)?;
+    let mut current = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(deadline_message(limit, None));
+        }
+        let response = agent
+            .get(&current)
+            .config()
+            .timeout_global(Some(left))
+            .build()
+            .call()
+            .map_err(|e| {
+                let why = describe(&e, &current, limit);
+                if current == url {
+                    why
+                } else {
+                    format!("{current} (redirected): {why}")
+                }
+            })?;
+        let status = response.status();
+        let text = status.canonical_reason().unwrap_or("");
+        if status.is_redirection() {
+            let Some(loc) = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+            else {
+                return Err(format!(
+                    "HTTP {} {text} without a usable Location",
+                    status.as_u16()
+                ));
+            };
+            current = resolve(&current, loc);
+            check_scheme(&current, true)?;
+            continue;
+        }
+        if !status.is_success() {
+            return Err(format!("HTTP {} {text}", status.as_u16()));
+        }
+        return Ok(response);
+    }
+    Err(format!(
+        "more than {MAX_REDIRECTS} redirects (last to {current})"
+    ))
 }
 
 /// Download `url` to a temporary file in `dir`, check it against
@@ -266,21 +441,12 @@ fn try_mirror(
     release: &Release,
     dir: &Path,
     dest: &Path,
+    limit: Duration,
 ) -> Result<(), TryError> {
-    let response = match agent.get(url).call() {
-        Ok(r) => r,
-        Err(ureq::Error::Status(code, r)) => {
-            return Err(TryError::Next(format!("HTTP {code} {}", r.status_text())))
-        }
-        Err(ureq::Error::Transport(t)) => {
-            // ureq's message starts with the URL, which the caller prints.
-            let msg = t.to_string();
-            let msg = msg.strip_prefix(&format!("{url}: ")).unwrap_or(&msg);
-            return Err(TryError::Next(msg.to_string()));
-        }
-    };
-    if let Some(len) = response.header("Content-Length") {
-        if let Ok(len) = len.trim().parse::<u64>() {
+    let deadline = Instant::now() + limit;
+    let response = get(agent, url, deadline, limit).map_err(TryError::Next)?;
+    if let Some(len) = response.headers().get("content-length") {
+        if let Some(len) = len.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok()) {
             if len != release.size {
                 return Err(TryError::Next(format!(
                     "wrong size (expected {}, server announced {len})",
@@ -300,11 +466,16 @@ fn try_mirror(
 
     let bar = log.bar(release, url);
     // One byte more than expected is enough to know the size is wrong.
-    let mut body = response.into_reader().take(release.size + 1);
+    let mut body = response.into_body().into_reader().take(release.size + 1);
     let mut hasher = Hasher::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = match body.read(&mut buf) {
+        let read = body.read(&mut buf);
+        if Instant::now() >= deadline {
+            bar.finish_and_clear();
+            return Err(TryError::Next(deadline_message(limit, Some(hasher.len()))));
+        }
+        let n = match read {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -347,70 +518,183 @@ fn try_mirror(
     Ok(())
 }
 
-fn fetch_one(
+/// [`try_mirror`], with a panic in it (in the HTTP client, say) turned
+/// into that mirror failing. The temporary file is removed while
+/// unwinding.
+fn try_mirror_guarded(
     agent: &ureq::Agent,
     log: &Log,
+    url: &str,
     release: &Release,
     opts: &FetchOptions,
-) -> Result<Result<Fetched, Failure>, FetchError> {
-    let dir = &opts.distfiles;
-    let dest = qmail_verify::distfile_path(dir, release);
-    let existing = qmail_verify::verify_file(&dest, release).map_err(|e| FetchError::Io {
-        path: e.path,
-        source: e.source,
-    })?;
-    if existing.is_ok() {
-        log.line(format!("{}: already present and correct", dest.display()));
-        return Ok(Ok(Fetched::AlreadyPresent { path: dest }));
-    }
-    if opts.offline {
-        let problem = match existing {
-            Status::Missing => Problem::Missing,
-            other => Problem::Wrong(other),
-        };
-        return Ok(Err(Failure {
-            release: *release,
-            problem,
-        }));
-    }
-    let existing = match existing {
-        Status::Missing => None,
-        other => {
-            log.line(format!("{}: {other}; downloading it again", dest.display()));
-            Some(other)
-        }
-    };
+    dest: &Path,
+) -> Result<(), TryError> {
+    let attempt = std::panic::AssertUnwindSafe(|| {
+        try_mirror(
+            agent,
+            log,
+            url,
+            release,
+            &opts.distfiles,
+            dest,
+            opts.download_timeout,
+        )
+    });
+    std::panic::catch_unwind(attempt).unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(TryError::Next(format!(
+            "internal error in the HTTP client: {msg}"
+        )))
+    })
+}
 
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut attempts = Vec::new();
-    for url in release.mirrors {
-        log.line(format!("{}: fetching {url}", release.file_name));
-        match try_mirror(agent, log, url, release, dir, &dest) {
-            Ok(()) => {
-                log.line(format!(
-                    "{}: size and SHA-256 ok, saved as {}",
-                    release.file_name,
-                    dest.display()
-                ));
-                return Ok(Ok(Fetched::Downloaded {
-                    path: dest,
-                    url: url.to_string(),
-                }));
-            }
-            Err(TryError::Next(reason)) => {
-                log.line(format!("{}: {url}: {reason}", release.file_name));
-                attempts.push(Attempt {
-                    url: url.to_string(),
-                    reason,
-                });
-            }
-            Err(TryError::Fatal(e)) => return Err(e),
+/// Remove `.<file name>.*.part` temporaries of `releases` from `dir`. Only
+/// to be called with the directory lock held: every writer holds it, so
+/// any such file is left by a run that died.
+fn remove_stale_parts(dir: &Path, releases: &[Release], log: &Log) -> Result<(), FetchError> {
+    let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+    for entry in entries {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name.ends_with(".part")
+            && releases
+                .iter()
+                .any(|r| name.starts_with(&format!(".{}.", r.file_name)));
+        // file_type does not follow symbolic links.
+        if !ours || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
         }
+        let path = entry.path();
+        std::fs::remove_file(&path).map_err(io_err(&path))?;
+        log.line(format!(
+            "{}: removed stale partial download left by an interrupted fetch",
+            path.display()
+        ));
     }
-    Ok(Err(Failure {
-        release: *release,
-        problem: Problem::MirrorsFailed { attempts, existing },
-    }))
+    Ok(())
+}
+
+/// Check what is at `dest` now; [`Problem::Unreadable`] when it cannot be
+/// read (a FIFO, a directory, no permission).
+fn check_existing(dest: &Path, release: &Release) -> Result<Status, Problem> {
+    qmail_verify::verify_file(dest, release).map_err(|e| Problem::Unreadable(e.to_string()))
+}
+
+/// State shared by the releases of one [`fetch_all`].
+struct Run<'a> {
+    agent: ureq::Agent,
+    log: Log,
+    opts: &'a FetchOptions,
+    releases: &'a [Release],
+    /// Taken before the first download, kept to the end of the run.
+    lock: Option<DirLock>,
+}
+
+impl Run<'_> {
+    /// Create and lock the distfiles directory (once), then clear stale
+    /// temporaries.
+    fn lock(&mut self) -> Result<(), FetchError> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let dir = &self.opts.distfiles;
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let log = &self.log;
+        let lock = DirLock::exclusive(dir, || {
+            log.line(format!(
+                "{}: another fetch is writing here; waiting for it to finish",
+                dir.display()
+            ))
+        })
+        .map_err(io_err(dir))?;
+        self.lock = Some(lock);
+        remove_stale_parts(dir, self.releases, &self.log)
+    }
+
+    fn fetch_one(&mut self, release: &Release) -> Result<Result<Fetched, Failure>, FetchError> {
+        let failure = |problem| {
+            Ok(Err(Failure {
+                release: *release,
+                problem,
+            }))
+        };
+        let dest = qmail_verify::distfile_path(&self.opts.distfiles, release);
+        let mut existing = match check_existing(&dest, release) {
+            Ok(st) => st,
+            Err(p) => return failure(p),
+        };
+        if !existing.is_ok() && !self.opts.offline {
+            // Another run may have just fetched it: look again under the lock.
+            self.lock()?;
+            existing = match check_existing(&dest, release) {
+                Ok(st) => st,
+                Err(p) => return failure(p),
+            };
+        }
+        if existing.is_ok() {
+            self.log
+                .line(format!("{}: already present and correct", dest.display()));
+            return Ok(Ok(Fetched::AlreadyPresent { path: dest }));
+        }
+        if self.opts.offline {
+            return failure(match existing {
+                Status::Missing => Problem::Missing,
+                other => Problem::Wrong(other),
+            });
+        }
+        let existing = match existing {
+            Status::Missing => None,
+            other => {
+                let msg = format!("{}: {other}; downloading it again", dest.display());
+                self.log.line(msg);
+                Some(other)
+            }
+        };
+        self.download(release, dest, existing)
+    }
+
+    fn download(
+        &self,
+        release: &Release,
+        dest: PathBuf,
+        existing: Option<Status>,
+    ) -> Result<Result<Fetched, Failure>, FetchError> {
+        let log = &self.log;
+        let mut attempts = Vec::new();
+        for url in release.mirrors {
+            log.line(format!("{}: fetching {url}", release.file_name));
+            match try_mirror_guarded(&self.agent, log, url, release, self.opts, &dest) {
+                Ok(()) => {
+                    log.line(format!(
+                        "{}: size and SHA-256 ok, saved as {}",
+                        release.file_name,
+                        dest.display()
+                    ));
+                    return Ok(Ok(Fetched::Downloaded {
+                        path: dest,
+                        url: url.to_string(),
+                    }));
+                }
+                Err(TryError::Next(reason)) => {
+                    log.line(format!("{}: {url}: {reason}", release.file_name));
+                    attempts.push(Attempt {
+                        url: url.to_string(),
+                        reason,
+                    });
+                }
+                Err(TryError::Fatal(e)) => return Err(e),
+            }
+        }
+        Ok(Err(Failure {
+            release: *release,
+            problem: Problem::MirrorsFailed { attempts, existing },
+        }))
+    }
 }
 
 /// Make sure the distfile of `release` is present and correct in
@@ -423,13 +707,22 @@ pub fn fetch_release(release: &Release, opts: &FetchOptions) -> Result<Fetched, 
 /// [`fetch_release`] for each of `releases`, in order. Every release is
 /// tried even when an earlier one failed; the error then lists every
 /// release that could not be obtained.
+///
+/// Online, the distfiles directory is locked (see [`lock::DirLock`]) from
+/// the first download needed to the end, so concurrent runs are
+/// serialised; offline nothing is written and nothing is locked.
 pub fn fetch_all(releases: &[Release], opts: &FetchOptions) -> Result<Vec<Fetched>, FetchError> {
-    let log = Log::new(opts.log);
-    let agent = agent();
+    let mut run = Run {
+        agent: agent(),
+        log: Log::new(opts.log),
+        opts,
+        releases,
+        lock: None,
+    };
     let mut done = Vec::new();
     let mut failures = Vec::new();
     for release in releases {
-        match fetch_one(&agent, &log, release, opts)? {
+        match run.fetch_one(release)? {
             Ok(f) => done.push(f),
             Err(f) => failures.push(f),
         }
@@ -442,5 +735,36 @@ pub fn fetch_all(releases: &[Release], opts: &FetchOptions) -> Result<Vec<Fetche
             offline: opts.offline,
             failures,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_against_the_url_redirected_from() {
+        let base = "http://h:8/a/b/c.tgz?q=1";
+        assert_eq!(resolve(base, "https://x/y"), "https://x/y");
+        assert_eq!(resolve(base, "FILE:///etc/passwd"), "FILE:///etc/passwd");
+        assert_eq!(resolve(base, "//other/z"), "http://other/z");
+        assert_eq!(resolve(base, "/root.tgz"), "http://h:8/root.tgz");
+        assert_eq!(resolve(base, "d.tgz"), "http://h:8/a/b/d.tgz");
+        assert_eq!(resolve(base, " ../e "), "http://h:8/a/b/../e");
+        assert_eq!(resolve("http://h", "f"), "http://h/f");
+        assert_eq!(resolve("http://h?x/y", "f"), "http://h/f");
+    }
+
+    #[test]
+    fn only_http_and_https_pass() {
+        assert!(check_scheme("http://h/x", true).is_ok());
+        assert!(check_scheme("HTTPS://h/x", true).is_ok());
+        for bad in ["file:///etc/passwd", "ftp://h/x", "http:/h", "data:,x", "x"] {
+            let err = check_scheme(bad, true).unwrap_err();
+            assert!(err.contains(bad), "{err}");
+        }
+        assert!(check_scheme("gopher://h/", false)
+            .unwrap_err()
+            .starts_with("gopher://h/: only http and https URLs"));
     }
 }

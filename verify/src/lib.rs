@@ -8,7 +8,7 @@
 #![warn(missing_docs)]
 
 use std::fmt;
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -65,16 +65,40 @@ impl fmt::Display for Status {
     }
 }
 
-/// An I/O failure while reading a file to check it (other than the file
-/// not existing, which is [`Status::Missing`]).
+/// Why a file could not be checked (other than the file not existing,
+/// which is [`Status::Missing`]).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read {}: {source}", path.display())]
-pub struct VerifyError {
-    /// The file that could not be read.
-    pub path: PathBuf,
-    /// What went wrong.
-    #[source]
-    pub source: io::Error,
+pub enum VerifyError {
+    /// Something other than a regular file (after following symbolic
+    /// links) is at the path: a FIFO, a device, a socket or a directory.
+    /// It was not read.
+    #[error("not a regular file: {} (a {kind})", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What is there, e.g. `FIFO` or `directory`.
+        kind: &'static str,
+    },
+    /// Opening or reading the file failed, e.g. permission denied, a
+    /// component of the path is not a directory, a symbolic link loop, or
+    /// a read error.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file that could not be read.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl VerifyError {
+    /// The path concerned.
+    pub fn path(&self) -> &Path {
+        match self {
+            VerifyError::NotRegular { path, .. } | VerifyError::Io { path, .. } => path,
+        }
+    }
 }
 
 /// Size and digests of some bytes.
@@ -189,35 +213,82 @@ pub fn distfile_path(distfiles: &Path, release: &Release) -> PathBuf {
     distfiles.join(release.file_name)
 }
 
-/// Check the file at `path` against `release`.
+/// What kind of non-regular file `ft` is, for messages.
+fn kind_name(ft: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "directory"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else {
+        "special file"
+    }
+}
+
+/// Open `path` for reading if it is a regular file; `Ok(None)` if there
+/// is nothing at `path`.
 ///
-/// A missing file is `Ok(Status::Missing)`; a file of the wrong size is
-/// reported without being hashed. Any other I/O problem (a directory in
-/// the way, no permission, a read error) is an error naming the file.
-pub fn verify_file(path: &Path, release: &Release) -> Result<Status, VerifyError> {
-    let err = |source| VerifyError {
+/// The file is opened with `O_NONBLOCK`, so a FIFO (or a device) planted
+/// at the path never blocks the caller, and its type is checked with
+/// `fstat` on the open descriptor before anything is read. A symbolic
+/// link is followed (a distfiles directory may link to a shared cache),
+/// but only a link to a regular file is accepted. `O_NONBLOCK` has no
+/// effect on reading regular files.
+pub fn open_regular(path: &Path) -> Result<Option<(File, fs::Metadata)>, VerifyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| VerifyError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = match File::open(path) {
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Status::Missing),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(err(e)),
     };
     let meta = file.metadata().map_err(err)?;
     if !meta.is_file() {
-        return Err(err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )));
+        return Err(VerifyError::NotRegular {
+            path: path.to_path_buf(),
+            kind: kind_name(meta.file_type()),
+        });
     }
+    Ok(Some((file, meta)))
+}
+
+/// Check the file at `path` against `release`.
+///
+/// A missing file is `Ok(Status::Missing)`; a file of the wrong size is
+/// reported without being hashed. Anything but a regular file (a FIFO, a
+/// device, a directory; see [`open_regular`]) is
+/// [`VerifyError::NotRegular`] and is never read; any other I/O problem
+/// (no permission, a file where a directory should be, a link loop, a read
+/// error) is [`VerifyError::Io`], naming the file.
+pub fn verify_file(path: &Path, release: &Release) -> Result<Status, VerifyError> {
+    let Some((file, meta)) = open_regular(path)? else {
+        return Ok(Status::Missing);
+    };
     if meta.len() != release.size {
         return Ok(Status::WrongSize {
             expected: release.size,
             actual: meta.len(),
         });
     }
-    let digests = hash_reader(io::BufReader::with_capacity(64 * 1024, file)).map_err(err)?;
+    // `take` bounds the read even if the file grows while it is hashed.
+    let reader = io::BufReader::with_capacity(64 * 1024, file).take(release.size + 1);
+    let digests = hash_reader(reader).map_err(|source| VerifyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(digests.status(release))
 }
 
@@ -331,6 +402,136 @@ mod tests {
         let path = distfile_path(dir.path(), &rel);
         std::fs::create_dir(&path).unwrap();
         let err = verify_file(&path, &rel).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("not a regular file: {} (a directory)", path.display())
+        );
+    }
+
+    /// Runs `f` on another thread and fails the test if it has not
+    /// finished within 10 s (instead of hanging the test run).
+    fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("blocked for more than 10 s")
+    }
+
+    fn mkfifo(path: &Path) {
+        let st = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn a_fifo_is_reported_without_blocking_and_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = abc_release();
+        let path = distfile_path(dir.path(), &rel);
+        mkfifo(&path);
+        let p = path.clone();
+        let err = within_10s(move || verify_file(&p, &abc_release())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("not a regular file: {} (a FIFO)", path.display())
+        );
+        assert!(matches!(err, VerifyError::NotRegular { .. }));
+        assert_eq!(err.path(), path);
+    }
+
+    #[test]
+    fn a_symlink_to_a_fifo_or_device_is_refused_to_a_regular_file_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = abc_release();
+        let path = distfile_path(dir.path(), &rel);
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        std::os::unix::fs::symlink(&fifo, &path).unwrap();
+        let p = path.clone();
+        let err = within_10s(move || verify_file(&p, &abc_release())).unwrap_err();
+        assert!(err.to_string().starts_with("not a regular file: "), "{err}");
         assert!(err.to_string().contains("abc-1.0.tar.gz"), "{err}");
+
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let p = path.clone();
+        let err = within_10s(move || verify_file(&p, &abc_release())).unwrap_err();
+        assert!(err.to_string().contains("(a character device)"), "{err}");
+
+        // A link into a shared cache holding the right bytes is fine.
+        std::fs::remove_file(&path).unwrap();
+        let cached = dir.path().join("cache-abc");
+        std::fs::write(&cached, b"abc").unwrap();
+        std::os::unix::fs::symlink(&cached, &path).unwrap();
+        assert_eq!(verify_file(&path, &rel).unwrap(), Status::Ok);
+    }
+
+    #[test]
+    fn open_errors_other_than_not_found_say_cannot_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = abc_release();
+        // ENOTDIR: a file where the distfiles directory should be.
+        let not_dir = dir.path().join("plain");
+        std::fs::write(&not_dir, b"x").unwrap();
+        let path = distfile_path(&not_dir, &rel);
+        let err = verify_file(&path, &rel).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("cannot read {}: ", path.display())),
+            "{msg}"
+        );
+        assert!(msg.to_lowercase().contains("not a directory"), "{msg}");
+        assert!(!msg.contains("missing"), "{msg}");
+
+        // ELOOP: a symbolic link pointing at itself.
+        let path = distfile_path(dir.path(), &rel);
+        std::os::unix::fs::symlink(&path, &path).unwrap();
+        let msg = verify_file(&path, &rel).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("cannot read {}: ", path.display())),
+            "{msg}"
+        );
+        assert!(msg.to_lowercase().contains("symbolic links"), "{msg}");
+    }
+
+    #[test]
+    fn permission_denied_says_cannot_read() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(0)
+            == 0
+        {
+            println!("skipped: running as root, which may read a mode 000 file");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let rel = abc_release();
+        let path = distfile_path(dir.path(), &rel);
+        std::fs::write(&path, b"abc").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let msg = verify_file(&path, &rel).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("cannot read {}: ", path.display())),
+            "{msg}"
+        );
+        assert!(msg.to_lowercase().contains("permission denied"), "{msg}");
+    }
+
+    #[test]
+    fn only_ok_is_ok() {
+        assert!(Status::Ok.is_ok());
+        assert!(!Status::Missing.is_ok());
+        assert!(!Status::WrongSize {
+            expected: 3,
+            actual: 4
+        }
+        .is_ok());
+        assert!(!verify_bytes(b"abd", &abc_release()).is_ok());
+        assert!(verify_bytes(b"abc", &abc_release()).is_ok());
     }
 }

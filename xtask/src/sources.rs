@@ -3,6 +3,7 @@
 //! arguments to get its source trees.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Result;
 use qmail_unpack::{SourceTree, SourcesOptions};
@@ -46,6 +47,37 @@ impl DistfilesArg {
     }
 }
 
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("the download timeout must be at least 1 second".into()),
+        Ok(n) => Ok(Duration::from_secs(n)),
+        Err(_) => Err(format!("expected a number of seconds, got {s:?}")),
+    }
+}
+
+/// The per-mirror download deadline option shared by every command that
+/// may download.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DownloadTimeoutArg {
+    /// Give up on a mirror (and try the next) when one download takes
+    /// longer than SECS seconds in all, redirects included [default: 600].
+    #[arg(
+        long = "download-timeout",
+        value_name = "SECS",
+        env = "QMAIL_FETCH_TIMEOUT",
+        value_parser = parse_timeout
+    )]
+    pub download_timeout: Option<Duration>,
+}
+
+impl DownloadTimeoutArg {
+    /// The timeout given, or the library's default.
+    pub fn get(&self) -> Duration {
+        self.download_timeout
+            .unwrap_or(qmail_fetch::DEFAULT_DOWNLOAD_TIMEOUT)
+    }
+}
+
 /// Arguments of `cargo xtask fetch`.
 #[derive(clap::Args, Debug)]
 pub struct FetchArgs {
@@ -55,6 +87,8 @@ pub struct FetchArgs {
     /// correct, and say how to fetch the missing ones by hand.
     #[arg(long)]
     offline: bool,
+    #[command(flatten)]
+    timeout: DownloadTimeoutArg,
 }
 
 /// `cargo xtask fetch`: make sure every release tarball is in the distfiles
@@ -62,6 +96,7 @@ pub struct FetchArgs {
 pub fn fetch(args: FetchArgs) -> Result<()> {
     let mut opts = qmail_fetch::FetchOptions::new(args.distfiles.dir());
     opts.offline = args.offline;
+    opts.download_timeout = args.timeout.get();
     let fetched = qmail_fetch::fetch_all(upstream_hashes::releases(), &opts)?;
     for f in fetched {
         match f {
@@ -84,17 +119,27 @@ pub struct VerifyArgs {
 }
 
 /// `cargo xtask verify`: one line per release tarball (`ok`, `missing`,
-/// `wrong size (…)`, `wrong digest (…)`); fails unless all are ok.
+/// `wrong size (…)`, `wrong digest (…)`, `not a regular file: …`,
+/// `cannot read …`); fails unless all are ok.
 pub fn verify(args: VerifyArgs) -> Result<()> {
     let dir = args.distfiles.dir();
     let releases = upstream_hashes::releases();
     let mut bad = 0;
     for release in releases {
         let path = qmail_verify::distfile_path(&dir, release);
-        let status = qmail_verify::verify_file(&path, release)?;
-        println!("{}: {status}", path.display());
-        if !status.is_ok() {
-            bad += 1;
+        // One line per tarball, also when one cannot be read (a FIFO or a
+        // directory in its place, no permission): the rest are still checked.
+        match qmail_verify::verify_file(&path, release) {
+            Ok(status) => {
+                println!("{}: {status}", path.display());
+                if !status.is_ok() {
+                    bad += 1;
+                }
+            }
+            Err(e) => {
+                println!("{e}");
+                bad += 1;
+            }
         }
     }
     if bad > 0 {
@@ -125,6 +170,8 @@ pub struct SourceArgs {
     /// same way when set.
     #[arg(long = "source", value_name = "NAME=DIR", value_parser = parse_source)]
     pub sources: Vec<(String, PathBuf)>,
+    #[command(flatten)]
+    pub timeout: DownloadTimeoutArg,
 }
 
 // Used by the patch, build and test subcommands; allowed so that xtask
@@ -155,6 +202,7 @@ impl SourceArgs {
         let mut opts = SourcesOptions::new(self.distfiles.dir());
         opts.offline = self.offline;
         opts.overrides = self.overrides();
+        opts.download_timeout = self.timeout.get();
         let trees = qmail_unpack::obtain_sources(&opts, work_dir)?;
         for t in &trees {
             eprintln!("{}", t.provenance_note());

@@ -24,6 +24,21 @@ pub enum Reply {
     Truncated { body: Vec<u8>, announced: usize },
     /// An error status (404, 500, ...) with a short body.
     Status(u16),
+    /// 302 to this Location (absolute or relative).
+    Redirect(String),
+    /// 200 with a correct Content-Length, then the body one byte per
+    /// `pause` (a hostile or very slow server); stops when the client
+    /// goes away.
+    Trickle {
+        body: Vec<u8>,
+        pause: std::time::Duration,
+    },
+    /// 200 with a correct Content-Length, the body sent in two halves
+    /// `pause` apart.
+    Slow {
+        body: Vec<u8>,
+        pause: std::time::Duration,
+    },
 }
 
 pub struct Server {
@@ -42,9 +57,13 @@ impl Server {
         let hits = Arc::new(Mutex::new(HashMap::new()));
         let hits2 = Arc::clone(&hits);
         std::thread::spawn(move || {
+            let routes = Arc::new(routes);
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let _ = handle(stream, &routes, &hits2);
+                let (routes, hits) = (Arc::clone(&routes), Arc::clone(&hits2));
+                std::thread::spawn(move || {
+                    let _ = handle(stream, &routes, &hits);
+                });
             }
         });
         Server { port, hits }
@@ -104,6 +123,36 @@ fn handle(
                 "HTTP/1.1 200 OK\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n"
             )?;
             out.write_all(&body)?;
+        }
+        Reply::Redirect(location) => {
+            write!(
+                out,
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )?;
+        }
+        Reply::Trickle { body, pause } => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            for b in body {
+                out.write_all(&[b])?;
+                out.flush()?;
+                std::thread::sleep(pause);
+            }
+        }
+        Reply::Slow { body, pause } => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            let half = body.len() / 2;
+            out.write_all(&body[..half])?;
+            out.flush()?;
+            std::thread::sleep(pause);
+            out.write_all(&body[half..])?;
         }
         Reply::Status(code) => {
             let text = match code {
