@@ -21,8 +21,11 @@ pub mod compile;
 pub mod hier;
 pub mod ids;
 pub mod install;
+pub mod lock;
 pub mod manifest;
 mod pipeline;
+pub mod preflight;
+mod safefs;
 pub mod tree;
 
 use std::path::{Path, PathBuf};
@@ -32,10 +35,12 @@ pub use compile::{
     compile_mess822, compile_netqmail, compile_netqmail_cwd_home, CompileOptions, Compiler,
 };
 pub use ids::IdMap;
+pub use lock::WorkLock;
 pub use pipeline::{
     bench_build, build, hash_tree, resolve_ids, BenchFigures, BuildOptions, BuildOutcome, Release,
     LEAPSECS_PATH,
 };
+pub use preflight::{check_install_paths, InstallPaths};
 pub use tree::{apply_patches, copy_tree, generate_patches, prepare_tree, prepare_tree_with};
 
 /// Everything that can go wrong in a build.
