@@ -4,7 +4,7 @@
 //! `O_NOFOLLOW`) in the destination directory, their mode, owner and
 //! modification time set on the open descriptor, and renamed into place.
 //! Every directory is reached from the prefix's parent one
-//! `openat(O_NOFOLLOW)` at a time ([`crate::safefs`]): a symbolic link
+//! `openat(O_NOFOLLOW)` at a time: a symbolic link
 //! where the installer wants a directory, file or fifo is refused with its
 //! path, never followed, and nothing is ever `chmod`ed or `chown`ed
 //! through a link. The prefix's own components (and the destdir's) may be

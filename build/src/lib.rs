@@ -15,6 +15,12 @@
 //!    destdir, recording everything in the [`manifest::Manifest`];
 //! 5. [`build`]: all of the above for both packages, plus leapsecs.dat
 //!    and the manifest, skipped entirely when the inputs have not changed.
+//!
+//! Before anything is compiled, [`build`] checks the install paths
+//! ([`check_install_paths`]) and takes the work directory's lock
+//! ([`WorkLock`]). The installer follows no symbolic link below the
+//! prefix, and the copied source trees may hold only regular files and
+//! directories ([`copy_tree`]).
 #![warn(missing_docs)]
 
 pub mod compile;

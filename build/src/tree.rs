@@ -84,9 +84,9 @@ pub(crate) fn open_regular(path: &Path) -> Result<(std::fs::File, u32), BuildErr
 
 /// Copy a directory tree: regular files with their permission bits (at
 /// least `0600`, at most `0755`) and directories. A symbolic link or any
-/// other kind of file in it is refused with its path (see
-/// [`tree_entries`]); nothing is followed. `to` must not exist yet below
-/// its parent's level (it is created).
+/// other kind of file (FIFO, socket, device) in it is refused with its
+/// path; nothing is followed or opened but regular files. `to` is
+/// created if missing; the copied entries must not exist in it yet.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
     std::fs::create_dir_all(to).map_err(io_err(to))?;
     copy_dir(from, to, 0)
