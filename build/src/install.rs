@@ -1,7 +1,16 @@
 //! Performing the installs `hier()` lists, as the invoking user.
 //!
-//! Files are copied (temporary name, then rename), modes set exactly, and
-//! ownership applied only when running as root without a destdir.
+//! Files are written to a new file under a random name (`O_EXCL`,
+//! `O_NOFOLLOW`) in the destination directory, their mode, owner and
+//! modification time set on the open descriptor, and renamed into place.
+//! Every directory is reached from the prefix's parent one
+//! `openat(O_NOFOLLOW)` at a time: a symbolic link
+//! where the installer wants a directory, file or fifo is refused with its
+//! path, never followed, and nothing is ever `chmod`ed or `chown`ed
+//! through a link. The prefix's own components (and the destdir's) may be
+//! links only with [`Target::follow_symlinked_prefix`].
+//!
+//! Ownership is applied only when running as root without a destdir.
 //! Otherwise every path keeps the installing user as owner and the
 //! intended owner is only recorded in the manifest, with one exception:
 //! a directory's group is changed to the intended group when the user
@@ -10,15 +19,23 @@
 //! that the kernel does not silently drop the setgid bit on `chmod` and
 //! `instcheck` has nothing to warn about.
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::AsFd;
+use std::path::{Component, Path, PathBuf};
 
+use rustix::fs::{FileType, Mode, Timespec, Timestamps, UTIME_OMIT};
 use sha2::{Digest, Sha256};
 
 use crate::hier::{EntryKind, HierEntry};
 use crate::manifest::{FileRecord, Owner};
-use crate::{io_err, BuildError, IdMap};
+use crate::safefs::{self, open_abs_dir, Dir};
+use crate::{BuildError, IdMap};
+
+/// Appended to the message refusing a symbolic link among the prefix's
+/// or destdir's own components.
+pub const SYMLINK_HINT: &str =
+    " (it is a component of the prefix or destdir; give --allow-symlinked-prefix if that link is intended)";
 
 /// Where and how to install.
 #[derive(Debug, Clone)]
@@ -31,6 +48,13 @@ pub struct Target {
     pub ids: IdMap,
     /// chown to the intended owner (root, no destdir).
     pub apply_owner: bool,
+    /// Follow symbolic links among the components of the prefix (or of a
+    /// home outside it) and of the destdir (`--allow-symlinked-prefix`).
+    /// Links below the prefix are never followed.
+    pub follow_symlinked_prefix: bool,
+    /// The modification time given to every installed path, in seconds
+    /// since the epoch (`SOURCE_DATE_EPOCH`, default 0).
+    pub mtime: i64,
 }
 
 impl Target {
@@ -46,6 +70,90 @@ impl Target {
         } else {
             base.join(rel)
         }
+    }
+
+    /// The anchor directory (the parent of the prefix, or of `home` when
+    /// it is outside the prefix, under the destdir) opened from `/`, and
+    /// the components from there to `home/rel`.
+    fn locate(&self, home: &Path, rel: &str) -> Result<(Dir, Vec<OsString>), BuildError> {
+        let root = if home.starts_with(&self.prefix) {
+            self.prefix.as_path()
+        } else {
+            home
+        };
+        let (Some(parent), Some(name)) = (root.parent(), root.file_name()) else {
+            return Err(BuildError::Invalid(format!(
+                "{}: cannot install into the root directory",
+                root.display()
+            )));
+        };
+        let mut comps = vec![name.to_os_string()];
+        let below = home.strip_prefix(root).unwrap_or(Path::new(""));
+        for c in below.components().chain(Path::new(rel).components()) {
+            match c {
+                Component::Normal(n) => comps.push(n.to_os_string()),
+                _ => {
+                    return Err(BuildError::Invalid(format!(
+                        "{}/{rel}: not a plain path below {}",
+                        home.display(),
+                        root.display()
+                    )))
+                }
+            }
+        }
+        let anchor = open_abs_dir(
+            &self.dest(parent, ""),
+            self.follow_symlinked_prefix,
+            self.destdir.is_some(),
+            SYMLINK_HINT,
+        )?;
+        Ok((anchor, comps))
+    }
+
+    /// The directory holding `home/rel` (opened without following links)
+    /// and the last component's name.
+    fn parent_of(&self, home: &Path, rel: &str) -> Result<(Dir, OsString), BuildError> {
+        let (anchor, mut comps) = self.locate(home, rel)?;
+        let name = comps.pop().unwrap_or_default();
+        Ok((anchor.walk(&comps)?, name))
+    }
+
+    /// Open `home/rel` for reading without following links (and without
+    /// blocking if it is a FIFO); `None` if it or a directory above it
+    /// does not exist.
+    pub(crate) fn open_read(
+        &self,
+        home: &Path,
+        rel: &str,
+    ) -> Result<Option<(std::fs::File, rustix::fs::Stat)>, BuildError> {
+        let (dir, name) = match self.parent_of(home, rel) {
+            Ok(x) => x,
+            Err(BuildError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        dir.open_read(&name)
+    }
+
+    fn times(&self) -> Timestamps {
+        Timestamps {
+            last_access: Timespec {
+                tv_sec: 0,
+                tv_nsec: UTIME_OMIT,
+            },
+            last_modification: Timespec {
+                tv_sec: self.mtime,
+                tv_nsec: 0,
+            },
+        }
+    }
+}
+
+fn fd_err(path: &Path) -> impl FnOnce(rustix::io::Errno) -> BuildError + '_ {
+    move |e| BuildError::Io {
+        path: path.to_path_buf(),
+        error: e.into(),
     }
 }
 
@@ -72,38 +180,43 @@ fn owner(name: Option<&'static str>, id: Option<u32>) -> Option<Owner> {
     }
 }
 
-/// Set ownership and mode of `path` as described in the module docs.
+/// Set ownership and mode of the open file or directory `fd` (reached
+/// as `path`) as described in the module docs.
 pub fn set_owner_mode(
+    fd: impl AsFd,
     path: &Path,
     uid: Option<u32>,
     gid: Option<u32>,
     mode: u32,
     apply_owner: bool,
 ) -> Result<(), BuildError> {
-    if apply_owner {
-        if uid.is_some() || gid.is_some() {
-            std::os::unix::fs::lchown(path, uid, gid).map_err(io_err(path))?;
-        }
+    let fd = fd.as_fd();
+    let st = rustix::fs::fstat(fd).map_err(fd_err(path))?;
+    let (set_uid, set_gid) = if apply_owner {
+        (uid, gid)
     } else {
-        let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
         let groups = my_groups();
+        let is_dir = safefs::file_type(&st) == FileType::Directory;
         let want = match gid {
-            Some(g) if g != meta.gid() && groups.contains(&g) => Some(g),
-            _ if meta.is_dir() && mode & 0o2000 != 0 && !groups.contains(&meta.gid()) => {
+            Some(g) if g != st.st_gid && groups.contains(&g) => Some(g),
+            _ if is_dir && mode & 0o2000 != 0 && !groups.contains(&st.st_gid) => {
                 // SAFETY: getegid cannot fail.
                 Some(unsafe { libc::getegid() })
             }
             _ => None,
         };
-        if want.is_some() {
-            std::os::unix::fs::lchown(path, None, want).map_err(io_err(path))?;
-        }
+        (None, want)
+    };
+    if set_uid.is_some() || set_gid.is_some() {
+        rustix::fs::fchown(
+            fd,
+            set_uid.map(rustix::fs::Uid::from_raw),
+            set_gid.map(rustix::fs::Gid::from_raw),
+        )
+        .map_err(fd_err(path))?;
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err(path))?;
-    let got = std::fs::symlink_metadata(path)
-        .map_err(io_err(path))?
-        .mode()
-        & 0o7777;
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(fd_err(path))?;
+    let got = rustix::fs::fstat(fd).map_err(fd_err(path))?.st_mode & 0o7777;
     if got != mode {
         return Err(BuildError::Invalid(format!(
             "{}: mode is 0{got:o} after chmod 0{mode:o}",
@@ -113,51 +226,97 @@ pub fn set_owner_mode(
     Ok(())
 }
 
-/// Write `bytes` to `dest` through a temporary file in the same
-/// directory, with owner and mode set before the rename.
-fn put_file(
-    dest: &Path,
+/// Write `bytes` to `home/rel` through a new temporary file in the same
+/// directory, with owner, mode and mtime set before the rename. A
+/// symbolic link at `home/rel` (or above it) is refused.
+pub fn put_file(
+    target: &Target,
+    home: &Path,
+    rel: &str,
     bytes: &[u8],
     uid: Option<u32>,
     gid: Option<u32>,
     mode: u32,
-    apply_owner: bool,
 ) -> Result<(), BuildError> {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dest.with_file_name(format!(".{name}.qtk-tmp"));
-    let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes).map_err(io_err(&tmp))?;
-    drop(f);
-    let res = set_owner_mode(&tmp, uid, gid, mode, apply_owner)
-        .and_then(|()| std::fs::rename(&tmp, dest).map_err(io_err(dest)));
+    let (dir, name) = target.parent_of(home, rel)?;
+    let dest = dir.path().join(&name);
+    if let Some(st) = dir.lstat(&name)? {
+        if safefs::file_type(&st) == FileType::Symlink {
+            return Err(BuildError::Invalid(format!(
+                "{}: is a symbolic link; refusing to replace it",
+                dest.display()
+            )));
+        }
+    }
+    let (mut f, tmp) = dir.create_temp()?;
+    let tmp_path = dir.path().join(&tmp);
+    let res = f
+        .write_all(bytes)
+        .map_err(crate::io_err(&tmp_path))
+        .and_then(|()| set_owner_mode(&f, &dest, uid, gid, mode, target.apply_owner))
+        .and_then(|()| rustix::fs::futimens(&f, &target.times()).map_err(fd_err(&dest)))
+        .and_then(|()| dir.rename(&tmp, &name));
     if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        dir.remove_quietly(&tmp);
     }
     res
 }
 
-/// Create a directory (if missing) with its owner and mode.
+/// Create the directory `home/rel` (if missing) with its owner and mode;
+/// a symbolic link or other non-directory there is refused.
 pub fn put_dir(
-    dest: &Path,
+    target: &Target,
+    home: &Path,
+    rel: &str,
     uid: Option<u32>,
     gid: Option<u32>,
     mode: u32,
-    apply_owner: bool,
 ) -> Result<(), BuildError> {
-    match std::fs::create_dir(dest) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dest.is_dir() => {}
-        Err(e) => {
-            return Err(BuildError::Io {
-                path: dest.to_path_buf(),
-                error: e,
-            })
-        }
+    let (dir, name) = target.parent_of(home, rel)?;
+    let d = dir.make_dir(&name)?;
+    set_owner_mode(d.fd(), d.path(), uid, gid, mode, target.apply_owner)
+}
+
+/// Create the named pipe `home/rel` (if missing) with its owner, mode and
+/// mtime; anything else there is refused.
+fn put_fifo(
+    target: &Target,
+    home: &Path,
+    rel: &str,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mode: u32,
+) -> Result<(), BuildError> {
+    let (dir, name) = target.parent_of(home, rel)?;
+    let dest = dir.path().join(&name);
+    dir.make_fifo(&name)?;
+    let not_fifo = || {
+        BuildError::Invalid(format!(
+            "{}: exists and is not a named pipe",
+            dest.display()
+        ))
+    };
+    let (f, st) = dir.open_read(&name)?.ok_or_else(not_fifo)?;
+    if safefs::file_type(&st) != FileType::Fifo {
+        return Err(not_fifo());
     }
-    set_owner_mode(dest, uid, gid, mode, apply_owner)
+    set_owner_mode(&f, &dest, uid, gid, mode, target.apply_owner)?;
+    rustix::fs::futimens(&f, &target.times()).map_err(fd_err(&dest))
+}
+
+/// Set the modification time of the installed directories `home/rel`
+/// to [`Target::mtime`]; done last, once nothing more is added to them.
+pub fn stamp_dirs<'a>(
+    target: &Target,
+    home: &Path,
+    rels: impl IntoIterator<Item = &'a str>,
+) -> Result<(), BuildError> {
+    for rel in rels {
+        let (anchor, comps) = target.locate(home, rel)?;
+        let d = anchor.walk(&comps)?;
+        rustix::fs::futimens(d.fd(), &target.times()).map_err(fd_err(d.path()))?;
+    }
+    Ok(())
 }
 
 /// Install the `hier()` entries of one package from the compiled `tree`.
@@ -183,48 +342,34 @@ pub fn install(
     }
     let mut records = Vec::with_capacity(entries.len());
     for e in entries {
-        let dest = target.dest(home, &e.path);
         let uid = e.uid(&target.ids);
         let gid = e.gid(&target.ids);
-        let apply = target.apply_owner;
         let (kind, sha) = match &e.kind {
             EntryKind::Dir => {
-                if e.path.is_empty() && target.destdir.is_some() {
-                    // Staging: create DESTDIR/…/parent. Without a destdir the
-                    // prefix's parent must exist; nothing outside the prefix
-                    // is created.
-                    if let Some(parent) = dest.parent() {
-                        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-                    }
-                }
-                put_dir(&dest, uid, gid, e.mode, apply)?;
+                // Staging creates DESTDIR/…/parent; without a destdir the
+                // prefix's parent must exist and nothing outside the
+                // prefix is created (see `Target::locate`).
+                put_dir(target, home, &e.path, uid, gid, e.mode)?;
                 ("dir", None)
             }
             EntryKind::File { source } => {
-                let src = tree.join(source);
-                let bytes = std::fs::read(&src).map_err(io_err(&src))?;
-                put_file(&dest, &bytes, uid, gid, e.mode, apply)?;
+                let bytes = read_built(&tree.join(source))?;
+                put_file(target, home, &e.path, &bytes, uid, gid, e.mode)?;
                 ("file", Some(hex::encode(Sha256::digest(&bytes))))
             }
             EntryKind::Zeros { len } => {
+                if *len > 1 << 20 {
+                    return Err(BuildError::Invalid(format!(
+                        "hier() entry {}: {len} zero bytes is more than 1 MiB",
+                        e.path
+                    )));
+                }
                 let bytes = vec![0u8; *len as usize];
-                put_file(&dest, &bytes, uid, gid, e.mode, apply)?;
+                put_file(target, home, &e.path, &bytes, uid, gid, e.mode)?;
                 ("file", Some(hex::encode(Sha256::digest(&bytes))))
             }
             EntryKind::Fifo => {
-                if std::fs::symlink_metadata(&dest).is_err() {
-                    let c = std::ffi::CString::new(dest.as_os_str().as_encoded_bytes()).map_err(
-                        |_| BuildError::Invalid(format!("{}: bad path", dest.display())),
-                    )?;
-                    // SAFETY: c is a valid NUL-terminated path.
-                    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == -1 {
-                        return Err(BuildError::Io {
-                            path: dest,
-                            error: std::io::Error::last_os_error(),
-                        });
-                    }
-                }
-                set_owner_mode(&dest, uid, gid, e.mode, apply)?;
+                put_fifo(target, home, &e.path, uid, gid, e.mode)?;
                 ("fifo", None)
             }
         };
@@ -259,17 +404,10 @@ pub fn install_extra(
     let base = home.to_string_lossy().trim_end_matches('/').to_string();
     let mut out = Vec::new();
     for d in dirs {
-        put_dir(&target.dest(home, d), None, None, 0o755, target.apply_owner)?;
+        put_dir(target, home, d, None, None, 0o755)?;
         out.push(FileRecord::build_dir(format!("{base}/{d}")));
     }
-    put_file(
-        &target.dest(home, rel),
-        bytes,
-        None,
-        None,
-        mode,
-        target.apply_owner,
-    )?;
+    put_file(target, home, rel, bytes, None, None, mode)?;
     out.push(FileRecord {
         path: format!("{base}/{rel}"),
         package: "qmail-build".into(),
@@ -280,4 +418,215 @@ pub fn install_extra(
         sha256: Some(hex::encode(Sha256::digest(bytes))),
     });
     Ok(out)
+}
+
+/// Read a file the build made, refusing anything but a regular file
+/// (no link is followed, no FIFO blocks).
+pub(crate) fn read_built(path: &Path) -> Result<Vec<u8>, BuildError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(crate::io_err(path))?;
+    if !f.metadata().map_err(crate::io_err(path))?.is_file() {
+        return Err(BuildError::Invalid(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(crate::io_err(path))?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn entry(kind: EntryKind, home: &Path, path: &str, mode: u32) -> HierEntry {
+        HierEntry {
+            kind,
+            home: home.to_string_lossy().into_owned(),
+            path: path.to_string(),
+            user: None,
+            group: None,
+            mode,
+        }
+    }
+
+    /// A fake compiled tree with one file, and a hier() for it.
+    fn fake(top: &Path, prefix: &Path) -> (PathBuf, Vec<HierEntry>) {
+        let tree = top.join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::write(tree.join("FAQ"), "questions\n").unwrap();
+        let faq = EntryKind::File {
+            source: "FAQ".into(),
+        };
+        let entries = vec![
+            entry(EntryKind::Dir, prefix, "", 0o755),
+            entry(EntryKind::Dir, prefix, "doc", 0o755),
+            entry(faq, prefix, "doc/FAQ", 0o644),
+            entry(EntryKind::Dir, prefix, "man", 0o755),
+            entry(EntryKind::Dir, prefix, "man/man1", 0o755),
+            entry(EntryKind::Zeros { len: 16 }, prefix, "man/zeros", 0o600),
+            entry(EntryKind::Fifo, prefix, "man/fifo", 0o622),
+        ];
+        (tree, entries)
+    }
+
+    fn target(prefix: &Path) -> Target {
+        Target {
+            prefix: prefix.to_path_buf(),
+            destdir: None,
+            ids: IdMap::uniform(7000, 7000),
+            apply_owner: false,
+            follow_symlinked_prefix: false,
+            mtime: 1_000_000_000,
+        }
+    }
+
+    /// A secret outside the prefix: a 0600 file.
+    fn secret(top: &Path) -> PathBuf {
+        let s = top.join("secret");
+        std::fs::write(&s, "secret\n").unwrap();
+        std::fs::set_permissions(&s, std::fs::Permissions::from_mode(0o600)).unwrap();
+        s
+    }
+
+    fn assert_secret_untouched(s: &Path) {
+        assert_eq!(std::fs::read_to_string(s).unwrap(), "secret\n");
+        let mode = std::fs::metadata(s).unwrap().mode() & 0o7777;
+        assert_eq!(mode, 0o600, "the secret outside the prefix was chmod'ed");
+    }
+
+    #[test]
+    fn installs_with_modes_and_the_source_date_mtime() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        let (tree, entries) = fake(t.path(), &prefix);
+        let tg = target(&prefix);
+        let recs = install(&tree, "pkg", &prefix, &entries, &tg).unwrap();
+        assert_eq!(recs.len(), entries.len());
+        let dirs: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Dir)
+            .map(|e| e.path.as_str())
+            .collect();
+        stamp_dirs(&tg, &prefix, dirs).unwrap();
+        for (rel, mode) in [
+            ("", 0o755),
+            ("doc", 0o755),
+            ("doc/FAQ", 0o644),
+            ("man/zeros", 0o600),
+            ("man/fifo", 0o622),
+        ] {
+            let m = std::fs::symlink_metadata(prefix.join(rel)).unwrap();
+            assert_eq!(m.mode() & 0o7777, mode, "{rel}");
+            assert_eq!(m.mtime(), 1_000_000_000, "{rel}: mtime");
+        }
+        assert_eq!(
+            std::fs::read_to_string(prefix.join("doc/FAQ")).unwrap(),
+            "questions\n"
+        );
+        // Nothing but the installed names is left (no temporaries).
+        let mut names: Vec<_> = std::fs::read_dir(prefix.join("doc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["FAQ"]);
+        // Installing again over the existing tree works.
+        install(&tree, "pkg", &prefix, &entries, &tg).unwrap();
+    }
+
+    #[test]
+    fn a_link_at_the_old_temporary_name_is_not_written_through() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        let s = secret(t.path());
+        std::fs::create_dir_all(prefix.join("doc")).unwrap();
+        std::os::unix::fs::symlink(&s, prefix.join("doc/.FAQ.qtk-tmp")).unwrap();
+        let (tree, entries) = fake(t.path(), &prefix);
+        install(&tree, "pkg", &prefix, &entries, &target(&prefix)).unwrap();
+        assert_secret_untouched(&s);
+        assert_eq!(
+            std::fs::read_to_string(prefix.join("doc/FAQ")).unwrap(),
+            "questions\n"
+        );
+    }
+
+    #[test]
+    fn links_where_the_installer_wants_a_dir_file_or_fifo_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let s = secret(t.path());
+        for (rel, to) in [("man", &outside), ("doc/FAQ", &s), ("man/fifo", &s)] {
+            let top = t.path().join(rel.replace('/', "-"));
+            std::fs::create_dir(&top).unwrap();
+            let prefix = top.join("q");
+            std::fs::create_dir_all(prefix.join("doc")).unwrap();
+            if rel == "man/fifo" {
+                std::fs::create_dir_all(prefix.join("man")).unwrap();
+            }
+            std::os::unix::fs::symlink(to, prefix.join(rel)).unwrap();
+            let (tree, entries) = fake(&top, &prefix);
+            let err = install(&tree, "pkg", &prefix, &entries, &target(&prefix))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "{}: is a symbolic link",
+                    prefix.join(rel).display()
+                )),
+                "{rel}: {err}"
+            );
+            assert_secret_untouched(&s);
+            let mode = std::fs::metadata(&outside).unwrap().mode() & 0o7777;
+            assert_eq!(mode, 0o700, "the directory outside was chmod'ed");
+            assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        }
+    }
+
+    #[test]
+    fn a_symlinked_prefix_component_needs_the_flag() {
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, t.path().join("link")).unwrap();
+        let prefix = t.path().join("link/q");
+        let (tree, entries) = fake(t.path(), &prefix);
+        let mut tg = target(&prefix);
+        let err = install(&tree, "pkg", &prefix, &entries, &tg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "{}: is a symbolic link",
+                t.path().join("link").display()
+            )) && err.contains("--allow-symlinked-prefix"),
+            "{err}"
+        );
+        assert!(!real.join("q").exists());
+        tg.follow_symlinked_prefix = true;
+        install(&tree, "pkg", &prefix, &entries, &tg).unwrap();
+        assert!(real.join("q/doc/FAQ").is_file());
+    }
+
+    #[test]
+    fn staging_creates_the_destdir_and_stays_inside_it() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = PathBuf::from("/opt/qtk-install-unit-test");
+        let (tree, entries) = fake(t.path(), &prefix);
+        let mut tg = target(&prefix);
+        let dest = t.path().join("dest/sub");
+        tg.destdir = Some(dest.clone());
+        install(&tree, "pkg", &prefix, &entries, &tg).unwrap();
+        assert!(dest.join("opt/qtk-install-unit-test/doc/FAQ").is_file());
+        assert!(!prefix.exists());
+    }
 }

@@ -15,14 +15,23 @@
 //!    destdir, recording everything in the [`manifest::Manifest`];
 //! 5. [`build`]: all of the above for both packages, plus leapsecs.dat
 //!    and the manifest, skipped entirely when the inputs have not changed.
+//!
+//! Before anything is compiled, [`build`] checks the install paths
+//! ([`check_install_paths`]) and takes the work directory's lock
+//! ([`WorkLock`]). The installer follows no symbolic link below the
+//! prefix, and the copied source trees may hold only regular files and
+//! directories ([`copy_tree`]).
 #![warn(missing_docs)]
 
 pub mod compile;
 pub mod hier;
 pub mod ids;
 pub mod install;
+pub mod lock;
 pub mod manifest;
 mod pipeline;
+pub mod preflight;
+mod safefs;
 pub mod tree;
 
 use std::path::{Path, PathBuf};
@@ -32,10 +41,12 @@ pub use compile::{
     compile_mess822, compile_netqmail, compile_netqmail_cwd_home, CompileOptions, Compiler,
 };
 pub use ids::IdMap;
+pub use lock::WorkLock;
 pub use pipeline::{
     bench_build, build, hash_tree, resolve_ids, BenchFigures, BuildOptions, BuildOutcome, Release,
     LEAPSECS_PATH,
 };
+pub use preflight::{check_install_paths, InstallPaths};
 pub use tree::{apply_patches, copy_tree, generate_patches, prepare_tree, prepare_tree_with};
 
 /// Everything that can go wrong in a build.

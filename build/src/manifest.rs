@@ -6,7 +6,7 @@
 //! `PREFIX/share`, so neither `instcheck` looks at it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +14,9 @@ use crate::{io_err, BuildError};
 
 /// Where the manifest goes, relative to the prefix.
 pub const MANIFEST_PATH: &str = "share/qmail-toolkit/manifest.json";
+
+/// The largest manifest [`Manifest::read`] accepts, in bytes.
+pub const MAX_LEN: u64 = 16 << 20;
 
 /// The manifest format version.
 pub const FORMAT: u32 = 1;
@@ -145,18 +148,34 @@ pub fn mode_string(mode: u32) -> String {
 }
 
 impl Manifest {
-    /// Read a manifest; `Ok(None)` if there is none.
+    /// Read a manifest; `Ok(None)` if there is none. A symbolic link,
+    /// FIFO or other non-regular file, or more than 16 MiB, is refused.
     pub fn read(path: &Path) -> Result<Option<Manifest>, BuildError> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                BuildError::Invalid(format!("{}: not a build manifest: {e}", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(BuildError::Io {
-                path: path.to_path_buf(),
-                error: e,
-            }),
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        let meta = f.metadata().map_err(io_err(path))?;
+        if !meta.is_file() || meta.len() > MAX_LEN {
+            return Err(BuildError::Invalid(format!(
+                "{}: not a regular file of at most {MAX_LEN} bytes",
+                path.display()
+            )));
         }
+        let mut bytes = Vec::new();
+        f.take(MAX_LEN)
+            .read_to_end(&mut bytes)
+            .map_err(io_err(path))?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            BuildError::Invalid(format!("{}: not a build manifest: {e}", path.display()))
+        })
     }
 
     /// The JSON text (pretty, with a final newline; byte-stable).
@@ -164,14 +183,5 @@ impl Manifest {
         let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
         s.push('\n');
         s
-    }
-
-    /// Write it to `path` (temporary name, then rename), mode 0644.
-    pub fn write(&self, path: &Path) -> Result<(), BuildError> {
-        let tmp: PathBuf = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json()).map_err(io_err(&tmp))?;
-        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io_err(path))
     }
 }

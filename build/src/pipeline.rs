@@ -12,10 +12,12 @@ use sha2::{Digest, Sha256};
 use crate::compile::{compile_mess822, compile_netqmail, CompileOptions, Compiler};
 use crate::hier::{self, Package};
 use crate::install::{self, Target};
+use crate::lock::{is_scratch_tree, WorkLock};
 use crate::manifest::{
     CompilerRecord, FileRecord, IdsRecord, Manifest, PatchRecord, ReleaseRecord, FORMAT,
     MANIFEST_PATH,
 };
+use crate::preflight::{check_install_paths, source_date_epoch, InstallPaths};
 use crate::tree::{generate_patches, prepare_tree_with};
 use crate::{ids, io_err, BuildError, IdMap};
 
@@ -75,6 +77,10 @@ pub struct BuildOptions {
     pub work: PathBuf,
     /// Rebuild even if the inputs have not changed.
     pub force: bool,
+    /// Follow symbolic links among the components of the prefix, mess822
+    /// home and destdir themselves (`--allow-symlinked-prefix`); links
+    /// inside the installed tree are always refused.
+    pub allow_symlinked_prefix: bool,
 }
 
 impl BuildOptions {
@@ -91,30 +97,41 @@ impl BuildOptions {
 
 /// Choose the qmail ids: `--as-build-user`, else `--uid-map`, else the
 /// machine's qmail users if all exist, else the build user's ids (with a
-/// notice, the build never stops for a missing user). Returns the ids,
-/// their source name and an optional notice to print.
+/// notice, the build never stops for a missing user). Ids that give a
+/// qmail user other than `root` uid 0 (`--as-build-user` or the fallback
+/// when building as root, or such a `--uid-map`) are refused unless
+/// `allow_root_ids` (see [`crate::preflight::check_root_ids`]). Returns
+/// the ids, their source name and an optional notice to print.
 pub fn resolve_ids(
     uid_map: Option<&str>,
     as_build_user: bool,
+    allow_root_ids: bool,
 ) -> Result<(IdMap, String, Option<String>), BuildError> {
-    if as_build_user {
-        return Ok((IdMap::build_user(), "build-user".into(), None));
-    }
-    if let Some(m) = uid_map {
-        return Ok((IdMap::parse(m)?, "uid-map".into(), None));
-    }
-    if let Some(ids) = IdMap::from_system() {
-        return Ok((ids, "system".into(), None));
-    }
-    let ids = IdMap::build_user();
-    let note = format!(
-        "the qmail users/groups ({} / {}) do not all exist here; compiling in the build user's ids (uid {}, gid {}) for all of them (use --uid-map to choose)",
-        ids::USERS.join(" "),
-        ids::GROUPS.join(" "),
-        ids.uids[0],
-        ids.gids[0]
-    );
-    Ok((ids, "build-user".into(), Some(note)))
+    let (ids, source, note, how) = if as_build_user {
+        let how = "with --as-build-user run as root";
+        (IdMap::build_user(), "build-user", None, how)
+    } else if let Some(m) = uid_map {
+        (IdMap::parse(m)?, "uid-map", None, "with this --uid-map")
+    } else if let Some(ids) = IdMap::from_system() {
+        (ids, "system", None, "with this machine's qmail users")
+    } else {
+        let ids = IdMap::build_user();
+        let note = format!(
+            "the qmail users/groups ({} / {}) do not all exist here; compiling in the build user's ids (uid {}, gid {}) for all of them (use --uid-map to choose)",
+            ids::USERS.join(" "),
+            ids::GROUPS.join(" "),
+            ids.uids[0],
+            ids.gids[0]
+        );
+        let how = "as the qmail users do not all exist here, the build user's ids would be compiled in; the build user is root, so";
+        (ids, "build-user", Some(note), how)
+    };
+    let warning = crate::preflight::check_root_ids(&ids, how, allow_root_ids)?;
+    let note = match (note, warning) {
+        (Some(n), Some(w)) => Some(format!("{n}\n{w}")),
+        (n, w) => n.or(w),
+    };
+    Ok((ids, source.to_string(), note))
 }
 
 /// What a build did.
@@ -194,124 +211,104 @@ impl Progress {
 }
 
 /// SHA-256 over a directory tree: each file's relative path, executable
-/// bit and contents (symlinks: their target), in sorted order.
+/// bit and contents, in sorted order. Like [`crate::copy_tree`], it
+/// follows no link: a symbolic link or special file in the tree is
+/// refused with its path.
 pub fn hash_tree(dir: &Path) -> Result<String, BuildError> {
-    fn walk(base: &Path, dir: &Path, h: &mut Sha256) -> Result<(), BuildError> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io_err(dir))?
-            .collect::<Result<_, _>>()
-            .map_err(io_err(dir))?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
+    fn walk(base: &Path, dir: &Path, depth: usize, h: &mut Sha256) -> Result<(), BuildError> {
+        for (p, is_dir) in crate::tree::tree_entries(dir, depth)? {
             let rel = p
                 .strip_prefix(base)
                 .unwrap_or(&p)
                 .to_string_lossy()
                 .into_owned();
-            let ty = e.file_type().map_err(io_err(&p))?;
-            if ty.is_dir() {
+            if is_dir {
                 h.update(format!("D {rel}\n"));
-                walk(base, &p, h)?;
-            } else if ty.is_symlink() {
-                let t = std::fs::read_link(&p).map_err(io_err(&p))?;
-                h.update(format!("L {rel} {}\n", t.display()));
+                walk(base, &p, depth + 1, h)?;
             } else {
-                use std::os::unix::fs::PermissionsExt;
-                let bytes = std::fs::read(&p).map_err(io_err(&p))?;
-                let x = e.metadata().map_err(io_err(&p))?.permissions().mode() & 0o111 != 0;
-                h.update(format!("F {rel} {x} {}\n", bytes.len()));
-                h.update(&bytes);
+                let (mut f, mode) = crate::tree::open_regular(&p)?;
+                let len = f.metadata().map_err(io_err(&p))?.len();
+                h.update(format!("F {rel} {} {len}\n", mode & 0o111 != 0));
+                std::io::copy(&mut f, h).map_err(io_err(&p))?;
             }
         }
         Ok(())
     }
     let mut h = Sha256::new();
-    walk(dir, dir, &mut h)?;
+    walk(dir, dir, 0, &mut h)?;
     Ok(hex::encode(h.finalize()))
 }
 
-/// Whether every file of a manifest is still installed as recorded.
-fn intact(m: &Manifest, target: &Target) -> bool {
-    use std::os::unix::fs::MetadataExt;
+/// The home of `homes` an installed (absolute) path is under, and the
+/// path below it.
+fn home_rel<'a>(path: &'a str, homes: &[&'a Path]) -> Option<(&'a Path, &'a str)> {
+    homes.iter().find_map(|h| {
+        Path::new(path)
+            .strip_prefix(h)
+            .ok()
+            .and_then(Path::to_str)
+            .map(|rel| (*h, rel))
+    })
+}
+
+/// Whether every file of a manifest is still installed as recorded
+/// (type, mode, contents), looked at without following links.
+fn intact(m: &Manifest, target: &Target, homes: &[&Path]) -> bool {
+    use rustix::fs::FileType;
     m.files.iter().all(|f| {
-        let Some(rel) = f.path.strip_prefix('/') else {
+        let Some((home, rel)) = home_rel(&f.path, homes) else {
             return false;
         };
-        let path = match &target.destdir {
-            Some(d) => d.join(rel),
-            None => PathBuf::from(&f.path),
-        };
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        let Ok(Some((mut file, st))) = target.open_read(home, rel) else {
             return false;
         };
-        if crate::manifest::mode_string(meta.mode()) != f.mode {
+        if crate::manifest::mode_string(st.st_mode) != f.mode {
             return false;
         }
-        match (&f.sha256, f.kind.as_str()) {
-            (Some(sha), "file") => std::fs::read(&path)
-                .map(|b| hex::encode(Sha256::digest(&b)) == *sha)
-                .unwrap_or(false),
-            (_, "dir") => meta.is_dir(),
-            _ => true,
+        match (f.kind.as_str(), FileType::from_raw_mode(st.st_mode)) {
+            ("file", FileType::RegularFile) => {
+                let mut h = Sha256::new();
+                std::io::copy(&mut file, &mut h).is_ok()
+                    && f.sha256.as_deref() == Some(hex::encode(h.finalize()).as_str())
+            }
+            ("dir", FileType::Directory) | ("fifo", FileType::Fifo) => true,
+            _ => false,
         }
     })
 }
 
-fn abs(p: &Path, what: &str) -> Result<PathBuf, BuildError> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
-    } else if what == "--prefix" {
-        Err(BuildError::Invalid(format!(
-            "--prefix {}: must be an absolute path (it is compiled into the programs)",
-            p.display()
-        )))
-    } else {
-        std::env::current_dir()
-            .map(|c| c.join(p))
-            .map_err(io_err(Path::new(".")))
+/// The manifest installed under `target`, if there is a readable one
+/// (read without following links, at most 16 MiB).
+fn installed_manifest(target: &Target, prefix: &Path) -> Option<Manifest> {
+    use std::io::Read;
+    let (file, st) = target.open_read(prefix, MANIFEST_PATH).ok()??;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return None;
     }
+    let mut bytes = Vec::new();
+    file.take(16 << 20).read_to_end(&mut bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
-/// Build and install netqmail and mess822 as described by `opts`; see the
-/// crate docs. When the manifest already installed under the target says
-/// the same inputs were built and every recorded file is intact, returns
-/// at once with `up_to_date` set.
-pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
-    let prefix = abs(&opts.prefix, "--prefix")?;
-    let m8home = abs(&opts.mess822_home(), "--prefix")?;
-    let destdir = opts
-        .destdir
-        .as_deref()
-        .map(|d| abs(d, "--destdir"))
-        .transpose()?;
-    let work = abs(&opts.work, "--work")?;
-    for (dir, what) in [(&prefix, "--prefix"), (&m8home, "mess822 home")] {
-        if destdir.is_some() || dir.starts_with(&prefix) && dir != &prefix {
-            continue;
-        }
-        match dir.parent() {
-            Some(parent) if parent.is_dir() => {}
-            _ => {
-                return Err(BuildError::Invalid(format!(
-                    "{what} {}: its parent directory does not exist (the build creates nothing outside the prefix)",
-                    dir.display()
-                )))
-            }
-        }
-    }
-    let mut progress = Progress::new(9);
+/// Everything the manifest records about the inputs, and their digest.
+struct Inputs {
+    releases: Vec<ReleaseRecord>,
+    patches: Vec<PatchRecord>,
+    ids: IdsRecord,
+    compiler: CompilerRecord,
+    sha256: String,
+    nq_patches: Vec<qmail_patches::Patch>,
+    m8_patches: Vec<qmail_patches::Patch>,
+}
 
-    progress.stage("hashing inputs");
+fn inputs(
+    opts: &BuildOptions,
+    paths: &InstallPaths,
+    apply_owner: bool,
+    mtime: i64,
+) -> Result<Inputs, BuildError> {
     let compiler = Compiler::detect(&opts.cc)?;
-    let copts = |home: &Path| CompileOptions {
-        cc: opts.cc.clone(),
-        cflags: opts.cflags.clone(),
-        conf_qmail: home.to_path_buf(),
-        ids: opts.ids,
-        targets: None,
-    };
-    let (conf_cc, conf_ld) = copts(&prefix).conf_lines()?;
+    let (conf_cc, conf_ld) = compile_options(opts, &paths.prefix).conf_lines()?;
     let nq_patches = generate_patches(&opts.netqmail.dir, NETQMAIL, &opts.patches)?;
     let m8_patches = generate_patches(&opts.mess822.dir, MESS822, &opts.patches)?;
     let mut releases = Vec::new();
@@ -330,8 +327,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
             sha256: p.sha256(),
         })
         .collect();
-    let apply_owner = crate::running_as_root() && destdir.is_none();
-    let ids_record = IdsRecord {
+    let ids = IdsRecord {
         source: opts.ids_source.clone(),
         users: ids::USERS
             .iter()
@@ -344,37 +340,94 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
             .map(|(n, i)| (n.to_string(), i))
             .collect(),
     };
-    let compiler_record = CompilerRecord {
+    let compiler = CompilerRecord {
         cc: opts.cc.clone(),
         version: compiler.version.clone(),
         conf_cc,
         conf_ld,
     };
-    let mut h = Sha256::new();
     let stamp = serde_json::json!({
         "format": FORMAT,
         "tool": env!("CARGO_PKG_VERSION"),
         "recorder": hex::encode(Sha256::digest(hier::RECORDER_C)),
         "releases": releases,
         "patches": patches,
-        "compiler": compiler_record,
-        "ids": ids_record,
-        "prefix": prefix,
-        "mess822_home": m8home,
+        "compiler": compiler,
+        "ids": ids,
+        "prefix": paths.prefix,
+        "mess822_home": paths.mess822_home,
         "apply_owner": apply_owner,
+        "mtime": mtime,
     });
-    h.update(stamp.to_string());
-    let inputs = hex::encode(h.finalize());
+    Ok(Inputs {
+        releases,
+        patches,
+        ids,
+        compiler,
+        sha256: hex::encode(Sha256::digest(stamp.to_string())),
+        nq_patches,
+        m8_patches,
+    })
+}
+
+fn compile_options(opts: &BuildOptions, home: &Path) -> CompileOptions {
+    CompileOptions {
+        cc: opts.cc.clone(),
+        cflags: opts.cflags.clone(),
+        conf_qmail: home.to_path_buf(),
+        ids: opts.ids,
+        targets: None,
+    }
+}
+
+/// Build and install netqmail and mess822 as described by `opts`; see the
+/// crate docs. The install paths are checked first
+/// ([`check_install_paths`]), then the work directory is locked
+/// ([`WorkLock`]; a second build waits) and scratch trees of runs that
+/// died are removed from it. When the manifest already installed under
+/// the target says the same inputs were built and every recorded file is
+/// intact, returns at once with `up_to_date` set.
+pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
+    let paths = check_install_paths(
+        &opts.prefix,
+        opts.mess822_home.as_deref(),
+        opts.destdir.as_deref(),
+        opts.allow_symlinked_prefix,
+    )?;
+    let mtime = source_date_epoch()?;
+    let work = if opts.work.is_absolute() {
+        opts.work.clone()
+    } else {
+        std::env::current_dir()
+            .map_err(io_err(Path::new(".")))?
+            .join(&opts.work)
+    };
+    let mut progress = Progress::new(9);
+    let lock = WorkLock::acquire(&work, |m| progress.note(m))?;
+    for p in lock.remove_stale(&work, is_scratch_tree)? {
+        progress.note(&format!(
+            "removed {} (scratch left by an earlier run that did not finish)",
+            p.display()
+        ));
+    }
+
+    progress.stage("hashing inputs");
+    let apply_owner = crate::running_as_root() && paths.destdir.is_none();
+    let inputs = inputs(opts, &paths, apply_owner, mtime)?;
     let target = Target {
-        prefix: prefix.clone(),
-        destdir: destdir.clone(),
+        prefix: paths.prefix.clone(),
+        destdir: paths.destdir.clone(),
         ids: opts.ids,
         apply_owner,
+        follow_symlinked_prefix: opts.allow_symlinked_prefix,
+        mtime,
     };
-    let manifest_path = target.dest(&prefix, MANIFEST_PATH);
+    let (prefix, m8home) = (&paths.prefix, &paths.mess822_home);
+    let homes: [&Path; 2] = [prefix, m8home];
+    let manifest_path = target.dest(prefix, MANIFEST_PATH);
     if !opts.force {
-        if let Some(old) = Manifest::read(&manifest_path).ok().flatten() {
-            if old.inputs_sha256 == inputs && intact(&old, &target) {
+        if let Some(old) = installed_manifest(&target, prefix) {
+            if old.inputs_sha256 == inputs.sha256 && intact(&old, &target, &homes) {
                 let stages = progress.finish();
                 return Ok(BuildOutcome {
                     up_to_date: true,
@@ -388,55 +441,20 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
     }
 
     progress.stage("preparing netqmail-1.06 (copy + patch -p1)");
-    let nq = prepare_tree_with(&opts.netqmail.dir, NETQMAIL, &nq_patches, &work)?;
+    let nq = prepare_tree_with(&opts.netqmail.dir, NETQMAIL, &inputs.nq_patches, &work)?;
     progress.stage("compiling netqmail-1.06 (make it man)");
-    compile_netqmail(&nq, &copts(&prefix))?;
+    compile_netqmail(&nq, &compile_options(opts, prefix))?;
     progress.stage("preparing mess822-0.58 (copy + patch -p1)");
-    let m8 = prepare_tree_with(&opts.mess822.dir, MESS822, &m8_patches, &work)?;
+    let m8 = prepare_tree_with(&opts.mess822.dir, MESS822, &inputs.m8_patches, &work)?;
     progress.stage("compiling mess822-0.58 (make it instcheck)");
-    compile_mess822(&m8, &copts(&m8home))?;
+    compile_mess822(&m8, &compile_options(opts, m8home))?;
 
     progress.stage("reading hier()");
     let nq_entries = hier::record(&nq, Package::Netqmail)?;
     let m8_entries = hier::record(&m8, Package::Mess822)?;
 
     progress.stage("installing");
-    let mut files: Vec<FileRecord> = Vec::new();
-    files.extend(install::install(
-        &nq,
-        NETQMAIL,
-        &prefix,
-        &nq_entries,
-        &target,
-    )?);
-    files.extend(install::install(
-        &m8,
-        MESS822,
-        &m8home,
-        &m8_entries,
-        &target,
-    )?);
-    let leap = m8.join("leapsecs.dat");
-    let leap_bytes = std::fs::read(&leap).map_err(io_err(&leap))?;
-    files.extend(install::install_extra(
-        &prefix,
-        &["share", "share/mess822"],
-        LEAPSECS_PATH,
-        &leap_bytes,
-        0o644,
-        &target,
-    )?);
-    install::put_dir(
-        &target.dest(&prefix, "share/qmail-toolkit"),
-        None,
-        None,
-        0o755,
-        apply_owner,
-    )?;
-    files.push(FileRecord::build_dir(format!(
-        "{}/share/qmail-toolkit",
-        prefix.display()
-    )));
+    let files = install_all(&target, &paths, [(&nq, &nq_entries), (&m8, &m8_entries)])?;
 
     progress.stage("writing manifest");
     let manifest = Manifest {
@@ -444,31 +462,35 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
         tool: format!("qmail-build {}", env!("CARGO_PKG_VERSION")),
         prefix: prefix.display().to_string(),
         mess822_home: m8home.display().to_string(),
-        inputs_sha256: inputs,
-        releases,
-        patches,
-        compiler: compiler_record,
-        ids: ids_record,
+        inputs_sha256: inputs.sha256,
+        releases: inputs.releases,
+        patches: inputs.patches,
+        compiler: inputs.compiler,
+        ids: inputs.ids,
         ownership_applied: apply_owner,
         files,
     };
-    manifest.write(&manifest_path)?;
+    let json = manifest.to_json();
+    install::put_file(
+        &target,
+        prefix,
+        MANIFEST_PATH,
+        json.as_bytes(),
+        None,
+        None,
+        0o644,
+    )?;
+    // Last, when nothing more is added to them: the directories' mtimes.
+    for f in manifest.files.iter().filter(|f| f.kind == "dir") {
+        if let Some((home, rel)) = home_rel(&f.path, &homes) {
+            install::stamp_dirs(&target, home, [rel])?;
+        }
+    }
 
     let mut warnings = Vec::new();
-    if destdir.is_none() {
+    if paths.destdir.is_none() {
         progress.stage("instcheck");
-        for tree in [&nq, &m8] {
-            let out = Command::new(tree.join("instcheck"))
-                .current_dir(tree)
-                .output()
-                .map_err(io_err(&tree.join("instcheck")))?;
-            warnings.extend(
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .chain(String::from_utf8_lossy(&out.stdout).lines())
-                    .map(str::to_string),
-            );
-        }
+        warnings = instcheck(&[&nq, &m8])?;
         for w in &warnings {
             progress.note(w);
         }
@@ -481,6 +503,60 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
         stages,
         instcheck_warnings: warnings,
     })
+}
+
+/// Install both packages' `hier()` entries, leapsecs.dat and the
+/// manifest's directory; returns the manifest records.
+fn install_all(
+    target: &Target,
+    paths: &InstallPaths,
+    pkgs: [(&PathBuf, &Vec<hier::HierEntry>); 2],
+) -> Result<Vec<FileRecord>, BuildError> {
+    let [(nq, nq_entries), (m8, m8_entries)] = pkgs;
+    let prefix = &paths.prefix;
+    let mut files: Vec<FileRecord> = Vec::new();
+    files.extend(install::install(nq, NETQMAIL, prefix, nq_entries, target)?);
+    files.extend(install::install(
+        m8,
+        MESS822,
+        &paths.mess822_home,
+        m8_entries,
+        target,
+    )?);
+    let leap = m8.join("leapsecs.dat");
+    let leap_bytes = install::read_built(&leap)?;
+    files.extend(install::install_extra(
+        prefix,
+        &["share", "share/mess822"],
+        LEAPSECS_PATH,
+        &leap_bytes,
+        0o644,
+        target,
+    )?);
+    install::put_dir(target, prefix, "share/qmail-toolkit", None, None, 0o755)?;
+    files.push(FileRecord::build_dir(format!(
+        "{}/share/qmail-toolkit",
+        prefix.display()
+    )));
+    Ok(files)
+}
+
+/// Run each tree's `instcheck`; returns what they printed.
+fn instcheck(trees: &[&PathBuf]) -> Result<Vec<String>, BuildError> {
+    let mut warnings = Vec::new();
+    for tree in trees {
+        let out = Command::new(tree.join("instcheck"))
+            .current_dir(tree)
+            .output()
+            .map_err(io_err(&tree.join("instcheck")))?;
+        warnings.extend(
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .chain(String::from_utf8_lossy(&out.stdout).lines())
+                .map(str::to_string),
+        );
+    }
+    Ok(warnings)
 }
 
 /// Build wall times (see [`bench_build`]).
@@ -579,11 +655,11 @@ mod tests {
     #[test]
     fn uid_map_beats_system_and_build_user_beats_all() {
         let map = "alias=1,qmaild=2,qmaill=3,root=0,qmailp=5,qmailq=6,qmailr=7,qmails=8,qmail=9,nofiles=10";
-        let (ids, src, note) = resolve_ids(Some(map), false).unwrap();
+        let (ids, src, note) = resolve_ids(Some(map), false, false).unwrap();
         assert_eq!((ids.uids[0], src.as_str(), note), (1, "uid-map", None));
-        let (ids, src, _) = resolve_ids(Some(map), true).unwrap();
+        let (ids, src, _) = resolve_ids(Some(map), true, true).unwrap();
         assert_eq!(src, "build-user");
         assert_eq!(ids, IdMap::build_user());
-        assert!(resolve_ids(Some("alias=1"), false).is_err());
+        assert!(resolve_ids(Some("alias=1"), false, false).is_err());
     }
 }

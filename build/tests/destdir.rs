@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use qmail_build::manifest::Manifest;
@@ -83,10 +84,27 @@ fn destdir_staging_is_reproducible_and_refers_to_the_prefix() {
         );
         assert_eq!(alias.mode, "02755");
         let meta = std::fs::metadata(staged.join("alias")).unwrap();
-        use std::os::unix::fs::MetadataExt;
         assert_ne!(meta.uid(), 7790, "ownership applied while staging");
         assert_eq!(meta.mode() & 0o7777, 0o2755);
         assert!(m.files.iter().all(|f| f.path.starts_with(PREFIX)));
+        // Every installed path has SOURCE_DATE_EPOCH as its mtime (the
+        // build's default is 0), and a rebuild still sees it up to date.
+        let epoch: i64 = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let stamps = common::snapshot(&staged, &[]);
+        assert!(stamps.len() > 200);
+        for (p, v) in &stamps {
+            let mtime = v.split(' ').nth(2).unwrap();
+            assert_eq!(mtime, format!("{epoch}.0"), "{p}: mtime");
+        }
+        let m = std::fs::symlink_metadata(&staged).unwrap();
+        assert_eq!(m.mtime(), epoch, "{}: mtime", staged.display());
+        if run == "one" {
+            let again = build(&o).unwrap();
+            assert!(again.up_to_date, "a rebuild of the same inputs did work");
+        }
         trees.push(common::tree_contents(&dest));
     }
     assert!(

@@ -136,6 +136,7 @@ fn build(a: BuildBenchArgs) -> Result<()> {
         ids_source: "build-user".into(),
         work: work.join("work"),
         force: false,
+        allow_symlinked_prefix: false,
     };
     let scratch = work.join("scratch");
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;

@@ -41,11 +41,25 @@ pub struct BuildArgs {
     #[arg(long, value_name = "MAP", conflicts_with = "as_build_user")]
     pub uid_map: Option<String>,
     /// Compile the invoking user's uid and gid in for every qmail user and
-    /// group (a private, single-user installation).
+    /// group (a private, single-user installation). Refused when run as
+    /// root (see --allow-root-ids).
     #[arg(long)]
     pub as_build_user: bool,
+    /// Allow ids that give qmail users other than `root` uid 0 (from
+    /// --as-build-user or the build-user fallback run as root, or from
+    /// --uid-map). Dangerous: qmail-queue is then setuid root and every
+    /// qmail daemon runs as root.
+    #[arg(long)]
+    pub allow_root_ids: bool,
+    /// Follow symbolic links among the components of --prefix,
+    /// --mess822-home and --destdir themselves (refused by default, with
+    /// the link's path). Links inside the installed tree are always
+    /// refused.
+    #[arg(long)]
+    pub allow_symlinked_prefix: bool,
     /// Work directory: pristine trees in DIR/pristine, build trees in
-    /// DIR/build [default: <workspace>/target/work].
+    /// DIR/build [default: <workspace>/target/work]. Locked while in use
+    /// (DIR/.qtk-lock): a second build or patch with the same DIR waits.
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
     /// Rebuild even if nothing changed.
@@ -61,11 +75,24 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .work
         .clone()
         .unwrap_or_else(|| workspace_root().join("target").join("work"));
-    let (ids, ids_source, note) = resolve_ids(args.uid_map.as_deref(), args.as_build_user)?;
+    // Everything that can be refused is refused before sources are
+    // unpacked or anything is compiled.
+    qmail_build::check_install_paths(
+        &args.prefix,
+        args.mess822_home.as_deref(),
+        args.destdir.as_deref(),
+        args.allow_symlinked_prefix,
+    )?;
+    let (ids, ids_source, note) = resolve_ids(
+        args.uid_map.as_deref(),
+        args.as_build_user,
+        args.allow_root_ids,
+    )?;
     if let Some(n) = note {
         eprintln!("build: {n}");
     }
     let patches = qmail_patches::select(&args.patches)?;
+    let _lock = crate::patch::lock_work(&work, "build")?;
     let trees = args.sources.obtain(&work.join("pristine"))?;
     let opts = BuildOptions {
         netqmail: release(&trees, qmail_patches::NETQMAIL)?,
@@ -80,6 +107,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         ids_source,
         work: work.join("build"),
         force: args.force,
+        allow_symlinked_prefix: args.allow_symlinked_prefix,
     };
     let out = qmail_build::build(&opts)?;
     if out.up_to_date {

@@ -2,7 +2,7 @@
 //! them with `patch -p1` in a work tree, and write the `.patch` files and
 //! a quilt `series` file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use qmail_patches::Patch;
@@ -18,7 +18,8 @@ pub struct PatchArgs {
     pub emit: Option<PathBuf>,
     /// Work directory: pristine trees are unpacked into DIR/pristine, the
     /// patched trees are DIR/netqmail-1.06 and DIR/mess822-0.58
-    /// [default: <workspace>/target/work].
+    /// [default: <workspace>/target/work]. Locked while in use
+    /// (DIR/.qtk-lock): a second build or patch with the same DIR waits.
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
     /// Only these patches (comma-separated short names, e.g.
@@ -36,6 +37,23 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
 }
 
+/// Lock the work directory `work` for the subcommand `what` (waiting,
+/// with a message, while another run holds it) and remove the scratch
+/// that runs which died left in it: `.NAME.tmp` trees and the
+/// unpacker's `pristine/.unpack-*` directories.
+pub(crate) fn lock_work(work: &Path, what: &str) -> Result<qmail_build::WorkLock> {
+    let lock = qmail_build::WorkLock::acquire(work, |m| eprintln!("{what}: {m}"))?;
+    let mut removed = lock.remove_stale(work, qmail_build::lock::is_scratch_tree)?;
+    removed.extend(lock.remove_stale(&work.join("pristine"), |n| n.starts_with(".unpack-"))?);
+    for p in removed {
+        eprintln!(
+            "{what}: removed {} (scratch left by an earlier run that did not finish)",
+            p.display()
+        );
+    }
+    Ok(lock)
+}
+
 /// Run `cargo xtask patch`.
 pub fn run(args: PatchArgs) -> Result<()> {
     let root = workspace_root();
@@ -46,6 +64,7 @@ pub fn run(args: PatchArgs) -> Result<()> {
         .emit
         .unwrap_or_else(|| root.join("target").join("patches"));
     let defs = qmail_patches::select(&args.patches)?;
+    let _lock = lock_work(&work, "patch")?;
     let trees = args.sources.obtain(&work.join("pristine"))?;
     let mut all: Vec<Patch> = Vec::new();
     for tree in &trees {

@@ -48,6 +48,7 @@ pub fn options(nq: &Path, m8: &Path, prefix: &Path, work: &Path) -> BuildOptions
         ids_source: "build-user".into(),
         work: work.to_path_buf(),
         force: false,
+        allow_symlinked_prefix: false,
     }
 }
 

@@ -1,0 +1,197 @@
+//! An exclusive lock on a work directory, so that two builds (or a build
+//! and `cargo xtask patch`) sharing one do not replace each other's trees.
+//!
+//! The lock is `flock(LOCK_EX)` on `WORK/.qtk-lock`, held for as long as
+//! the [`WorkLock`] lives and released by the kernel when the process
+//! ends, however it ends. A second run waits for the first (after saying
+//! so, with the holder's pid) rather than failing. Under the lock, scratch
+//! left by runs that died (for instance `WORK/.netqmail-1.06.tmp`) can be
+//! removed safely: no live run is using it.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
+
+use crate::{io_err, BuildError};
+
+/// The lock file's name inside the work directory.
+pub const LOCK_FILE: &str = ".qtk-lock";
+
+/// A held lock on a work directory (released on drop).
+#[derive(Debug)]
+pub struct WorkLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl WorkLock {
+    /// Lock the work directory `dir` (created if missing). If another
+    /// process holds the lock, `on_wait` is called once with a message
+    /// naming the lock file and the holder, then this waits for it.
+    pub fn acquire(dir: &Path, on_wait: impl FnOnce(&str)) -> Result<WorkLock, BuildError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let path = dir.join(LOCK_FILE);
+        let open = |write: bool| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(write)
+                .create(write)
+                .truncate(false)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(&path)
+        };
+        let mut file = match open(true) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => open(false),
+            other => other,
+        }
+        .map_err(io_err(&path))?;
+        if !file.metadata().map_err(io_err(&path))?.is_file() {
+            return Err(BuildError::Invalid(format!(
+                "{}: the lock file is not a regular file",
+                path.display()
+            )));
+        }
+        match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(Errno::WOULDBLOCK) => {
+                let mut holder = String::new();
+                let _ = (&file).take(64).read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => "another process".to_string(),
+                    h => h.to_string(),
+                };
+                on_wait(&format!(
+                    "{} is locked by {holder} (another build or patch using this work directory); waiting for it to finish",
+                    path.display()
+                ));
+                rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(|e| {
+                    BuildError::Io {
+                        path: path.clone(),
+                        error: e.into(),
+                    }
+                })?;
+            }
+            Err(e) => {
+                return Err(BuildError::Io {
+                    path,
+                    error: e.into(),
+                })
+            }
+        }
+        // Say who holds it, for the message above (best effort: the file
+        // may be read-only to us).
+        let _ = file.set_len(0).and_then(|()| {
+            file.rewind()?;
+            write!(file, "pid {}", std::process::id())
+        });
+        Ok(WorkLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Remove the entries of `dir` whose names satisfy `stale` (scratch of
+    /// runs that died: call this only for directories this lock guards);
+    /// symbolic links are removed, not followed. Returns what was removed.
+    pub fn remove_stale(
+        &self,
+        dir: &Path,
+        stale: impl Fn(&str) -> bool,
+    ) -> Result<Vec<PathBuf>, BuildError> {
+        let rd = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(dir)(e)),
+        };
+        let mut removed = Vec::new();
+        for e in rd {
+            let e = e.map_err(io_err(dir))?;
+            let name = e.file_name();
+            if !name.to_str().is_some_and(&stale) {
+                continue;
+            }
+            let p = e.path();
+            let is_dir = e.file_type().map_err(io_err(&p))?.is_dir();
+            if is_dir {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            }
+            .map_err(io_err(&p))?;
+            removed.push(p);
+        }
+        removed.sort();
+        Ok(removed)
+    }
+}
+
+/// The names of the scratch trees [`crate::prepare_tree_with`] builds
+/// before renaming them into place: `.NAME.tmp`.
+pub fn is_scratch_tree(name: &str) -> bool {
+    name.len() > ".tmp".len() + 1 && name.starts_with('.') && name.ends_with(".tmp")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_second_lock_waits_for_the_first() {
+        let t = tempfile::tempdir().unwrap();
+        let work = t.path().join("work");
+        let first = WorkLock::acquire(&work, |_| panic!("nobody holds it yet")).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let w = work.clone();
+        let h = std::thread::spawn(move || {
+            let tx2 = tx.clone();
+            let l = WorkLock::acquire(&w, move |m| tx2.send(format!("wait: {m}")).unwrap());
+            tx.send("got it".to_string()).unwrap();
+            l.map(|_| ())
+        });
+        let msg = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            msg.starts_with("wait: ")
+                && msg.contains(&work.join(LOCK_FILE).display().to_string())
+                && msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the second lock did not wait"
+        );
+        drop(first);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "got it");
+        h.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn stale_scratch_is_removed_and_links_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let work = t.path().join("work");
+        std::fs::create_dir_all(work.join(".netqmail-1.06.tmp/sub")).unwrap();
+        std::fs::write(work.join(".netqmail-1.06.tmp/sub/f"), "x").unwrap();
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "keep").unwrap();
+        std::os::unix::fs::symlink(&outside, work.join(".evil.tmp")).unwrap();
+        std::fs::create_dir(work.join("netqmail-1.06")).unwrap();
+        let lock = WorkLock::acquire(&work, |_| {}).unwrap();
+        let removed = lock.remove_stale(&work, is_scratch_tree).unwrap();
+        assert_eq!(
+            removed,
+            [work.join(".evil.tmp"), work.join(".netqmail-1.06.tmp")]
+        );
+        assert!(outside.join("keep").is_file(), "followed a link");
+        assert!(work.join("netqmail-1.06").is_dir());
+        assert!(work.join(LOCK_FILE).is_file());
+    }
+}
