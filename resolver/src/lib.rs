@@ -65,6 +65,7 @@
 pub mod bytes;
 pub mod control;
 pub mod dotqmail;
+pub mod fsread;
 pub mod getpw;
 pub mod handoff;
 pub mod report;
