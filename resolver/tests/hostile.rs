@@ -429,3 +429,28 @@ fn write_errors_exit_111_with_a_message() {
         );
     }
 }
+
+/// qmail-newu's model refuses a FIFO users/assign (naming it) instead of
+/// waiting for a writer, and leaves no users/cdb behind.
+#[test]
+fn compile_assign_file_refuses_a_fifo() {
+    let sb = Sandbox::new();
+    let assign = sb.p("assign");
+    mkfifo(&assign);
+    let cdb = sb.p("cdb");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (a, c) = (assign.clone(), cdb.clone());
+    std::thread::spawn(move || {
+        let _ =
+            tx.send(qmail_resolver::users::compile_assign_file(&a, &c).map_err(|e| e.to_string()));
+    });
+    let r = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("compile_assign_file blocked on a FIFO");
+    let e = r.expect_err("a FIFO is not a users/assign");
+    assert!(
+        e.contains(&assign.display().to_string()) && e.contains("not a regular file (fifo)"),
+        "{e}"
+    );
+    assert!(!cdb.exists());
+}
