@@ -124,7 +124,7 @@ fn main() {
     qfile(&ah, ".qmail-root", "&root@example.com\n");
 
     let controls = Controls::load(&q).unwrap();
-    let users = UsersDb::load(&q.join("users/cdb"));
+    let users = UsersDb::load(&q.join("users/cdb")).unwrap();
     let r = Resolver::from_parts(Config::with_home(&q), controls, users, pw);
 
     let mut addrs: Vec<Vec<u8>> = Vec::new();

@@ -1,20 +1,24 @@
 //! Stage C: control files (resolution.md C1–C8).
 
 use crate::bytes::{escape_bytes, Bytes};
+use crate::fsread::{read_bounded, ReadError, CONTROL_MAX};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// A control-file load failure (any open or read error other than ENOENT,
-/// or C4's "locals and me both missing").
+/// a file that is not regular or is over [`CONTROL_MAX`], or C4's "locals
+/// and me both missing").
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    /// The file exists but could not be read.
+    /// The file exists but could not be read, is not a regular file (a
+    /// FIFO or device: refused rather than read, see [`crate::fsread`]) or
+    /// is larger than [`CONTROL_MAX`].
     #[error("unable to read control file {path}: {source}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The error.
-        source: std::io::Error,
+        source: ReadError,
     },
     /// C4: control/locals and control/me are both missing.
     #[error("missing control file: locals (and control/me is missing too)")]
@@ -39,14 +43,16 @@ pub struct ControlFiles {
 
 impl ControlFiles {
     /// Reads the five files from `qmail_home/control`. ENOENT gives `None`;
-    /// any other error is fatal (C1, C4, C5).
+    /// any other error is fatal (C1, C4, C5). Files are opened without
+    /// blocking and must be regular files of at most [`CONTROL_MAX`] bytes
+    /// ([`read_bounded`]).
     pub fn read(qmail_home: &Path) -> Result<ControlFiles, ControlError> {
         let dir = qmail_home.join("control");
         let rd = |name: &str| -> Result<Option<Vec<u8>>, ControlError> {
             let path = dir.join(name);
-            match std::fs::read(&path) {
+            match read_bounded(&path, CONTROL_MAX) {
                 Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) if e.is_not_found() => Ok(None),
                 Err(source) => Err(ControlError::Read { path, source }),
             }
         };

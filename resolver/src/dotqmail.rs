@@ -20,25 +20,54 @@ pub fn safeext(ext: &[u8]) -> Vec<u8> {
 pub struct SearchName {
     /// The name relative to home (`.qmail-foo-default`).
     pub name: Bytes,
-    /// The value DEFAULT gets if this name is the one found (`None` for an
-    /// exact name that does not end in `default`).
-    pub default: Option<Bytes>,
+    /// Where the value DEFAULT gets if this name is the one found starts in
+    /// `ext`: DEFAULT is `ext[default_at..]` (`None` for an exact name that
+    /// does not end in `default`). An offset, not a copy, so that the names
+    /// of an `ext` with many `-` take memory linear in its length.
+    pub default_at: Option<usize>,
 }
 
-/// Q2–Q4: the names qmail-local probes, in order.
+impl SearchName {
+    /// DEFAULT for this name, given the `ext` the name was made from.
+    pub fn default_value<'a>(&self, ext: &'a [u8]) -> Option<&'a [u8]> {
+        self.default_at.and_then(|i| ext.get(i..))
+    }
+}
+
+/// Linux's `PATH_MAX` (with the NUL): `open` of a name of this many bytes
+/// or more fails with ENAMETOOLONG without looking at the file system.
+pub const NAME_LIMIT: usize = 4096;
+
+/// Q2–Q4: the names qmail-local probes, in order, leaving out every name
+/// of [`NAME_LIMIT`] (4096) bytes or more.
+///
+/// qmail-local opens each name relative to home; for those long names the
+/// open fails with ENAMETOOLONG, which Q1 treats as absent, so leaving them
+/// out does not change the result. This keeps the list at most about 4096
+/// names of at most 4096 bytes, whatever the number of `-` in `ext` (all
+/// names would take memory quadratic in it); [`too_long_names`] counts the
+/// names left out.
 pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
     let se = safeext(ext);
     let mut v = Vec::new();
-    let mut exact = b".qmail".to_vec();
-    exact.extend_from_slice(dash);
-    exact.extend_from_slice(&se);
-    let default = (se.len() >= 7 && &se[se.len() - 7..] == b"default")
-        .then(|| Bytes::new(&ext[ext.len() - 7..]));
-    v.push(SearchName {
-        name: Bytes(exact),
-        default,
-    });
-    for i in (0..=se.len()).rev() {
+    let base = b".qmail".len() + dash.len();
+    if base + se.len() < NAME_LIMIT {
+        let mut exact = b".qmail".to_vec();
+        exact.extend_from_slice(dash);
+        exact.extend_from_slice(&se);
+        let default_at =
+            (se.len() >= 7 && &se[se.len() - 7..] == b"default").then(|| ext.len() - 7);
+        v.push(SearchName {
+            name: Bytes(exact),
+            default_at,
+        });
+    }
+    // the default names are base + i + 7 bytes long
+    let top = se.len().min(NAME_LIMIT.saturating_sub(base + 8));
+    if base + 7 >= NAME_LIMIT {
+        return v;
+    }
+    for i in (0..=top).rev() {
         if i == 0 || se[i - 1] == b'-' {
             let mut n = b".qmail".to_vec();
             n.extend_from_slice(dash);
@@ -46,11 +75,23 @@ pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
             n.extend_from_slice(b"default");
             v.push(SearchName {
                 name: Bytes(n),
-                default: Some(Bytes::new(&ext[i..])),
+                default_at: Some(i),
             });
         }
     }
     v
+}
+
+/// How many names of Q2–Q4 [`search_names`] leaves out because they are
+/// [`NAME_LIMIT`] bytes or longer (each would be ENAMETOOLONG: absent).
+pub fn too_long_names(dash: &[u8], ext: &[u8]) -> usize {
+    let base = b".qmail".len() + dash.len();
+    let exact = usize::from(base + ext.len() >= NAME_LIMIT);
+    // safeext keeps the length and the positions of '-'
+    let long_defaults = (0..=ext.len())
+        .filter(|&i| (i == 0 || ext[i - 1] == b'-') && base + i + 7 >= NAME_LIMIT)
+        .count();
+    exact + long_defaults
 }
 
 /// The result of Q1's probe of one name.
@@ -96,8 +137,18 @@ impl Probe {
     }
 }
 
+/// The largest `.qmail` file read: 16 MiB ([`crate::fsread::CONTROL_MAX`]).
+pub const DOTQMAIL_MAX: u64 = crate::fsread::CONTROL_MAX;
+
 /// Q1: `open(path, O_RDONLY|O_NONBLOCK)` then `fstat`. With `read`, the
 /// contents of a found file are returned too.
+///
+/// Decision (size): a regular file larger than [`DOTQMAIL_MAX`] is
+/// `Probe::Error { errno: EFBIG }` (a deferral `Unable to open NAME: file
+/// too big. (#4.3.0)`), whether or not it is read; so is a read error
+/// (with its errno; qmail-local says `Out of memory. (#4.3.0)` for both).
+/// A FIFO is never read: open does not block and fstat makes it
+/// `NotRegular`, as in qmail-local.
 pub fn probe_qmail(path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Vec<u8>>) {
     let Ok(c) = CString::new(path) else {
         return (
@@ -121,6 +172,9 @@ pub fn probe_qmail(path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Vec<u8
         }
         return (Probe::Missing { errno: e }, None);
     }
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd is ours; File takes ownership and closes it.
+    let f = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fd is open, st is a valid out pointer.
     let r = unsafe { libc::fstat(fd, &mut st) };
@@ -132,6 +186,8 @@ pub fn probe_qmail(path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Vec<u8
         Probe::NotRegular { mode: st.st_mode }
     } else if st.st_mode & patrn != 0 {
         Probe::Writable { mode: st.st_mode }
+    } else if st.st_size as u64 > DOTQMAIL_MAX {
+        Probe::Error { errno: libc::EFBIG }
     } else {
         Probe::Found {
             mode: st.st_mode,
@@ -139,19 +195,21 @@ pub fn probe_qmail(path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Vec<u8
             forward_only: st.st_mode & 0o100 != 0,
         }
     };
-    let mut content = None;
-    if read && matches!(probe, Probe::Found { .. }) {
-        use std::io::Read;
-        use std::os::fd::FromRawFd;
-        // SAFETY: fd is ours; File takes ownership and closes it.
-        let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
-        let mut buf = Vec::new();
-        content = f.read_to_end(&mut buf).ok().map(|_| buf);
-    } else {
-        // SAFETY: fd is ours.
-        unsafe { libc::close(fd) };
+    if !(read && matches!(probe, Probe::Found { .. })) {
+        return (probe, None);
     }
-    (probe, content)
+    use std::io::Read;
+    let mut buf = Vec::new();
+    match f.take(DOTQMAIL_MAX + 1).read_to_end(&mut buf) {
+        Ok(_) if buf.len() as u64 > DOTQMAIL_MAX => (Probe::Error { errno: libc::EFBIG }, None),
+        Ok(_) => (probe, Some(buf)),
+        Err(e) => (
+            Probe::Error {
+                errno: e.raw_os_error().unwrap_or(libc::EIO),
+            },
+            None,
+        ),
+    }
 }
 
 /// A classified .qmail line (P3, with branch.md rule 1 when enabled).

@@ -58,6 +58,12 @@
 //!   rules, and the `-n` listing is attached. Program exit statuses are
 //!   inputs of [`dotqmail::run_instructions`]; for a failing program the
 //!   status text is empty because qmail uses the program's own output.
+//! * **Hostile files** ([`fsread`]): control files, users/cdb and
+//!   users/assign are opened with `O_NONBLOCK` and `fstat`ed; a FIFO or
+//!   device is refused (a control file: an error naming it; users/cdb: the
+//!   QLX_CDB deferral), and sizes are bounded (16 MiB, 64 MiB; `.qmail`
+//!   files 16 MiB). `.qmail` names of 4096 bytes or more are counted, not
+//!   probed ([`dotqmail::search_names`]).
 //! * **JSON**: byte strings are JSON strings; invalid UTF-8 bytes appear as
 //!   `\xNN` (see [`bytes`]).
 #![warn(missing_docs)]
@@ -65,6 +71,7 @@
 pub mod bytes;
 pub mod control;
 pub mod dotqmail;
+pub mod fsread;
 pub mod getpw;
 pub mod handoff;
 pub mod report;

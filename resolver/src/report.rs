@@ -10,6 +10,9 @@
 //!   block. The missing alias user prints `defer: Unable to find alias
 //!   user!` instead of the original's `reject address for lack of any entry
 //!   in /etc/passwd` (qmail defers it; realrcptto accepts it).
+//! * A users/cdb that is a FIFO, socket or device prints
+//!   `unreadable users/cdb: PATH: not a regular file (TYPE)` before the
+//!   `defer: Trouble reading users/cdb in qmail-lspawn.` line.
 //! * An empty local part (H4) prints `trash: empty local part, message
 //!   discarded`.
 //! * A passwd candidate whose home cannot be stat'ed because of EACCES or
@@ -22,15 +25,21 @@
 //!   item 11) prints the `deliver according to …` line, then
 //!   `defer: TEXT` with qmail-local's text (qmail stops there).
 //! * The `.qmail` paths printed are `HOME/NAME`.
+//! * `.qmail` names of 4096 bytes or more (a local part with thousands of
+//!   `-`) are not probed, as qmail-local's open of them fails with
+//!   ENAMETOOLONG (absent); one line `missing .qmail files: N names of 4096
+//!   bytes or more (ENAMETOOLONG), not probed` stands for them, before the
+//!   other search lines.
 //! * An exception in virtualdomains (empty value) prints `accept address for
 //!   remote delivery`, as qmail routes it remotely (D.3 item 16 fixed).
 
 use crate::bytes::error_str;
-use crate::dotqmail::{self, DeliveryKind, LineKind, Probe, ProgramExit, RunStatus};
+use crate::dotqmail::{self, DeliveryKind, Instruction, LineKind, Probe, ProgramExit, RunStatus};
 use crate::getpw::{CandidateResult, GetpwOutcome};
 use crate::resolve::{HomeCheck, Outcome, ProbeStep, Trace, UsersStage};
 use crate::rewrite::{Channel, Decision};
-use crate::users::UsersMatch;
+use crate::users::{CdbTrouble, UsersMatch};
+use std::io::Write;
 
 fn line(out: &mut Vec<u8>, parts: &[&[u8]]) {
     for p in parts {
@@ -106,7 +115,19 @@ fn format_body(t: &Trace, o: &mut Vec<u8>) {
         Some(UsersStage::NoEntry) | Some(UsersStage::Missing) => {
             line(o, &[b"no entry in users/cdb"])
         }
-        Some(UsersStage::Trouble(_)) => {
+        Some(UsersStage::Trouble(tr)) => {
+            if let CdbTrouble::NotRegular { path, file_type } = tr {
+                line(
+                    o,
+                    &[
+                        b"unreadable users/cdb: ",
+                        path,
+                        b": not a regular file (",
+                        file_type.as_bytes(),
+                        b")",
+                    ],
+                );
+            }
             outcome_line(o, &t.outcome);
             return;
         }
@@ -176,6 +197,14 @@ fn format_body(t: &Trace, o: &mut Vec<u8>) {
         outcome_line(o, &t.outcome);
         return;
     }
+    if t.search_too_long > 0 {
+        let m = format!(
+            "missing .qmail files: {} names of {} bytes or more (ENAMETOOLONG), not probed",
+            t.search_too_long,
+            dotqmail::NAME_LIMIT
+        );
+        line(o, &[m.as_bytes()]);
+    }
     for s in &t.search {
         match s.probe {
             Probe::Missing { .. } => line(o, &[b"missing .qmail file:", &s.path]),
@@ -242,18 +271,34 @@ fn status_text(s: &RunStatus) -> Vec<u8> {
     }
 }
 
+/// At most this many `?LABEL COMMAND` lines get their own "exits 99" path
+/// in the `--explain` section; each path lists up to one line per
+/// instruction, so without a cap the section would grow with the square of
+/// the number of such lines.
+pub const EXPLAIN_MAX_BRANCH_PATHS: usize = 16;
+
 /// The `--explain` section: the instructions of the chosen .qmail (or
 /// aliasempty), the `qmail-local -n` listing, and the deliveries under the
 /// branch rules. Commands are not run: the main path assumes every command
-/// exits 0; for each `?LABEL COMMAND` line a second path shows what happens
-/// when that command exits 99 (all others 0). Empty when the trace did not
-/// reach stage P (run [`crate::Resolver::resolve_with`] with
-/// `instructions: true`).
+/// exits 0; for each of the first [`EXPLAIN_MAX_BRANCH_PATHS`] `?LABEL
+/// COMMAND` lines a second path shows what happens when that command exits
+/// 99 (all others 0), and one line counts the `?` lines left out. Empty
+/// when the trace did not reach stage P (run
+/// [`crate::Resolver::resolve_with`] with `instructions: true`).
 pub fn format_explain(t: &Trace) -> Vec<u8> {
     let mut o = Vec::new();
+    // writing into a Vec cannot fail
+    let _ = write_explain(t, &mut o);
+    o
+}
+
+/// [`format_explain`], written to `w` piece by piece (the section is
+/// linear in the size of the instructions, but can be large).
+pub fn write_explain<W: Write>(t: &Trace, w: &mut W) -> std::io::Result<()> {
     let (Some(instr), Some(listing)) = (&t.instructions, &t.listing) else {
-        return o;
+        return Ok(());
     };
+    let mut o = Vec::new();
     // The file qmail-local reads: the chosen .qmail unless it is empty
     // (P1); also when its instructions end in a P3 deferral.
     let (src, fo): (&[u8], bool) = match t.chosen() {
@@ -279,54 +324,106 @@ pub fn format_explain(t: &Trace) -> Vec<u8> {
                 &i.text,
             ],
         );
+        flush_big(&mut o, w)?;
     }
     line(&mut o, &[b"explain: qmail-local -n would print:"]);
     for l in &listing.lines {
         line(&mut o, &[b"  ", l]);
+        flush_big(&mut o, w)?;
     }
     if let Some(e) = &listing.error {
         line(&mut o, &[b"  error: ", e]);
     }
-    let path = |title: &[u8], ninety_nine: Option<usize>, o: &mut Vec<u8>| {
-        let r = dotqmail::run_instructions(instr, fo, |_, n| {
-            if Some(n) == ninety_nine {
-                ProgramExit::Code(99)
-            } else {
-                ProgramExit::Code(0)
+    explain_path(
+        instr,
+        fo,
+        b"deliveries if every command exits 0:",
+        None,
+        &mut o,
+        w,
+    )?;
+    let branches = instr.iter().filter(|i| {
+        matches!(
+            i.kind,
+            LineKind::Branch {
+                command: Some(_),
+                ..
             }
-        });
-        line(o, &[b"explain: ", title]);
-        for d in &r.deliveries {
-            line(
-                o,
-                &[
-                    b"  line ",
-                    d.line_no.to_string().as_bytes(),
-                    b": ",
-                    &say_delivery(&d.kind),
-                ],
-            );
+        )
+    });
+    let mut left_out = 0usize;
+    for (n, i) in branches.enumerate() {
+        if n >= EXPLAIN_MAX_BRANCH_PATHS {
+            left_out += 1;
+            continue;
         }
-        if !r.skipped.is_empty() {
-            let s: Vec<String> = r.skipped.iter().map(|n| n.to_string()).collect();
-            line(o, &[b"  skipped lines: ", s.join(",").as_bytes()]);
-        }
-        line(o, &[b"  result: ", &status_text(&r.status)]);
-    };
-    path(b"deliveries if every command exits 0:", None, &mut o);
-    for i in instr {
-        if let LineKind::Branch {
-            command: Some(_), ..
-        } = &i.kind
-        {
-            let title = format!(
-                "deliveries if the command on line {} exits 99 (others 0):",
-                i.line_no
-            );
-            path(title.as_bytes(), Some(i.line_no), &mut o);
-        }
+        let title = format!(
+            "deliveries if the command on line {} exits 99 (others 0):",
+            i.line_no
+        );
+        explain_path(instr, fo, title.as_bytes(), Some(i.line_no), &mut o, w)?;
     }
-    o
+    if left_out > 0 {
+        let m = format!(
+            "explain: {left_out} more ?LABEL COMMAND lines: their exit-99 paths are not shown (limit {EXPLAIN_MAX_BRANCH_PATHS})"
+        );
+        line(&mut o, &[m.as_bytes()]);
+    }
+    w.write_all(&o)
+}
+
+/// Writes `o` out once it holds 64 KiB or more.
+fn flush_big<W: Write>(o: &mut Vec<u8>, w: &mut W) -> std::io::Result<()> {
+    if o.len() >= 1 << 16 {
+        w.write_all(o)?;
+        o.clear();
+    }
+    Ok(())
+}
+
+/// One `explain: deliveries if …` path: every command exits 0, except the
+/// one on line `ninety_nine`, which exits 99.
+fn explain_path<W: Write>(
+    instr: &[Instruction],
+    fo: bool,
+    title: &[u8],
+    ninety_nine: Option<usize>,
+    o: &mut Vec<u8>,
+    w: &mut W,
+) -> std::io::Result<()> {
+    let r = dotqmail::run_instructions(instr, fo, |_, n| {
+        if Some(n) == ninety_nine {
+            ProgramExit::Code(99)
+        } else {
+            ProgramExit::Code(0)
+        }
+    });
+    line(o, &[b"explain: ", title]);
+    for d in &r.deliveries {
+        line(
+            o,
+            &[
+                b"  line ",
+                d.line_no.to_string().as_bytes(),
+                b": ",
+                &say_delivery(&d.kind),
+            ],
+        );
+        flush_big(o, w)?;
+    }
+    if !r.skipped.is_empty() {
+        o.extend_from_slice(b"  skipped lines: ");
+        for (k, n) in r.skipped.iter().enumerate() {
+            if k > 0 {
+                o.push(b',');
+            }
+            o.extend_from_slice(n.to_string().as_bytes());
+            flush_big(o, w)?;
+        }
+        o.push(b'\n');
+    }
+    line(o, &[b"  result: ", &status_text(&r.status)]);
+    flush_big(o, w)
 }
 
 fn kind_name(k: &LineKind) -> &'static str {

@@ -297,8 +297,14 @@ pub struct Trace {
     pub home: Option<HomeCheck>,
     /// L5: the Delivered-To line matched a header.
     pub looping: bool,
-    /// Q2–Q4 probes, in order.
+    /// Q2–Q4 probes, in order, without the names of
+    /// [`dotqmail::NAME_LIMIT`] bytes or more (see
+    /// [`dotqmail::search_names`]).
     pub search: Vec<ProbeStep>,
+    /// How many Q2–Q4 names were not probed because they are
+    /// [`dotqmail::NAME_LIMIT`] bytes or longer (ENAMETOOLONG: absent);
+    /// 0 when the search did not run.
+    pub search_too_long: usize,
     /// Q7: owner probes (`-owner`, `-owner-default`) and their results
     /// (`true` = exists).
     pub owner: Vec<(Bytes, bool)>,
@@ -342,6 +348,9 @@ pub enum ResolverError {
     /// A control file problem.
     #[error(transparent)]
     Control(#[from] ControlError),
+    /// users/cdb is over the size limit.
+    #[error(transparent)]
+    CdbTooLarge(#[from] users::CdbTooLarge),
 }
 
 /// The resolver: controls and users/cdb loaded once, passwd and filesystem
@@ -377,7 +386,7 @@ impl<P: Passwd> Resolver<P> {
     /// Loads `config.qmail_home/control/*` and `users/cdb`.
     pub fn new(config: Config, passwd: P) -> Result<Self, ResolverError> {
         let controls = Controls::load(&config.qmail_home)?;
-        let users = UsersDb::load(&config.qmail_home.join("users/cdb"));
+        let users = UsersDb::load(&config.qmail_home.join("users/cdb"))?;
         Ok(Resolver {
             config,
             controls,
@@ -408,9 +417,11 @@ impl<P: Passwd> Resolver<P> {
     pub fn users(&self) -> &UsersDb {
         &self.users
     }
-    /// Re-reads users/cdb.
-    pub fn reload_users(&mut self) {
-        self.users = UsersDb::load(&self.config.qmail_home.join("users/cdb"));
+    /// Re-reads users/cdb (the old copy is kept when the new one is over
+    /// the size limit).
+    pub fn reload_users(&mut self) -> Result<(), ResolverError> {
+        self.users = UsersDb::load(&self.config.qmail_home.join("users/cdb"))?;
+        Ok(())
     }
 
     /// Resolves one recipient with the default options.
@@ -432,6 +443,7 @@ impl<P: Passwd> Resolver<P> {
             home: None,
             looping: false,
             search: Vec::new(),
+            search_too_long: 0,
             owner: Vec::new(),
             instructions: None,
             listing: None,
@@ -442,6 +454,10 @@ impl<P: Passwd> Resolver<P> {
         };
         let (outcome, verdict) = self.local_stages(&mut t, opts);
         t.outcome = outcome;
+        if let (Some(r), Some(HomeCheck::Ok { .. }), false) = (&t.record, &t.home, t.looping) {
+            // the search ran (see local_stages, stage Q)
+            t.search_too_long = dotqmail::too_long_names(&r.dash, &r.ext);
+        }
         t.verdict = if t.uncertain.is_empty() {
             verdict
         } else {
@@ -787,7 +803,7 @@ impl<P: Passwd> Resolver<P> {
                         file: step.name.name.clone(),
                         path: step.path.clone(),
                         target,
-                        default: step.name.default.clone(),
+                        default: step.name.default_value(&rec.ext).map(Bytes::new),
                         forward_only,
                         empty,
                         newsender,

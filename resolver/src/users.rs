@@ -2,6 +2,7 @@
 //! qmail-lspawn's `nughde_get` (U8–U13), plus the H6 record parse.
 
 use crate::bytes::Bytes;
+use crate::fsread::{read_bounded, ReadError, CDB_MAX, CONTROL_MAX};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -160,11 +161,16 @@ pub fn write_cdb(path: &Path, records: &[(Vec<u8>, Vec<u8>)]) -> Result<(), CdbW
     Ok(())
 }
 
-/// qmail-newu: compiles `assign` into `cdb` (atomically).
+/// qmail-newu: compiles `assign` into `cdb` (atomically). `assign` must be
+/// a regular file of at most [`CONTROL_MAX`] bytes; it is opened without
+/// blocking ([`read_bounded`]).
 pub fn compile_assign_file(assign: &Path, cdb: &Path) -> Result<(), CdbWriteError> {
-    let bytes = std::fs::read(assign).map_err(|source| CdbWriteError::Io {
+    let bytes = read_bounded(assign, CONTROL_MAX).map_err(|e| CdbWriteError::Io {
         path: assign.to_path_buf(),
-        source,
+        source: match e {
+            ReadError::Io(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        },
     })?;
     let recs = compile_assign(&bytes)?;
     write_cdb(cdb, &recs)
@@ -180,6 +186,13 @@ pub struct CdbReadError;
 pub trait CdbGet {
     /// The data of the first record with exactly this key.
     fn get_first(&self, key: &[u8]) -> Result<Option<&[u8]>, CdbReadError>;
+
+    /// [`CdbGet::get_first`] when the caller already knows
+    /// `cdb_hash(key)` (the prefix probes of U11 compute it incrementally,
+    /// so a long local part costs linear, not quadratic, hashing time).
+    fn get_first_hashed(&self, key: &[u8], _hash: u32) -> Result<Option<&[u8]>, CdbReadError> {
+        self.get_first(key)
+    }
 }
 
 /// A cdb held in memory (the whole file's bytes).
@@ -202,8 +215,11 @@ pub fn cdb_hash(key: &[u8]) -> u32 {
 
 impl CdbGet for CdbSlice<'_> {
     fn get_first(&self, key: &[u8]) -> Result<Option<&[u8]>, CdbReadError> {
+        self.get_first_hashed(key, cdb_hash(key))
+    }
+
+    fn get_first_hashed(&self, key: &[u8], h: u32) -> Result<Option<&[u8]>, CdbReadError> {
         let b = self.0;
-        let h = cdb_hash(key);
         let hp = ((h as usize) << 3) & 2047;
         let pos = u32_at(b, hp)? as usize;
         let lenhash = u32_at(b, hp + 4)? as usize;
@@ -278,8 +294,11 @@ pub struct UsersHit {
 }
 
 /// Why the users/cdb step failed (U8/U9): qmail-lspawn exits QLX_CDB.
+///
+/// In JSON the variant is the `trouble` key (`kind` is taken by the
+/// enclosing stage: `{"kind":"trouble","trouble":"open","errno":21}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "trouble", rename_all = "snake_case")]
 pub enum CdbTrouble {
     /// U8: open failed with an errno other than ENOENT.
     Open {
@@ -290,6 +309,15 @@ pub enum CdbTrouble {
     NoWildchars,
     /// U9: a read or seek failed (truncated or corrupt).
     Read,
+    /// users/cdb is a FIFO, socket or device. qmail-lspawn's `cdb_seek`
+    /// fails on it (ESPIPE for a FIFO) or finds no `""` key, so it exits
+    /// QLX_CDB; the resolver does not open it for reading at all.
+    NotRegular {
+        /// The file.
+        path: Bytes,
+        /// `fifo`, `socket`, `character device` or `block device`.
+        file_type: &'static str,
+    },
 }
 
 /// U9–U13: looks `local` up. `Ok(None)` means "go to stage G".
@@ -320,12 +348,22 @@ pub fn lookup_users<C: CdbGet + ?Sized>(
     }
     key.pop();
     let n = local.len();
+    // hashes[k] = cdb_hash(&key[..k + 1])
+    let mut hashes = Vec::with_capacity(n + 1);
+    let mut h = cdb_hash(b"");
+    for &c in &key {
+        h = (h.wrapping_shl(5).wrapping_add(h)) ^ c as u32;
+        hashes.push(h);
+    }
     for k in (0..=n).rev() {
         let probe = k == 0 || wild.contains(&key[k]);
         if !probe {
             continue;
         }
-        if let Some(d) = cdb.get_first(&key[..k + 1]).map_err(|_| CdbTrouble::Read)? {
+        if let Some(d) = cdb
+            .get_first_hashed(&key[..k + 1], hashes[k])
+            .map_err(|_| CdbTrouble::Read)?
+        {
             let mut rec = Vec::with_capacity(d.len() + n - k + 1);
             rec.extend_from_slice(d);
             rec.extend_from_slice(&local[k..]);
@@ -401,10 +439,29 @@ pub fn parse_record(rec: &[u8]) -> Option<UserRecord> {
 pub enum UsersDb {
     /// ENOENT: every lookup goes to stage G (U8).
     Missing,
-    /// Open or read failed with this errno (U8: QLX_CDB).
+    /// Open or read failed with this errno (U8: QLX_CDB). A directory is
+    /// `Unreadable(EISDIR)`, the error qmail's read gets.
     Unreadable(i32),
+    /// A FIFO, socket or device: every lookup is [`CdbTrouble::NotRegular`]
+    /// (QLX_CDB). It is never read, so it cannot block or fill memory.
+    NotRegular {
+        /// The file.
+        path: Bytes,
+        /// Its type.
+        file_type: &'static str,
+    },
     /// The file's bytes, cached (see [`UsersDb::load`]).
     Loaded(Vec<u8>),
+}
+
+/// users/cdb is larger than [`CDB_MAX`]: the resolver refuses to load it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: users/cdb larger than the limit of {limit} bytes")]
+pub struct CdbTooLarge {
+    /// The file.
+    pub path: PathBuf,
+    /// The limit ([`CDB_MAX`]).
+    pub limit: u64,
 }
 
 impl UsersDb {
@@ -414,12 +471,29 @@ impl UsersDb {
     /// resolver (qmail-lspawn opens it per delivery; qmail-newu replaces it
     /// atomically, so a long-lived resolver sees the version current at its
     /// creation — call this again to pick up a new one).
-    pub fn load(path: &Path) -> UsersDb {
-        match std::fs::read(path) {
+    ///
+    /// It is opened with `O_NONBLOCK` and `fstat`ed first
+    /// ([`read_bounded`]): a FIFO, socket or device gives
+    /// [`UsersDb::NotRegular`] without being read. A file over [`CDB_MAX`]
+    /// (64 MiB) is an error: qmail would read it, so no outcome can be
+    /// modelled.
+    pub fn load(path: &Path) -> Result<UsersDb, CdbTooLarge> {
+        Ok(match read_bounded(path, CDB_MAX) {
             Ok(b) => UsersDb::Loaded(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => UsersDb::Missing,
-            Err(e) => UsersDb::Unreadable(e.raw_os_error().unwrap_or(libc::EIO)),
-        }
+            Err(e) if e.is_not_found() => UsersDb::Missing,
+            Err(ReadError::Io(e)) => UsersDb::Unreadable(e.raw_os_error().unwrap_or(libc::EIO)),
+            Err(ReadError::NotRegular { kind: "directory" }) => UsersDb::Unreadable(libc::EISDIR),
+            Err(ReadError::NotRegular { kind }) => UsersDb::NotRegular {
+                path: Bytes::new(path.as_os_str().as_encoded_bytes()),
+                file_type: kind,
+            },
+            Err(ReadError::TooLarge { limit }) => {
+                return Err(CdbTooLarge {
+                    path: path.to_path_buf(),
+                    limit,
+                })
+            }
+        })
     }
 
     /// Builds an in-memory cdb from records (for tests).
@@ -440,6 +514,10 @@ impl UsersDb {
         match self {
             UsersDb::Missing => Ok(None),
             UsersDb::Unreadable(e) => Err(CdbTrouble::Open { errno: *e }),
+            UsersDb::NotRegular { path, file_type } => Err(CdbTrouble::NotRegular {
+                path: path.clone(),
+                file_type,
+            }),
             UsersDb::Loaded(b) => lookup_users(&CdbSlice(b), local),
         }
     }

@@ -212,7 +212,7 @@ fn q3_default_walk_order() {
     let n = search_names(b"-", b"A-x.B");
     assert_eq!(n[0].name, ".qmail-a-x:b");
     assert_eq!(n[1].name, ".qmail-a-default");
-    assert_eq!(n[1].default.as_ref().unwrap(), &"x.B");
+    assert_eq!(n[1].default_value(b"A-x.B").unwrap(), b"x.B");
     let fx = Fx::new();
     fx.file(".qmail-a-default", b"&x\n", 0o644);
     match fx.res("joe-A-x.B").outcome {

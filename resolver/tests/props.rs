@@ -260,3 +260,225 @@ proptest! {
         prop_assert!(no_blank);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Hostile bytes: every parser on arbitrary input, no panic and output
+// bounded by the input.
+
+/// Arbitrary bytes, half of the time drawn from the bytes the parsers care
+/// about (so that lines, colons, NULs and `.` terminators are common).
+fn hostile(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..max),
+        prop::collection::vec(
+            prop::sample::select(b"\n\n\0:::#.-+=@%? \t\r|&/aAbx\xff".to_vec()),
+            0..max
+        ),
+    ]
+}
+
+fn count(b: &[u8], c: u8) -> usize {
+    b.iter().filter(|&&x| x == c).count()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn prop_control_parsers_bounded(b in hostile(300)) {
+        use qmail_resolver::control::{control_lines, first_line, ConstMap};
+        let l = control_lines(&b);
+        // one entry per line, plus one per NUL (qmail splits there)
+        prop_assert!(l.len() <= count(&b, b'\n') + count(&b, 0) + 1);
+        for e in &l {
+            prop_assert!(!e.contains(&b'\n') && !e.contains(&0));
+            // an empty entry only comes from a NUL (constmap_init keeps the
+            // empty segment after it, as qmail does)
+            prop_assert!(!e.is_empty() || b.contains(&0));
+        }
+        let f = first_line(&b);
+        prop_assert!(f.len() <= b.len() && !f.contains(&b'\n'));
+        let vd = ConstMap::new(control_lines(&b), true);
+        prop_assert!(vd.len() <= l.len());
+        for (k, v) in vd.entries() {
+            prop_assert!(!k.contains(&b':') && k.len() + v.len() < b.len());
+            prop_assert!(vd.get(k).is_some());
+        }
+    }
+
+    #[test]
+    fn prop_rewrite_on_hostile_controls_and_address(
+        me in prop::option::of(hostile(40)),
+        env in prop::option::of(hostile(40)),
+        loc in prop::option::of(hostile(80)),
+        ph in prop::option::of(hostile(80)),
+        vd in prop::option::of(hostile(120)),
+        addr in hostile(80),
+    ) {
+        use qmail_resolver::rewrite::bounce_display;
+        let f = ControlFiles {
+            me: me.clone(),
+            envnoathost: env,
+            locals: loc.clone(),
+            percenthack: ph,
+            virtualdomains: vd,
+        };
+        let c = match Controls::from_files(&f) {
+            Ok(c) => c,
+            Err(_) => {
+                // C4 is the only refusal
+                prop_assert!(loc.is_none() && me.is_none());
+                return Ok(());
+            }
+        };
+        let r = rewrite(&c, &addr);
+        let longest_prepend = c.virtualdomains.entries().iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        prop_assert!(r.address.len() <= addr.len() + 1 + c.envnoathost.len() + longest_prepend + 1);
+        prop_assert!(r.after_percenthack.len() <= addr.len() + 1 + c.envnoathost.len());
+        prop_assert!(r.percenthack_steps <= count(&addr, b'%'));
+        if r.channel == Channel::Local {
+            let shown = bounce_display(&c, &r.address);
+            prop_assert!(shown.len() <= r.address.len());
+        }
+        prop_assert_eq!(rewrite(&c, &addr), r, "deterministic");
+    }
+
+    #[test]
+    fn prop_compile_assign_bounded(b in hostile(400)) {
+        use qmail_resolver::users::AssignError;
+        let lines = count(&b, b'\n') + 1;
+        match compile_assign(&b) {
+            Ok(recs) => {
+                // one record per line before the '.' line, plus wildchars
+                prop_assert!(recs.len() <= lines + 1);
+                let (k, w) = recs.last().unwrap();
+                prop_assert!(k.is_empty() && w.len() <= lines);
+                for (k, d) in &recs[..recs.len() - 1] {
+                    prop_assert_eq!(k.first(), Some(&b'!'));
+                    prop_assert_eq!(count(d, 0), 5, "six fields");
+                    prop_assert!(k.len() + d.len() <= b.len() + 1);
+                }
+            }
+            Err(AssignError::MissingDot) => prop_assert!(!b.starts_with(b".")),
+            Err(AssignError::NoNewline { line } | AssignError::Nul { line }
+                | AssignError::NoColon { line } | AssignError::TooFewFields { line }) => {
+                prop_assert!(line >= 1 && line <= lines);
+            }
+        }
+    }
+
+    #[test]
+    fn prop_users_records_and_cdb_bytes(rec in hostile(200), cdb in hostile(3000), local in hostile(40)) {
+        use qmail_resolver::users::{lookup_users, CdbSlice};
+        if let Some(r) = parse_record(&rec) {
+            prop_assert!(count(&rec, 0) >= 6);
+            prop_assert!(r.user.len() + r.home.len() + r.dash.len() + r.ext.len() <= rec.len());
+        } else {
+            prop_assert!(count(&rec, 0) < 6);
+        }
+        // a corrupt or truncated cdb is trouble or a miss, never a panic,
+        // and a hit is made of bytes that are in the file and the address
+        if let Ok(Some(hit)) = lookup_users(&CdbSlice(&cdb), &local) {
+            prop_assert!(hit.record.len() <= cdb.len() + local.len() + 1);
+        }
+    }
+
+    #[test]
+    fn prop_dotqmail_parse_run_listing_bounded(b in hostile(400), branch in any::<bool>(), fo in any::<bool>(), exits in prop::collection::vec(prop::sample::select(vec![0, 99, 100, 111]), 0..8)) {
+        use qmail_resolver::dotqmail::listing;
+        let instr = parse_instructions(&b, branch);
+        prop_assert!(!instr.is_empty());
+        prop_assert!(instr.len() <= count(&b, b'\n') + 1);
+        for (i, l) in instr.iter().enumerate() {
+            prop_assert_eq!(l.line_no, i + 1);
+            if !branch {
+                let plain = !matches!(l.kind, LineKind::Branch { .. } | LineKind::Label { .. });
+                prop_assert!(plain, "line {} is a branch line without branch rules", l.line_no);
+            }
+        }
+        let l = listing(&instr, fo);
+        prop_assert!(l.lines.len() <= instr.len() + 1);
+        prop_assert!(l.skipped.len() <= instr.len());
+        let mut ex = exits.iter().cycle();
+        let r = run_instructions(&instr, fo, |_, _| ProgramExit::Code(*ex.next().unwrap_or(&0)));
+        prop_assert!(r.deliveries.len() + r.forwards_dropped.len() <= instr.len());
+        prop_assert!(r.skipped.len() <= instr.len());
+        let mut s = r.skipped.clone();
+        s.dedup();
+        prop_assert_eq!(s.len(), r.skipped.len(), "a line is skipped once");
+    }
+
+    #[test]
+    fn prop_search_names_bounded(dash in hostile(8), ext in hostile(200)) {
+        use qmail_resolver::dotqmail::{too_long_names, NAME_LIMIT};
+        let names = search_names(&dash, &ext);
+        // qmail-local probes the exact name and one default per '-' and one
+        // more: those not listed are exactly the ones too long to open
+        prop_assert_eq!(names.len() + too_long_names(&dash, &ext), count(&ext, b'-') + 2);
+        for n in &names {
+            prop_assert!(n.name.len() < NAME_LIMIT);
+            if let Some(d) = n.default_value(&ext) {
+                prop_assert!(ext.ends_with(d));
+            }
+        }
+    }
+
+    #[test]
+    fn prop_address_helpers(s in hostile(60), r in hostile(60)) {
+        use qmail_resolver::handoff::senderadd;
+        use qmail_resolver::rewrite::split_last_at;
+        let (l, d) = split_last_at(&r);
+        prop_assert!(l.len() + d.len() + 1 >= r.len() && l.len() + d.len() <= r.len());
+        prop_assert!(!d.contains(&b'@'));
+        prop_assert!(senderadd(&s, &r).len() <= s.len() + r.len());
+    }
+}
+
+/// Long `ext`s around the 4096-byte name limit: the names kept are the
+/// short ones, in qmail-local's order, and the count of the others adds up.
+#[test]
+fn search_names_at_the_name_limit() {
+    use qmail_resolver::dotqmail::{too_long_names, NAME_LIMIT};
+    for n in [4081usize, 4082, 4088, 4089] {
+        let ext = "-".repeat(n);
+        let names = search_names(b"-", ext.as_bytes());
+        let all = naive_names("-", &ext);
+        let short: Vec<String> = all.into_iter().filter(|x| x.len() < NAME_LIMIT).collect();
+        let got: Vec<String> = names.iter().map(|x| x.name.to_text()).collect();
+        assert_eq!(got, short, "{n} dashes");
+        assert_eq!(names.len() + too_long_names(b"-", ext.as_bytes()), n + 2);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// The whole chain and both reports on hostile controls, users/assign and
+    /// address: no panic, and the text report bounded by the inputs.
+    #[test]
+    fn prop_resolve_and_report_on_hostile_input(
+        vd in hostile(120),
+        assign in hostile(200),
+        addr in hostile(60),
+    ) {
+        use qmail_resolver::report::{format_explain, format_trace};
+        use qmail_resolver::{Config, ResolveOptions, Resolver, UsersDb};
+        let sb = Sandbox::new();
+        sb.home("h");
+        let c = Controls::from_files(&files(&vd)).unwrap();
+        let users = match compile_assign(&assign) {
+            Ok(recs) => UsersDb::from_records(&recs).unwrap(),
+            Err(_) => UsersDb::Missing,
+        };
+        let mut pw = StaticPasswd::new();
+        pw.add(b"alias", 4242, 1, &sb.pb("h"));
+        let r = Resolver::from_parts(Config::with_home(sb.path()), c, users, pw);
+        let opts = ResolveOptions { instructions: true, ..Default::default() };
+        let t = r.resolve_with(&addr, &opts);
+        let text = format_trace(&t);
+        prop_assert!(text.ends_with(b"\n\n"));
+        // a handful of lines, each at most a few copies of the inputs
+        prop_assert!(text.len() <= 64 * (vd.len() + assign.len() + addr.len() + 4096 + 200));
+        let _ = format_explain(&t);
+        prop_assert!(serde_json::to_string(&t).is_ok());
+    }
+}

@@ -10,9 +10,12 @@
 //! override them. Passwd lookups use the system's `getpwnam` (NSS).
 //!
 //! Exit status: 0 when every address was traced; 111 on a usage or
-//! environment error (no qmail home, unreadable control file); with
-//! `--check`, 100 if any address would be rejected by realrcptto, otherwise
-//! 111 if any would get a 421 (users/cdb or system user database trouble).
+//! environment error (no qmail home, unreadable control file, a control
+//! file that is a FIFO or device or over 16 MiB, a users/cdb over 64 MiB)
+//! and on any write error on standard output (a full disk, a closed pipe:
+//! `qtraceaddr: write error: …` on stderr); with `--check`, 100 if any
+//! address would be rejected by realrcptto, otherwise 111 if any would get
+//! a 421 (users/cdb or system user database trouble).
 //!
 //! Decisions: `--sender` sets the envelope sender for Q7 (default: a normal
 //! sender); `--json` prints one JSON object per line per address; `--explain`
@@ -22,7 +25,9 @@
 //! first line, an x bit with a file or program line) is reported as the
 //! deferral qmail-local gives, with or without `--explain`.
 
-use qmail_resolver::report::{format_explain, format_trace};
+use qmail_resolver::dotqmail::NAME_LIMIT;
+use qmail_resolver::fsread::{CDB_MAX, CONTROL_MAX};
+use qmail_resolver::report::{format_trace, write_explain, EXPLAIN_MAX_BRANCH_PATHS};
 use qmail_resolver::{Config, ResolveOptions, Resolver, Sender, SystemPasswd, Verdict};
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -30,9 +35,30 @@ use std::path::PathBuf;
 
 const USAGE: &str = "usage: qtraceaddr [--qmail DIR] [--break C] [--alias USER] [--json] [--explain] [--check] [--sender ADDR] ADDRESS...";
 
+/// `--help`: the usage line and the limits.
+fn help() -> String {
+    format!(
+        "{USAGE}\n\
+         Limits: control files must be regular files of at most {c} MiB, users/cdb at\n\
+         most {u} MiB (a FIFO or device users/cdb defers, as in qmail-lspawn); .qmail\n\
+         files over {c} MiB defer; .qmail names of {n} bytes or more are not probed\n\
+         (ENAMETOOLONG: missing); --explain shows exit-99 paths for the first {p}\n\
+         ?LABEL COMMAND lines only. Exit 111 on usage, environment and write errors.\n",
+        c = CONTROL_MAX >> 20,
+        u = CDB_MAX >> 20,
+        n = NAME_LIMIT,
+        p = EXPLAIN_MAX_BRANCH_PATHS,
+    )
+}
+
 fn die(msg: &str) -> ! {
-    eprintln!("qtraceaddr: {msg}");
+    // stderr may be closed too: nothing more can be done then
+    let _ = writeln!(std::io::stderr(), "qtraceaddr: {msg}");
     std::process::exit(111);
+}
+
+fn die_write(e: std::io::Error) -> ! {
+    die(&format!("write error: {e}"))
 }
 
 fn main() {
@@ -80,7 +106,10 @@ fn main() {
             b"--alias" => cfg.alias_user = value("--alias"),
             b"--sender" => opts.sender = Sender::Address(value("--sender").into()),
             b"--help" => {
-                println!("{USAGE}");
+                let mut out = std::io::stdout().lock();
+                if let Err(e) = out.write_all(help().as_bytes()).and_then(|_| out.flush()) {
+                    die_write(e);
+                }
                 return;
             }
             _ => die(&format!("unknown option {}\n{USAGE}", a.to_string_lossy())),
@@ -102,8 +131,7 @@ fn main() {
     // (P3) is where qmail-local would stop (qtraceaddr.md Part 1 item 3).
     // Only --explain shows the instructions and the listing.
     opts.instructions = true;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (mut any_reject, mut any_temp) = (false, false);
     for a in &addrs {
         let mut t = resolver.resolve_with(a, &opts);
@@ -117,28 +145,29 @@ fn main() {
                 t.instructions = None;
                 t.listing = None;
             }
-            match serde_json::to_string(&t) {
-                Ok(s) => writeln!(out, "{s}"),
-                Err(e) => die(&format!("cannot encode JSON: {e}")),
-            }
+            serde_json::to_writer(&mut out, &t)
+                .map_err(std::io::Error::from)
+                .and_then(|_| out.write_all(b"\n"))
         } else {
             let mut block = format_trace(&t);
             block.pop();
-            if explain {
-                block.extend_from_slice(&format_explain(&t));
-            }
-            if check {
-                block.extend_from_slice(format!("verdict: {}\n", t.verdict.as_str()).as_bytes());
-            }
-            block.push(b'\n');
-            out.write_all(&block)
+            (|| {
+                out.write_all(&block)?;
+                if explain {
+                    write_explain(&t, &mut out)?;
+                }
+                if check {
+                    writeln!(out, "verdict: {}", t.verdict.as_str())?;
+                }
+                out.write_all(b"\n")
+            })()
         };
         if let Err(e) = res {
-            die(&format!("write error: {e}"));
+            die_write(e);
         }
     }
     if let Err(e) = out.flush() {
-        die(&format!("write error: {e}"));
+        die_write(e);
     }
     if check {
         if any_reject {
