@@ -898,10 +898,16 @@ static int fields(const char *f[6])
 /* ------------------------------------------------------------------ */
 /* stage G: passwd (qmail-getpw.c userext)                             */
 
+/* the name qmail-getpw's stat() would see: it runs in the qmail home, so
+   a relative pw_dir is relative to it; an empty pw_dir stays empty (stat
+   fails with ENOENT and the candidate is skipped, G4), it is never
+   replaced by the qmail home itself */
 static int join_home(const char *d)
 {
   dir.len = 0;
-  if (d[0] != '/') {
+  if (!buf_ready(&dir, 0)) return 0;
+  dir.s[0] = 0;
+  if (d[0] && d[0] != '/') {
     if (!buf_catb(&dir, home.s, home.len)) return 0;
     if (!buf_catb(&dir, "/", 1)) return 0;
   }

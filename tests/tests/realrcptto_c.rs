@@ -541,6 +541,32 @@ fn deliberate_3_getpw_candidate_check_fails_open() {
 }
 
 #[test]
+fn deliberate_11_empty_passwd_home_is_skipped_not_the_qmail_home() {
+    // qmail-getpw stat()s pw_dir as given, in the qmail home: an empty
+    // pw_dir fails with ENOENT, so the account is skipped and the alias
+    // user gets the address, even when the qmail home itself belongs to
+    // that account's uid
+    let mut w = World::new();
+    w.pw("hollow", 1090, "");
+    chown(&w.home, 1090);
+    let v = w.check(&["hollow@example.com", "hollow-x@example.com"]);
+    for x in &v {
+        assert!(
+            reject(x) && x.why == "no mailbox (no .qmail file)",
+            "the alias user takes it and has no .qmail-hollow*: {v:?}"
+        );
+    }
+    // the alias user's .qmail-hollow-default is what delivers them
+    w.dotqmail("alias", ".qmail-hollow-default");
+    let v = w.check(&["hollow-x@example.com", "hollow@example.com"]);
+    assert!(
+        accept(&v[0]) && v[0].why == "found .qmail default file",
+        "{v:?}"
+    );
+    assert!(reject(&v[1]), "\"hollow\" alone needs .qmail-hollow: {v:?}");
+}
+
+#[test]
 fn shim_eio_variable_names_one_exact_path() {
     // With RRT_SHIM_EIO the shim fails only that path (the difftest
     // generator's errno faults), not other paths with an EIO- component.
