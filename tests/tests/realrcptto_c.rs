@@ -127,6 +127,60 @@ fn kept_2_users_cdb_trouble_is_tempfail_cdb() {
 }
 
 #[test]
+fn users_cdb_record_past_the_end_is_tempfail_cdb_without_allocating_it() {
+    // a users/cdb whose "!joe\0" record claims 0xf0000000 data bytes in a
+    // 2 KB file: qmail's cdb_bread would hit EOF (QLX_CDB); the core must
+    // say so without first allocating 4 GB (found by cargo xtask fuzz)
+    let w = joe_world();
+    std::fs::create_dir_all(w.home.join("users")).unwrap();
+    let p = w.home.join("users/cdb");
+    let f = std::fs::File::create(&p).unwrap();
+    let mut c = cdb::CDBMake::new(f).unwrap();
+    c.add(b"", b"").unwrap();
+    c.add(b"!joe\0", b"joe\x001001\x001001\x00/x\x00\x00\x00")
+        .unwrap();
+    c.finish().unwrap();
+    let mut b = std::fs::read(&p).unwrap();
+    // records start at 2048: "" (8 bytes of lengths), then "!joe\0"
+    assert_eq!(&b[2056..2060], &5u32.to_le_bytes());
+    b[2060..2064].copy_from_slice(&0xf000_0000u32.to_le_bytes());
+    std::fs::write(&p, &b).unwrap();
+    assert_eq!(w.one("joe@example.com").outcome, COutcome::TempCdb);
+    // the same with 256 MB of address space: still cdb trouble, not
+    // "out of memory"
+    let o = w.opts();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 262144 && exec \"$0\" \"$@\"")
+        .arg(driver().exe())
+        .arg(&w.home)
+        .arg("45")
+        .arg("alias")
+        .env_clear()
+        .envs(qmail_difftest::procenv::nss_vars(
+            o.passwd.as_ref().unwrap(),
+            o.group.as_ref().unwrap(),
+            &[],
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"joe@example.com\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"init ok"), "{text}");
+    assert!(
+        lines.get(1).is_some_and(|l| l.starts_with("cdb 0 ")),
+        "{text}"
+    );
+}
+
+#[test]
 fn kept_2_getpwnam_etxtbsy_is_tempfail_sys() {
     let w = joe_world();
     let mut o = w.opts();
