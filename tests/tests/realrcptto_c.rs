@@ -1047,3 +1047,142 @@ fn driver_line_mode_matches_netstring_mode() {
     assert!(lines[2].starts_with("reject 0 "), "{text}");
     assert_eq!(*lines.last().unwrap(), "end");
 }
+
+// ------------------------------------------------------------------
+// the fuzz harness (tests/c/fuzz-realrcptto.c) and its seed corpus
+
+/// The realrcptto fuzz harness built with clang into `dir`, or None (with
+/// a printed SKIPPED line) when clang or its libFuzzer runtime is missing.
+fn fuzz_harness(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    use qmail_difftest::cc::{core_dir, driver_dir};
+    let exe = dir.join("fuzz-realrcptto");
+    let out = Command::new("clang")
+        .args([
+            "-g",
+            "-O1",
+            "-fsanitize=fuzzer,address,undefined",
+            "-fno-sanitize-recover=all",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-Dgetpwnam=rrt_fuzz_getpwnam",
+        ])
+        .arg(format!("-I{}", core_dir().display()))
+        .arg(driver_dir().join("fuzz-realrcptto.c"))
+        .arg(core_dir().join("realrcptto.c"))
+        .arg("-o")
+        .arg(&exe)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(exe),
+        Ok(o) => {
+            println!(
+                "SKIPPED: clang cannot build the libFuzzer harness (libclang-rt-14-dev missing?): {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            None
+        }
+        Err(e) => {
+            println!("SKIPPED: no clang for the libFuzzer harness: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn fuzz_harness_agrees_with_the_driver_on_scenario_seeds() {
+    use qmail_difftest::corpus::{write_seeds, Target};
+    use qmail_difftest::scenario::{self, ErrnoFault, Scenario};
+    let work = tempfile::tempdir().unwrap();
+    let Some(harness) = fuzz_harness(work.path()) else {
+        return;
+    };
+    const N: u64 = 24;
+    let seeds = work.path().join("seeds");
+    assert_eq!(write_seeds(Target::Realrcptto, 1, N, &seeds).unwrap(), N);
+    let mut compared = 0;
+    for index in 0..N {
+        let sc = scenario::generate(1, index);
+        if matches!(sc.errno_fault, Some(ErrnoFault::Eio { .. })) {
+            continue; // the harness cannot make stat() fail with EIO
+        }
+        let seed = seeds.join(format!("seed-1-{index}"));
+        let out = Command::new(&harness)
+            .env_clear()
+            .env("RRT_FUZZ_TRACE", "1")
+            .env("TMPDIR", work.path())
+            .arg("-close_fd_mask=2")
+            // else libFuzzer runs an input a second time when it kept
+            // memory (the harness keeps a copy of the world), tracing twice
+            .arg("-detect_leaks=0")
+            .arg(&seed)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            seed.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // the same scenario through the driver (as root, like the harness)
+        let root = tempfile::tempdir().unwrap();
+        sc.materialize(root.path(), &qmail_difftest::oracle::r::compile_assign_cdb)
+            .unwrap();
+        let addrs: Vec<Vec<u8>> = sc
+            .addresses
+            .iter()
+            .map(|a| a.0.clone())
+            .filter(|a| !a.contains(&b'\n'))
+            .take(64)
+            .collect();
+        let mut o = qmail_difftest::oracle::c::CheckOptions {
+            passwd: Some(root.path().join(scenario::layout::PASSWD)),
+            group: Some(root.path().join(scenario::layout::GROUP)),
+            one_transaction: true,
+            ..Default::default()
+        };
+        if index % 8 == 7 {
+            o.env.push(("QMAILRRTDENYALL".into(), "1".into()));
+        }
+        if let Some(f) = &sc.errno_fault {
+            o.preload = vec![shim().to_path_buf()];
+            o.env.extend(f.shim_env(root.path()));
+        }
+        let home = Scenario::qmail_home(root.path());
+        let mut want = Vec::new();
+        match driver().check(&home, sc.conf_break, b"alias", &addrs, &o) {
+            Ok(v) => {
+                for (x, a) in v.iter().zip(&addrs) {
+                    want.extend_from_slice(
+                        format!("{} {}: ", x.outcome.verdict(), x.why).as_bytes(),
+                    );
+                    want.extend_from_slice(a);
+                    want.push(b'\n');
+                }
+            }
+            Err(CError::Init(c)) => {
+                want.extend_from_slice(format!("init {}\n", c.verdict()).as_bytes())
+            }
+            Err(e) => panic!("scenario {index}: {e}"),
+        }
+        let got: Vec<&[u8]> = out.stdout.split(|&c| c == b'\n').collect();
+        let exp: Vec<&[u8]> = want.split(|&c| c == b'\n').collect();
+        for (i, (g, w)) in got.iter().zip(&exp).enumerate() {
+            assert_eq!(
+                String::from_utf8_lossy(g),
+                String::from_utf8_lossy(w),
+                "scenario {index} of seed 1, line {i}: harness (left) vs driver (right)"
+            );
+        }
+        assert_eq!(got.len(), exp.len(), "scenario {index}: number of lines");
+        compared += 1;
+    }
+    assert!(compared >= N / 2, "{compared}");
+    // the harness removed its scratch directory
+    let left: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rrt-fuzz."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

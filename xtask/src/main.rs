@@ -6,6 +6,7 @@
 
 mod bench;
 mod build;
+mod fuzz;
 mod patch;
 mod sources;
 mod test;
@@ -42,6 +43,8 @@ enum Command {
     /// Benchmarks: resolver throughput, the cost of realrcptto per RCPT,
     /// and build wall times.
     Bench(bench::BenchArgs),
+    /// Fuzz the C cores (realrcptto, qbranch) with libFuzzer for a while.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> Result<()> {
@@ -53,5 +56,6 @@ fn main() -> Result<()> {
         Command::Build(args) => build::run(args),
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     }
 }
