@@ -689,9 +689,14 @@ static int cdbseek(int fd, const char *key, unsigned long len, unsigned long h,
   return 0;
 }
 
-static int cdbread(int fd, unsigned long pos, rrt_buf *b, unsigned long n)
+/* read the n data bytes at pos of a cdb of size bytes; a record that
+   runs past the end of the file is trouble (qmail's cdb_bread would hit
+   EOF: QLX_CDB), found before anything is allocated for it, so that a
+   corrupt length cannot make us allocate gigabytes */
+static int cdbread(int fd, unsigned long size, unsigned long pos, rrt_buf *b, unsigned long n)
 {
   b->len = 0;
+  if (pos > size || n > size - pos) { errno = EIO; return -1; }
   if (!buf_ready(b, n)) return -2;
   if (bread(fd, pos, b->s, n) == -1) return -1;
   b->len = n;
@@ -807,6 +812,8 @@ static int cdb_lookup(const char *local, unsigned long n)
   unsigned long dpos;
   unsigned long i;
   unsigned long k;
+  unsigned long size;
+  struct stat st;
 
   path.len = 0;
   if (!buf_catb(&path, home.s, home.len)) return RRT_ENOMEM;
@@ -816,6 +823,10 @@ static int cdb_lookup(const char *local, unsigned long n)
     if (errno == ENOENT) return 0;
     return RRT_ECDB;
   }
+  if (fstat(fd, &st) == -1) { close(fd); return RRT_ECDB; }
+  size = (unsigned long) st.st_size;
+  if (st.st_size < 0) size = 0;
+  else if ((off_t) size != st.st_size) size = (unsigned long) -1;
   if (!buf_copyb(&lower, "!", 1) || !buf_catb(&lower, local, n) || !buf_catb(&lower, "", 1)) {
     close(fd);
     return RRT_ENOMEM;
@@ -838,7 +849,7 @@ static int cdb_lookup(const char *local, unsigned long n)
 
   r = cdbseek(fd, "", 0, 5381, &dlen, &dpos);
   if (r != 1) { close(fd); return RRT_ECDB; }
-  r = cdbread(fd, dpos, &wild, dlen);
+  r = cdbread(fd, size, dpos, &wild, dlen);
   if (r == -2) { close(fd); return RRT_ENOMEM; }
   if (r == -1) { close(fd); return RRT_ECDB; }
 
@@ -853,7 +864,7 @@ static int cdb_lookup(const char *local, unsigned long n)
       r = cdbseek(fd, lower.s, i, phash[i], &dlen, &dpos);
       if (r == -1) { close(fd); return RRT_ECDB; }
       if (r == 1) {
-        r = cdbread(fd, dpos, &rec, dlen);
+        r = cdbread(fd, size, dpos, &rec, dlen);
         close(fd);
         if (r == -2) return RRT_ENOMEM;
         if (r == -1) return RRT_ECDB;
@@ -898,10 +909,16 @@ static int fields(const char *f[6])
 /* ------------------------------------------------------------------ */
 /* stage G: passwd (qmail-getpw.c userext)                             */
 
+/* the name qmail-getpw's stat() would see: it runs in the qmail home, so
+   a relative pw_dir is relative to it; an empty pw_dir stays empty (stat
+   fails with ENOENT and the candidate is skipped, G4), it is never
+   replaced by the qmail home itself */
 static int join_home(const char *d)
 {
   dir.len = 0;
-  if (d[0] != '/') {
+  if (!buf_ready(&dir, 0)) return 0;
+  dir.s[0] = 0;
+  if (d[0] && d[0] != '/') {
     if (!buf_catb(&dir, home.s, home.len)) return 0;
     if (!buf_catb(&dir, "/", 1)) return 0;
   }

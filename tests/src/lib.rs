@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod cc;
+pub mod corpus;
 pub mod known;
 pub mod oracle;
 pub mod procenv;

@@ -127,6 +127,60 @@ fn kept_2_users_cdb_trouble_is_tempfail_cdb() {
 }
 
 #[test]
+fn users_cdb_record_past_the_end_is_tempfail_cdb_without_allocating_it() {
+    // a users/cdb whose "!joe\0" record claims 0xf0000000 data bytes in a
+    // 2 KB file: qmail's cdb_bread would hit EOF (QLX_CDB); the core must
+    // say so without first allocating 4 GB (found by cargo xtask fuzz)
+    let w = joe_world();
+    std::fs::create_dir_all(w.home.join("users")).unwrap();
+    let p = w.home.join("users/cdb");
+    let f = std::fs::File::create(&p).unwrap();
+    let mut c = cdb::CDBMake::new(f).unwrap();
+    c.add(b"", b"").unwrap();
+    c.add(b"!joe\0", b"joe\x001001\x001001\x00/x\x00\x00\x00")
+        .unwrap();
+    c.finish().unwrap();
+    let mut b = std::fs::read(&p).unwrap();
+    // records start at 2048: "" (8 bytes of lengths), then "!joe\0"
+    assert_eq!(&b[2056..2060], &5u32.to_le_bytes());
+    b[2060..2064].copy_from_slice(&0xf000_0000u32.to_le_bytes());
+    std::fs::write(&p, &b).unwrap();
+    assert_eq!(w.one("joe@example.com").outcome, COutcome::TempCdb);
+    // the same with 256 MB of address space: still cdb trouble, not
+    // "out of memory"
+    let o = w.opts();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 262144 && exec \"$0\" \"$@\"")
+        .arg(driver().exe())
+        .arg(&w.home)
+        .arg("45")
+        .arg("alias")
+        .env_clear()
+        .envs(qmail_difftest::procenv::nss_vars(
+            o.passwd.as_ref().unwrap(),
+            o.group.as_ref().unwrap(),
+            &[],
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"joe@example.com\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"init ok"), "{text}");
+    assert!(
+        lines.get(1).is_some_and(|l| l.starts_with("cdb 0 ")),
+        "{text}"
+    );
+}
+
+#[test]
 fn kept_2_getpwnam_etxtbsy_is_tempfail_sys() {
     let w = joe_world();
     let mut o = w.opts();
@@ -538,6 +592,32 @@ fn deliberate_3_getpw_candidate_check_fails_open() {
         w.one_with("flaky-x@example.com", &o).outcome,
         COutcome::TempSys
     );
+}
+
+#[test]
+fn deliberate_11_empty_passwd_home_is_skipped_not_the_qmail_home() {
+    // qmail-getpw stat()s pw_dir as given, in the qmail home: an empty
+    // pw_dir fails with ENOENT, so the account is skipped and the alias
+    // user gets the address, even when the qmail home itself belongs to
+    // that account's uid
+    let mut w = World::new();
+    w.pw("hollow", 1090, "");
+    chown(&w.home, 1090);
+    let v = w.check(&["hollow@example.com", "hollow-x@example.com"]);
+    for x in &v {
+        assert!(
+            reject(x) && x.why == "no mailbox (no .qmail file)",
+            "the alias user takes it and has no .qmail-hollow*: {v:?}"
+        );
+    }
+    // the alias user's .qmail-hollow-default is what delivers them
+    w.dotqmail("alias", ".qmail-hollow-default");
+    let v = w.check(&["hollow-x@example.com", "hollow@example.com"]);
+    assert!(
+        accept(&v[0]) && v[0].why == "found .qmail default file",
+        "{v:?}"
+    );
+    assert!(reject(&v[1]), "\"hollow\" alone needs .qmail-hollow: {v:?}");
 }
 
 #[test]
@@ -966,4 +1046,143 @@ fn driver_line_mode_matches_netstring_mode() {
     assert!(lines[1].starts_with("accept 0 "), "{text}");
     assert!(lines[2].starts_with("reject 0 "), "{text}");
     assert_eq!(*lines.last().unwrap(), "end");
+}
+
+// ------------------------------------------------------------------
+// the fuzz harness (tests/c/fuzz-realrcptto.c) and its seed corpus
+
+/// The realrcptto fuzz harness built with clang into `dir`, or None (with
+/// a printed SKIPPED line) when clang or its libFuzzer runtime is missing.
+fn fuzz_harness(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    use qmail_difftest::cc::{core_dir, driver_dir};
+    let exe = dir.join("fuzz-realrcptto");
+    let out = Command::new("clang")
+        .args([
+            "-g",
+            "-O1",
+            "-fsanitize=fuzzer,address,undefined",
+            "-fno-sanitize-recover=all",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-Dgetpwnam=rrt_fuzz_getpwnam",
+        ])
+        .arg(format!("-I{}", core_dir().display()))
+        .arg(driver_dir().join("fuzz-realrcptto.c"))
+        .arg(core_dir().join("realrcptto.c"))
+        .arg("-o")
+        .arg(&exe)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(exe),
+        Ok(o) => {
+            println!(
+                "SKIPPED: clang cannot build the libFuzzer harness (libclang-rt-14-dev missing?): {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            None
+        }
+        Err(e) => {
+            println!("SKIPPED: no clang for the libFuzzer harness: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn fuzz_harness_agrees_with_the_driver_on_scenario_seeds() {
+    use qmail_difftest::corpus::{write_seeds, Target};
+    use qmail_difftest::scenario::{self, ErrnoFault, Scenario};
+    let work = tempfile::tempdir().unwrap();
+    let Some(harness) = fuzz_harness(work.path()) else {
+        return;
+    };
+    const N: u64 = 24;
+    let seeds = work.path().join("seeds");
+    assert_eq!(write_seeds(Target::Realrcptto, 1, N, &seeds).unwrap(), N);
+    let mut compared = 0;
+    for index in 0..N {
+        let sc = scenario::generate(1, index);
+        if matches!(sc.errno_fault, Some(ErrnoFault::Eio { .. })) {
+            continue; // the harness cannot make stat() fail with EIO
+        }
+        let seed = seeds.join(format!("seed-1-{index}"));
+        let out = Command::new(&harness)
+            .env_clear()
+            .env("RRT_FUZZ_TRACE", "1")
+            .env("TMPDIR", work.path())
+            .arg("-close_fd_mask=2")
+            // else libFuzzer runs an input a second time when it kept
+            // memory (the harness keeps a copy of the world), tracing twice
+            .arg("-detect_leaks=0")
+            .arg(&seed)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            seed.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // the same scenario through the driver (as root, like the harness)
+        let root = tempfile::tempdir().unwrap();
+        sc.materialize(root.path(), &qmail_difftest::oracle::r::compile_assign_cdb)
+            .unwrap();
+        let addrs: Vec<Vec<u8>> = sc
+            .addresses
+            .iter()
+            .map(|a| a.0.clone())
+            .filter(|a| !a.contains(&b'\n'))
+            .take(64)
+            .collect();
+        let mut o = qmail_difftest::oracle::c::CheckOptions {
+            passwd: Some(root.path().join(scenario::layout::PASSWD)),
+            group: Some(root.path().join(scenario::layout::GROUP)),
+            one_transaction: true,
+            ..Default::default()
+        };
+        if index % 8 == 7 {
+            o.env.push(("QMAILRRTDENYALL".into(), "1".into()));
+        }
+        if let Some(f) = &sc.errno_fault {
+            o.preload = vec![shim().to_path_buf()];
+            o.env.extend(f.shim_env(root.path()));
+        }
+        let home = Scenario::qmail_home(root.path());
+        let mut want = Vec::new();
+        match driver().check(&home, sc.conf_break, b"alias", &addrs, &o) {
+            Ok(v) => {
+                for (x, a) in v.iter().zip(&addrs) {
+                    want.extend_from_slice(
+                        format!("{} {}: ", x.outcome.verdict(), x.why).as_bytes(),
+                    );
+                    want.extend_from_slice(a);
+                    want.push(b'\n');
+                }
+            }
+            Err(CError::Init(c)) => {
+                want.extend_from_slice(format!("init {}\n", c.verdict()).as_bytes())
+            }
+            Err(e) => panic!("scenario {index}: {e}"),
+        }
+        let got: Vec<&[u8]> = out.stdout.split(|&c| c == b'\n').collect();
+        let exp: Vec<&[u8]> = want.split(|&c| c == b'\n').collect();
+        for (i, (g, w)) in got.iter().zip(&exp).enumerate() {
+            assert_eq!(
+                String::from_utf8_lossy(g),
+                String::from_utf8_lossy(w),
+                "scenario {index} of seed 1, line {i}: harness (left) vs driver (right)"
+            );
+        }
+        assert_eq!(got.len(), exp.len(), "scenario {index}: number of lines");
+        compared += 1;
+    }
+    assert!(compared >= N / 2, "{compared}");
+    // the harness removed its scratch directory
+    let left: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rrt-fuzz."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

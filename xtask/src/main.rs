@@ -7,6 +7,7 @@
 mod bench;
 mod build;
 mod cargo_tests;
+mod fuzz;
 mod patch;
 mod sources;
 mod test;
@@ -44,6 +45,8 @@ enum Command {
     /// Benchmarks: resolver throughput, the cost of realrcptto per RCPT,
     /// and build wall times.
     Bench(bench::BenchArgs),
+    /// Fuzz the C cores (realrcptto, qbranch) with libFuzzer for a while.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> Result<ExitCode> {
@@ -55,6 +58,7 @@ fn main() -> Result<ExitCode> {
         Command::Build(args) => build::run(args),
         Command::Test(args) => return test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

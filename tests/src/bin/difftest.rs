@@ -65,6 +65,19 @@ enum Cmd {
         /// The directory to create.
         dir: PathBuf,
     },
+    /// Write seed inputs for the fuzz harnesses (cargo xtask fuzz) from
+    /// generated scenarios and .qmail programs: DIR/realrcptto/ and
+    /// DIR/qbranch/, COUNT files each.
+    Corpus {
+        /// The seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many inputs per harness.
+        #[arg(long, default_value_t = 200)]
+        count: u64,
+        /// The directory to fill.
+        dir: PathBuf,
+    },
     /// (internal) Oracle R's child: resolve a materialised scenario.
     #[command(hide = true)]
     ROracle {
@@ -90,6 +103,24 @@ fn options(c: &Common, seed: u64, scenarios: u64) -> Result<RunOptions, String> 
     })
 }
 
+fn corpus(seed: u64, count: u64, dir: &std::path::Path) -> ExitCode {
+    use qmail_difftest::corpus::{write_seeds, Target};
+    for (t, sub) in [
+        (Target::Realrcptto, "realrcptto"),
+        (Target::Qbranch, "qbranch"),
+    ] {
+        let d = dir.join(sub);
+        match write_seeds(t, seed, count, &d) {
+            Ok(n) => println!("{}: {n} new seed inputs", d.display()),
+            Err(e) => {
+                eprintln!("difftest corpus: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
@@ -104,6 +135,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Cmd::Corpus { seed, count, dir } => return corpus(seed, count, &dir),
         Cmd::Save { seed, index, dir } => {
             let sc = qmail_difftest::scenario::generate(seed, index);
             let res = std::fs::create_dir_all(&dir)
