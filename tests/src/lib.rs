@@ -11,4 +11,5 @@ pub mod procenv;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod tree;
 pub mod upstream;
