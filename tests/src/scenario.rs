@@ -311,6 +311,13 @@ impl ErrnoFault {
 /// How often (percent) a scenario has an [`ErrnoFault`].
 pub const ERRNO_FAULT_PERCENT: u32 = 5;
 
+/// How often (percent) a scenario has the account [`EMPTY_HOME_USER`]
+/// with an empty passwd home, owning the qmail home.
+pub const EMPTY_HOME_PERCENT: u32 = 3;
+
+/// The account with an empty passwd home (see [`EMPTY_HOME_PERCENT`]).
+pub const EMPTY_HOME_USER: &str = "nohome";
+
 /// The conf-break the qmail builds use (`-`).
 pub const DEFAULT_BREAK: u8 = b'-';
 
@@ -1632,6 +1639,33 @@ pub fn generate(seed: u64, index: u64) -> Scenario {
                 addrs.push([name.as_slice(), tail.as_bytes()].concat());
             }
             errno_fault = Some(f);
+        }
+    }
+    // An empty passwd home (pw_dir ""), from its own stream so the rest of
+    // the scenario is unchanged: qmail-getpw's stat("") fails (ENOENT), so
+    // the user is never found and its addresses go to the alias user,
+    // although the qmail home (qmail-getpw's cwd, what "" would name if
+    // it were joined to it) is owned by that user.
+    let mut hrng = ChaCha8Rng::seed_from_u64(seed ^ 0x656d_7074_792d_686d);
+    hrng.set_stream(index);
+    if hrng.gen_range(0..100) < EMPTY_HOME_PERCENT {
+        let uid = g.next_uid;
+        g.next_uid += 1;
+        g.passwd.push(Account {
+            name: Esc::from(EMPTY_HOME_USER),
+            uid,
+            gid: GID_USERS,
+            home: Esc::default(),
+        });
+        g.node(
+            layout::QMAIL.as_bytes().to_vec(),
+            NodeKind::Dir,
+            0o755,
+            uid,
+            GID_USERS,
+        );
+        for tail in ["@example.com", "-ext@example.com", "@mail.example.com"] {
+            addrs.push([EMPTY_HOME_USER.as_bytes(), tail.as_bytes()].concat());
         }
     }
     // conf-break: drawn from its own stream, so that the rest of the
