@@ -72,6 +72,9 @@ pub enum KnownError {
     /// A required tier is unavailable.
     #[error("{0}")]
     Required(String),
+    /// A program could not be put where the test uids can run it.
+    #[error("publishing a copy for the test uids: {0}")]
+    Publish(#[from] crate::cc::CcError),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> KnownError {
@@ -250,27 +253,10 @@ fn prepare(opts: &RunOptions) -> Result<Oracles, KnownError> {
         "creating the scratch dir under {}",
         opts.out_dir.display()
     )))?;
-    let r_exe = if runner::reachable_by_others(&opts.exe) {
-        opts.exe.clone()
-    } else {
-        use std::os::unix::fs::PermissionsExt;
-        let bin = scratch.join("bin");
-        std::fs::create_dir_all(&bin).map_err(io_err(format!("creating {}", bin.display())))?;
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
-            .map_err(io_err(format!("chmod {}", bin.display())))?;
-        let tmp = bin.join(format!("difftest-known.{}", std::process::id()));
-        std::fs::copy(&opts.exe, &tmp).map_err(io_err(format!(
-            "copying {} to {}",
-            opts.exe.display(),
-            tmp.display()
-        )))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
-            .map_err(io_err(format!("chmod {}", tmp.display())))?;
-        let dst = bin.join("difftest-known");
-        std::fs::rename(&tmp, &dst).map_err(io_err(format!("renaming to {}", dst.display())))?;
-        dst
-    };
+    let r_exe = runner::reachable_copy(&opts.exe, &scratch, "bin", "difftest-known")?;
     let c = CDriver::build(crate::cc::Sanitize::None)?;
+    let c_exe = runner::reachable_copy(c.exe(), &scratch, "bin", "realrcptto-driver")?;
+    let c = c.with_exe(c_exe);
     let (g, sq, g_skipped) =
         match &opts.netqmail {
             None if opts.require_upstream => return Err(KnownError::Required(

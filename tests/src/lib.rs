@@ -12,4 +12,5 @@ pub mod procenv;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod tree;
 pub mod upstream;

@@ -81,6 +81,9 @@ pub enum RunError {
     /// The errno shim could not be built.
     #[error("errno shim: {0}")]
     Shim(#[from] crate::cc::CcError),
+    /// A program could not be put where the test uids can run it.
+    #[error("publishing a copy for the test uids: {0}")]
+    Publish(crate::cc::CcError),
     /// Oracle B (the branch C core's driver) could not be built.
     #[error("oracle B: {0}")]
     B(#[from] BError),
@@ -155,55 +158,67 @@ pub fn reachable_by_others(p: &Path) -> bool {
 }
 
 /// Where the scenario worlds and the G build go: under `out_dir` when
-/// every test uid can reach it, else under the system temp directory
-/// (a checkout in a 0700 home would otherwise hide every world from the
-/// unprivileged oracles and make every comparison meaningless).
+/// every test uid can reach it, else `qmail-difftest-<euid>` under the
+/// system temp directory when that is reachable, else under `/tmp` (a
+/// checkout in a 0700 home, or a 0700 `$TMPDIR`, would otherwise hide every
+/// world from the unprivileged oracles and make every comparison
+/// meaningless). A directory in a shared temp dir must be ours and not a
+/// symlink ([`crate::cc::ensure_private_dir`]).
 pub fn scratch_dir(out_dir: &Path) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(out_dir)?;
-    let d = if reachable_by_others(out_dir) {
-        out_dir.join("scratch")
+    if reachable_by_others(out_dir) {
+        let d = out_dir.join("scratch");
+        std::fs::create_dir_all(&d)?;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))?;
+        return Ok(d);
+    }
+    let name = format!("qmail-difftest-{}", unsafe { libc::geteuid() });
+    let tmp = std::env::temp_dir();
+    let parent = if reachable_by_others(&tmp) {
+        tmp
+    } else if reachable_by_others(Path::new("/tmp")) {
+        PathBuf::from("/tmp")
     } else {
-        std::env::temp_dir().join(format!("qmail-difftest-{}", unsafe { libc::geteuid() }))
+        tmp
     };
-    std::fs::create_dir_all(&d)?;
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))?;
+    let d = parent.join(name);
+    crate::cc::ensure_private_dir(&d)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
     Ok(d)
+}
+
+/// `src` itself when every uid can reach it ([`reachable_by_others`]),
+/// else a copy (mode 0755) in `scratch/sub` named `stem-<content digest>`,
+/// made through [`crate::cc::publish_copy`] so that concurrent runs never
+/// share a temporary name.
+pub fn reachable_copy(
+    src: &Path,
+    scratch: &Path,
+    sub: &str,
+    stem: &str,
+) -> Result<PathBuf, crate::cc::CcError> {
+    if reachable_by_others(src) {
+        return Ok(src.to_path_buf());
+    }
+    let dir = scratch.join(sub);
+    crate::cc::ensure_private_dir(&dir)?;
+    crate::cc::publish_copy(src, &dir, stem)
 }
 
 fn prepare(opts: &RunOptions, report: &mut Report, base: &Path) -> Result<Oracles, RunError> {
     let scratch = scratch_dir(base)?;
     // R runs as qmaild: it must be able to execute the binary.
-    let r_exe = if reachable_by_others(&opts.exe) {
-        opts.exe.clone()
-    } else {
-        use std::os::unix::fs::PermissionsExt;
-        let bin = scratch.join("bin");
-        std::fs::create_dir_all(&bin)?;
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
-        let tmp = bin.join(format!("difftest.{}", std::process::id()));
-        std::fs::copy(&opts.exe, &tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
-        let dst = bin.join("difftest");
-        std::fs::rename(&tmp, &dst)?;
-        dst
-    };
+    let r_exe =
+        reachable_copy(&opts.exe, &scratch, "bin", "difftest").map_err(RunError::Publish)?;
     let shim = crate::cc::errno_shim()?;
-    let shim = if reachable_by_others(&shim) {
-        shim
-    } else {
-        use std::os::unix::fs::PermissionsExt;
-        let lib = scratch.join("lib");
-        std::fs::create_dir_all(&lib)?;
-        std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o755))?;
-        let tmp = lib.join(format!("rrt-errno-shim.{}", std::process::id()));
-        std::fs::copy(&shim, &tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
-        let dst = lib.join("rrt-errno-shim.so");
-        std::fs::rename(&tmp, &dst)?;
-        dst
-    };
+    let shim =
+        reachable_copy(&shim, &scratch, "lib", "rrt-errno-shim.so").map_err(RunError::Publish)?;
     let c = CDriver::build(crate::cc::Sanitize::None)?;
+    // C runs as qmaild too.
+    let c_exe =
+        reachable_copy(c.exe(), &scratch, "bin", "realrcptto-driver").map_err(RunError::Publish)?;
+    let c = c.with_exe(c_exe);
     let g = match &opts.netqmail {
         Some(src) => match g::build(src, &scratch.join("g")) {
             Ok(b) => Some(b),
@@ -1147,9 +1162,12 @@ fn program_failure_dir(
 fn compare_programs(opts: &RunOptions, report: &mut Report) -> Result<(), RunError> {
     let start = Instant::now();
     let scratch = scratch_dir(&opts.out_dir)?;
-    let driver = Driver::build(&scratch.join("b"), Sanitize::None)?;
-    let files = scratch.join("b-programs");
-    std::fs::create_dir_all(&files)?;
+    let driver = Driver::build_cached(Sanitize::None)?;
+    // Per-run: concurrent runs share the scratch dir.
+    let files = tempfile::Builder::new()
+        .prefix("b-programs")
+        .tempdir_in(&scratch)?;
+    let files = files.path();
     let modes = [Mode::Deliver, Mode::Print];
     let desc = |i: u64, ps: u64, g: &b::GenProgram, mode: Mode| {
         format!(
@@ -1207,9 +1225,16 @@ fn compare_programs(opts: &RunOptions, report: &mut Report) -> Result<(), RunErr
     match &opts.netqmail {
         Some(src) => {
             let lb = LocalBuild::build_cached(src, &scratch.join("l"), true)?;
-            let homes = scratch.join("l-homes");
-            let _ = std::fs::remove_dir_all(&homes);
-            std::fs::create_dir_all(&homes)?;
+            // Per-run (concurrent runs share the scratch dir), kept while
+            // a failing home in it is kept for its re-run script.
+            let homes = tempfile::Builder::new()
+                .prefix("l-homes")
+                .tempdir_in(&scratch)?
+                .keep();
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&homes, std::fs::Permissions::from_mode(0o755))?;
+            }
             for i in 0..PROGRAMS_L {
                 let ps = program_seed(opts.seed, i);
                 let g = b::generate_program(ps, GenOptions::default());
@@ -1240,6 +1265,8 @@ fn compare_programs(opts: &RunOptions, report: &mut Report) -> Result<(), RunErr
                     push_program_failure(report, "R-L", i, d, left, right, dir, cmd);
                 }
             }
+            // gone unless a failing home is kept in it
+            let _ = std::fs::remove_dir(&homes);
         }
         None => report.skipped.push(
             "R-L (patched qmail-local): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)"
@@ -1262,6 +1289,21 @@ pub fn replay(dir: &Path, opts: &RunOptions) -> Result<Report, RunError> {
     };
     let mut o = opts.clone();
     o.out_dir = dir.join("replay");
+    // A failure directory may come from elsewhere (a CI artefact): its
+    // `replay` must be a real directory, not a symlink leading the report
+    // (and the removal of `failures/` below) somewhere else.
+    match std::fs::symlink_metadata(&o.out_dir) {
+        Ok(m) if !m.file_type().is_dir() => {
+            return Err(RunError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: not a directory (a symlink?); refusing to replay into it",
+                    o.out_dir.display()
+                ),
+            )))
+        }
+        _ => {}
+    }
     o.require_coverage = false;
     let mut it = std::iter::once(sc);
     // The worlds and the G build go where a normal run puts them, not

@@ -17,11 +17,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The token replaced by the world's root directory.
@@ -312,6 +311,13 @@ impl ErrnoFault {
 /// How often (percent) a scenario has an [`ErrnoFault`].
 pub const ERRNO_FAULT_PERCENT: u32 = 5;
 
+/// How often (percent) a scenario has the account [`EMPTY_HOME_USER`]
+/// with an empty passwd home, owning the qmail home.
+pub const EMPTY_HOME_PERCENT: u32 = 3;
+
+/// The account with an empty passwd home (see [`EMPTY_HOME_PERCENT`]).
+pub const EMPTY_HOME_USER: &str = "nohome";
+
 /// The conf-break the qmail builds use (`-`).
 pub const DEFAULT_BREAK: u8 = b'-';
 
@@ -354,12 +360,86 @@ pub fn subst_root(b: &[u8], root: &Path) -> Vec<u8> {
     out
 }
 
-fn p(root: &Path, rel: &[u8]) -> PathBuf {
-    root.join(OsStr::from_bytes(rel))
-}
-
 fn ioc(what: &str, path: &Path, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// The largest `scenario.json` [`Scenario::load`] reads (64 MiB).
+pub const MAX_SCENARIO_BYTES: u64 = 64 << 20;
+
+/// Directories [`Scenario::materialize`] makes itself (a node may be one
+/// of them only as a directory).
+const FIXED_DIRS: &[&str] = &["qmail", "home"];
+/// Trees [`Scenario::materialize`] fills itself (no node at or under them).
+const RESERVED_TREES: &[&str] = &["etc", "qmail/control", "qmail/users"];
+/// Files [`Scenario::materialize`] writes itself at the root.
+const RESERVED_FILES: &[&str] = &[
+    layout::SCENARIO_JSON,
+    "scenario.json.tmp",
+    ".cdb-src.tmp",
+    ".cdb-dst.tmp",
+];
+
+/// Why a node path is not a plain relative path, if it is not.
+fn check_rel_path(path: &[u8]) -> Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("is empty");
+    }
+    if path.contains(&0) {
+        return Err("has a NUL byte");
+    }
+    if path[0] == b'/' {
+        return Err("is absolute");
+    }
+    for c in path.split(|&c| c == b'/') {
+        match c {
+            b"" => return Err("has an empty component (`//` or a final `/`)"),
+            b"." => return Err("has a `.` component"),
+            b".." => return Err("has a `..` component"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads the regular file `path` (refusing a symlink, FIFO, device or
+/// directory without blocking on it) if it has at most `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| ioc("cannot read", path, e))?;
+    let md = f.metadata().map_err(|e| ioc("cannot stat", path, e))?;
+    if !md.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not a regular file", path.display()),
+        ));
+    }
+    if md.len() > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: {} bytes, more than the limit of {max}",
+                path.display(),
+                md.len()
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ioc("cannot read", path, e))?;
+    if out.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: more than the limit of {max} bytes", path.display()),
+        ));
+    }
+    Ok(out)
 }
 
 /// A users/cdb compiler: users/assign bytes → cdb bytes, or why the
@@ -379,15 +459,74 @@ impl Scenario {
         std::fs::rename(&tmp, path).map_err(|e| ioc("cannot rename to", path, e))
     }
 
-    /// Reads a scenario from its JSON file.
+    /// Reads a scenario from its JSON file and [validates](Scenario::validate)
+    /// it. The file must be a regular file (not a symlink, FIFO or
+    /// device; opened without blocking) of at most [`MAX_SCENARIO_BYTES`].
     pub fn load(path: &Path) -> io::Result<Scenario> {
-        let s = std::fs::read_to_string(path).map_err(|e| ioc("cannot read", path, e))?;
-        serde_json::from_str(&s).map_err(|e| {
+        let bytes = read_bounded(path, MAX_SCENARIO_BYTES)?;
+        let bad = |why: String| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: not a scenario: {e}", path.display()),
+                format!("{}: not a scenario: {why}", path.display()),
             )
-        })
+        };
+        let sc: Scenario = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        sc.validate().map_err(bad)?;
+        Ok(sc)
+    }
+
+    /// Checks what a hostile `scenario.json` could abuse, before anything
+    /// is made: every node path is relative, non-empty, free of NUL bytes
+    /// and of empty, `.` and `..` components; no node is under a node that
+    /// is not a directory (a symlink, file or FIFO made earlier), nor at or
+    /// under what [`Scenario::materialize`] writes itself (`etc`,
+    /// `qmail/control`, `qmail/users`, `scenario.json`); only directories
+    /// may be listed twice, or at `qmail` or `home`; modes are permission
+    /// bits only, never set-user-ID, and set-group-ID only on directories.
+    /// The error names the first bad node path.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen: std::collections::HashMap<&[u8], bool> = std::collections::HashMap::new();
+        for n in &self.nodes {
+            let path = &n.path.0;
+            let is_dir = matches!(n.kind, NodeKind::Dir);
+            let bad = |why: &str| Err(format!("node path {:?}: {why}", escape(path)));
+            if let Err(why) = check_rel_path(path) {
+                return bad(why);
+            }
+            let comps: Vec<&[u8]> = path.split(|&c| c == b'/').collect();
+            for k in 1..=comps.len() {
+                let prefix = &path[..comps[..k].iter().map(|c| c.len() + 1).sum::<usize>() - 1];
+                if RESERVED_TREES.iter().any(|r| r.as_bytes() == prefix)
+                    || RESERVED_FILES.iter().any(|r| r.as_bytes() == prefix)
+                {
+                    return bad("is where the world's own files go");
+                }
+                if k < comps.len() && seen.get(prefix) == Some(&false) {
+                    return bad(&format!(
+                        "is under the node {:?}, which is not a directory",
+                        escape(prefix)
+                    ));
+                }
+            }
+            if !is_dir && FIXED_DIRS.iter().any(|r| r.as_bytes() == path.as_slice()) {
+                return bad("must be a directory");
+            }
+            match seen.get(path.as_slice()) {
+                Some(true) if is_dir => {}
+                Some(_) => return bad("is listed twice"),
+                None => {}
+            }
+            if n.mode & !0o7777 != 0 || n.mode & 0o4000 != 0 || (!is_dir && n.mode & 0o2000 != 0) {
+                return bad(&format!("mode {:o} is not allowed", n.mode));
+            }
+            if let NodeKind::Symlink { target } = &n.kind {
+                if target.0.is_empty() || target.0.contains(&0) {
+                    return bad("symlink target is empty or has a NUL byte");
+                }
+            }
+            seen.insert(path, is_dir);
+        }
+        Ok(())
     }
 
     /// The same world with only the given addresses.
@@ -425,7 +564,13 @@ impl Scenario {
     /// passwd and group files and the file tree, with owners and modes.
     /// Must run as root for the owners to be set; as another user the
     /// owners are left alone (and permission cases lose their meaning).
+    ///
+    /// The scenario is [validated](Scenario::validate) first; a bad one is
+    /// refused (`InvalidData`, naming the node path) before anything is
+    /// made.
     pub fn materialize(&self, root: &Path, compile: AssignCompiler<'_>) -> io::Result<()> {
+        self.validate()
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
         let is_root = unsafe { libc::geteuid() } == 0;
         std::fs::create_dir_all(root).map_err(|e| ioc("cannot create", root, e))?;
         set_mode(root, 0o755)?;
@@ -489,44 +634,37 @@ impl Scenario {
         for f in [&pw, &gr] {
             set_mode(f, 0o644)?;
         }
+        // Written before the nodes: none of them can be in its way.
+        self.save(&root.join(layout::SCENARIO_JSON))?;
         // Create every node with a permissive mode first, then fix owners
-        // and modes from the deepest node up.
+        // and modes from the deepest node up; never following a symlink.
+        let tree = crate::tree::Root::open(root)?;
         for n in &self.nodes {
-            let path = p(root, &n.path.0);
-            match &n.kind {
-                NodeKind::Dir => {
-                    std::fs::create_dir_all(&path).map_err(|e| ioc("cannot create", &path, e))?
-                }
-                NodeKind::File { content } => {
-                    std::fs::write(&path, &content.0).map_err(|e| ioc("cannot write", &path, e))?
-                }
-                NodeKind::Fifo => {
-                    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                    if unsafe { libc::mkfifo(c.as_ptr(), 0o644) } != 0 {
-                        return Err(ioc("cannot mkfifo", &path, io::Error::last_os_error()));
-                    }
-                }
-                NodeKind::Symlink { target } => {
-                    let t = subst_root(&target.0, root);
-                    symlink(OsStr::from_bytes(&t), &path)
-                        .map_err(|e| ioc("cannot symlink", &path, e))?
-                }
-            }
+            let target = match &n.kind {
+                NodeKind::Symlink { target } => subst_root(&target.0, root),
+                _ => Vec::new(),
+            };
+            tree.make(&n.path.0, n.make(&target))?;
         }
         for n in self.nodes.iter().rev() {
-            let path = p(root, &n.path.0);
-            let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            if is_root && unsafe { libc::lchown(c.as_ptr(), n.uid, n.gid) } != 0 {
-                return Err(ioc("cannot chown", &path, io::Error::last_os_error()));
-            }
-            if !matches!(n.kind, NodeKind::Symlink { .. }) {
-                set_mode(&path, n.mode)?;
-            }
+            let owner = is_root.then_some((n.uid, n.gid));
+            tree.own(&n.path.0, n.make(&[]), owner, n.mode)?;
         }
-        self.save(&root.join(layout::SCENARIO_JSON))?;
         Ok(())
+    }
+}
+
+impl Node {
+    /// What [`crate::tree::Root`] makes for this node (`target` is the
+    /// symlink target with `{ROOT}` replaced).
+    fn make<'a>(&'a self, target: &'a [u8]) -> crate::tree::Make<'a> {
+        use crate::tree::Make;
+        match &self.kind {
+            NodeKind::Dir => Make::Dir,
+            NodeKind::File { content } => Make::File(&content.0),
+            NodeKind::Fifo => Make::Fifo,
+            NodeKind::Symlink { .. } => Make::Symlink(target),
+        }
     }
 }
 
@@ -1501,6 +1639,33 @@ pub fn generate(seed: u64, index: u64) -> Scenario {
                 addrs.push([name.as_slice(), tail.as_bytes()].concat());
             }
             errno_fault = Some(f);
+        }
+    }
+    // An empty passwd home (pw_dir ""), from its own stream so the rest of
+    // the scenario is unchanged: qmail-getpw's stat("") fails (ENOENT), so
+    // the user is never found and its addresses go to the alias user,
+    // although the qmail home (qmail-getpw's cwd, what "" would name if
+    // it were joined to it) is owned by that user.
+    let mut hrng = ChaCha8Rng::seed_from_u64(seed ^ 0x656d_7074_792d_686d);
+    hrng.set_stream(index);
+    if hrng.gen_range(0..100) < EMPTY_HOME_PERCENT {
+        let uid = g.next_uid;
+        g.next_uid += 1;
+        g.passwd.push(Account {
+            name: Esc::from(EMPTY_HOME_USER),
+            uid,
+            gid: GID_USERS,
+            home: Esc::default(),
+        });
+        g.node(
+            layout::QMAIL.as_bytes().to_vec(),
+            NodeKind::Dir,
+            0o755,
+            uid,
+            GID_USERS,
+        );
+        for tail in ["@example.com", "-ext@example.com", "@mail.example.com"] {
+            addrs.push([EMPTY_HOME_USER.as_bytes(), tail.as_bytes()].concat());
         }
     }
     // conf-break: drawn from its own stream, so that the rest of the

@@ -199,3 +199,58 @@ fn two_hundred_scenarios_cover_the_section_13_checklist() {
         "only {addrs} addresses in 200 scenarios (need ≥ 20 each on average)"
     );
 }
+
+#[test]
+fn some_scenarios_have_a_user_with_an_empty_home_owning_the_qmail_home() {
+    // The CI run: seed 1, 500 scenarios (xtask's DEFAULT_SEED and
+    // CI_SCENARIOS).
+    let mut with = Vec::new();
+    for i in 0..500 {
+        let s = scenario::generate(1, i);
+        let Some(a) = s
+            .passwd
+            .iter()
+            .find(|a| a.name.0 == scenario::EMPTY_HOME_USER.as_bytes())
+        else {
+            continue;
+        };
+        assert!(a.home.0.is_empty(), "{:?}", a.home);
+        assert!(a.uid >= scenario::UID_FIRST_USER);
+        let q = s
+            .nodes
+            .iter()
+            .rev()
+            .find(|n| n.path.0 == b"qmail")
+            .expect("the qmail home node");
+        assert_eq!((q.uid, q.mode), (a.uid, 0o755));
+        assert!(s.addresses.iter().any(|x| x.0 == b"nohome@example.com"));
+        with.push(i);
+    }
+    assert!(!with.is_empty(), "no empty-home scenario in the CI run");
+    assert!(
+        with.len() <= 40,
+        "too many empty-home scenarios: {}",
+        with.len()
+    );
+    // exactly one account with an empty home
+    let s = scenario::generate(1, with[0]);
+    let n = s.passwd.iter().filter(|a| a.home.0.is_empty()).count();
+    assert_eq!(n, 1);
+    // materialised: the passwd line has an empty home field, and the
+    // qmail home belongs to the user (as root)
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("w");
+    s.materialize(&root, &no_compile).unwrap();
+    let pw = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    let uid = s.passwd.iter().find(|a| a.home.0.is_empty()).unwrap().uid;
+    assert!(
+        pw.contains(&format!(
+            "nohome:x:{uid}:{}:test::/bin/sh\n",
+            scenario::GID_USERS
+        )),
+        "{pw}"
+    );
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!(std::fs::metadata(root.join("qmail")).unwrap().uid(), uid);
+    }
+}

@@ -150,6 +150,30 @@ impl Driver {
         Ok(Driver { exe })
     }
 
+    /// Compile the driver and the core once per content (sources,
+    /// compiler, sanitizer) into the shared build cache
+    /// ([`cc::cached_artifact`]), safe for concurrent runs.
+    pub fn build_cached(sanitize: Sanitize) -> Result<Driver, BError> {
+        let cc = cc::default_cc();
+        let sources = [
+            cc::driver_dir().join("qbranch-driver.c"),
+            cc::core_dir().join("qbranch.c"),
+        ];
+        let mut data = Vec::new();
+        for f in sources.iter().chain([&cc::core_dir().join("qbranch.h")]) {
+            data.push(std::fs::read(f).map_err(|source| BError::Io {
+                what: format!("read {}", f.display()),
+                source,
+            })?);
+        }
+        let tag = format!("{sanitize:?}");
+        let mut parts: Vec<&[u8]> = vec![cc.as_bytes(), tag.as_bytes()];
+        parts.extend(data.iter().map(Vec::as_slice));
+        let name = format!("qbranch-driver-{}", cc::fnv_key(&parts));
+        let exe = cc::cached_artifact(&name, |tmp| cc::compile(&cc, &sources, tmp, sanitize))?;
+        Ok(Driver { exe })
+    }
+
     /// The executable.
     pub fn path(&self) -> &Path {
         &self.exe

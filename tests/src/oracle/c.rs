@@ -193,31 +193,17 @@ fn build_key(cc: &str, sanitize: Sanitize) -> Result<String, CError> {
     Ok(cc::fnv_key(&parts))
 }
 
-/// The cache directory for compiled test programs (mode 0755, so that an
-/// unprivileged uid can run what is in it).
-pub(crate) fn cache_dir() -> Result<PathBuf, CError> {
-    let d = std::env::temp_dir().join("qmail-difftest-cc");
-    std::fs::create_dir_all(&d).map_err(io(format!("creating {}", d.display())))?;
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755));
-    Ok(d)
-}
-
-/// Compile `srcs` into the cache as `name` (once per content), atomically.
+/// Compile `srcs` into the cache ([`cc::cache_dir`]) as `name-key`
+/// (once per content), through [`cc::cached_artifact`].
 pub(crate) fn cached_build(
     name: &str,
     srcs: &[PathBuf],
     key: &str,
     sanitize: Sanitize,
 ) -> Result<PathBuf, CError> {
-    let exe = cache_dir()?.join(format!("{name}-{key}"));
-    if exe.is_file() {
-        return Ok(exe);
-    }
-    let tmp = exe.with_extension(format!("tmp{}", std::process::id()));
-    cc::compile(&cc::default_cc(), srcs, &tmp, sanitize)?;
-    std::fs::rename(&tmp, &exe).map_err(io(format!("renaming {}", tmp.display())))?;
-    Ok(exe)
+    Ok(cc::cached_artifact(&format!("{name}-{key}"), |tmp| {
+        cc::compile(&cc::default_cc(), srcs, tmp, sanitize)
+    })?)
 }
 
 impl CDriver {
@@ -231,6 +217,12 @@ impl CDriver {
         };
         let exe = cached_build(tag, &sources(), &key, sanitize)?;
         Ok(CDriver { exe, sanitize })
+    }
+
+    /// The same driver run from `exe` (a copy of [`CDriver::exe`], e.g.
+    /// one an unprivileged uid can reach).
+    pub fn with_exe(self, exe: PathBuf) -> Self {
+        CDriver { exe, ..self }
     }
 
     /// The driver executable.
