@@ -130,13 +130,6 @@ pub enum Probe {
     },
 }
 
-impl Probe {
-    /// Does the search go on to the next name?
-    pub fn is_absent(&self) -> bool {
-        matches!(self, Probe::Missing { .. } | Probe::NotRegular { .. })
-    }
-}
-
 /// The largest `.qmail` file read: 16 MiB ([`crate::fsread::CONTROL_MAX`]).
 pub const DOTQMAIL_MAX: u64 = crate::fsread::CONTROL_MAX;
 

@@ -8,7 +8,6 @@ use crate::getpw::{self, stat_path, CandidateResult, Getpw, GetpwOutcome, Passwd
 use crate::rewrite::{self, Channel, Rewrite};
 use crate::users::{self, CdbTrouble, UserRecord, UsersDb, UsersHit};
 use serde::Serialize;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// Compile-time constants and the qmail home (resolution.md §0, §1.1).
@@ -870,9 +869,4 @@ pub fn check_home_mode(home: &[u8], patrn: u32, known_mode: Option<u32>) -> Home
             }
         }
     }
-}
-
-/// The path of a file under the qmail home, as bytes.
-pub fn home_path_bytes(config: &Config) -> Vec<u8> {
-    config.qmail_home.as_os_str().as_bytes().to_vec()
 }
