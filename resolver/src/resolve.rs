@@ -447,8 +447,9 @@ impl<P: Passwd> Resolver<P> {
         t
     }
 
-    /// Stages O1 to P in qmail's order (resolution.md §10 O4): the first
-    /// stage that decides ends the chain with its outcome and verdict.
+    /// The stages from W's channel to P, in qmail's order (resolution.md
+    /// §10 O4): the first stage that decides ends the chain with its
+    /// outcome and verdict.
     fn local_stages(&self, t: &mut Trace, opts: &ResolveOptions) -> Stop {
         match self.local_chain(t, opts) {
             Ok(stop) => stop,
