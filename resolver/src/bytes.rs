@@ -206,30 +206,6 @@ pub fn error_str(e: i32) -> &'static str {
     }
 }
 
-/// The symbolic name of an errno (`EACCES`, …), for traces and JSON.
-pub fn errno_name(e: i32) -> &'static str {
-    match e {
-        libc::ENOENT => "ENOENT",
-        libc::EACCES => "EACCES",
-        libc::EPERM => "EPERM",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::ELOOP => "ELOOP",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::EISDIR => "EISDIR",
-        libc::ETXTBSY => "ETXTBSY",
-        libc::EIO => "EIO",
-        libc::ESTALE => "ESTALE",
-        libc::EINTR => "EINTR",
-        libc::ENOMEM => "ENOMEM",
-        libc::EAGAIN => "EAGAIN",
-        libc::EMFILE => "EMFILE",
-        libc::ENFILE => "ENFILE",
-        libc::EINVAL => "EINVAL",
-        libc::ENXIO => "ENXIO",
-        _ => "E?",
-    }
-}
-
 /// Current errno.
 pub(crate) fn last_errno() -> i32 {
     std::io::Error::last_os_error()

@@ -130,13 +130,6 @@ pub enum Probe {
     },
 }
 
-impl Probe {
-    /// Does the search go on to the next name?
-    pub fn is_absent(&self) -> bool {
-        matches!(self, Probe::Missing { .. } | Probe::NotRegular { .. })
-    }
-}
-
 /// The largest `.qmail` file read: 16 MiB ([`crate::fsread::CONTROL_MAX`]).
 pub const DOTQMAIL_MAX: u64 = crate::fsread::CONTROL_MAX;
 
@@ -489,160 +482,219 @@ pub fn run_instructions_with(
     mut file_error: impl FnMut(&[u8], usize) -> Option<Vec<u8>>,
     queue: Result<(), QueueFailure>,
 ) -> RunResult {
-    let mut fo = forward_only;
-    let mut deliveries = Vec::new();
-    let mut forwards = Vec::new();
-    let mut skipped = Vec::new();
-    let (mut nf, mut nw, mut np) = (0, 0, 0);
-    let fail = |deliveries, skipped, forwards, status| RunResult {
-        deliveries,
-        skipped,
-        forwards_dropped: forwards,
-        status,
-    };
+    let mut run = Run::new(forward_only);
     let mut i = 0;
     while i < instr.len() {
-        let l = &instr[i];
-        let mut jump: Option<Option<usize>> = None;
-        match &l.kind {
-            LineKind::Blank => {
-                if i == 0 {
-                    return fail(deliveries, skipped, forwards, soft(TXT_BLANK));
-                }
+        let next = match run.line(instr, i, &mut exit_of, &mut file_error) {
+            Ok(next) => next,
+            Err(status) => return run.fail(status),
+        };
+        match next {
+            Next::Line => i += 1,
+            Next::Jump(Some(t)) => {
+                run.skipped
+                    .extend(instr[i + 1..t].iter().map(|l| l.line_no));
+                // the target line itself is a comment: not skipped, not run
+                i = t + 1;
             }
-            LineKind::Comment | LineKind::PlusOther | LineKind::Label { .. } => {}
-            LineKind::PlusList => fo = true,
+            Next::Jump(None) => {
+                run.skipped.extend(instr[i + 1..].iter().map(|l| l.line_no));
+                break;
+            }
+        }
+    }
+    run.send_forwards(queue)
+}
+
+/// Where a run goes after a line.
+enum Next {
+    /// The next line.
+    Line,
+    /// Past the `:LABEL` line at this index, or (`None`) past the end: an
+    /// exit 99 (P4) or a jump without a target (branch.md rule 3).
+    Jump(Option<usize>),
+}
+
+/// The state of [`run_instructions_with`] (P4–P8).
+struct Run {
+    /// Forward-only: the x bit, or a `+list` line seen (P3).
+    fo: bool,
+    /// Files and programs run so far.
+    deliveries: Vec<Delivery>,
+    /// Forwards collected for the one injection after the loop (P4).
+    forwards: Vec<Delivery>,
+    /// Lines skipped by jumps.
+    skipped: Vec<usize>,
+    /// The `did F+W+P` counts.
+    n_files: usize,
+    n_forwards: usize,
+    n_programs: usize,
+}
+
+impl Run {
+    fn new(forward_only: bool) -> Self {
+        Run {
+            fo: forward_only,
+            deliveries: Vec::new(),
+            forwards: Vec::new(),
+            skipped: Vec::new(),
+            n_files: 0,
+            n_forwards: 0,
+            n_programs: 0,
+        }
+    }
+
+    /// P8: the first failing instruction ends the run; the forwards
+    /// collected are dropped.
+    fn fail(self, status: RunStatus) -> RunResult {
+        RunResult {
+            deliveries: self.deliveries,
+            skipped: self.skipped,
+            forwards_dropped: self.forwards,
+            status,
+        }
+    }
+
+    /// P3: one line by its kind. `Err` is the status that ends the run.
+    fn line(
+        &mut self,
+        instr: &[Instruction],
+        i: usize,
+        exit_of: &mut impl FnMut(&[u8], usize) -> ProgramExit,
+        file_error: &mut impl FnMut(&[u8], usize) -> Option<Vec<u8>>,
+    ) -> Result<Next, RunStatus> {
+        let l = &instr[i];
+        match &l.kind {
+            LineKind::Blank if i == 0 => return Err(soft(TXT_BLANK)),
+            LineKind::Blank | LineKind::Comment | LineKind::PlusOther | LineKind::Label { .. } => {}
+            LineKind::PlusList => self.fo = true,
             LineKind::Mbox { path } | LineKind::Maildir { path } => {
-                nf += 1;
-                if fo {
-                    return fail(deliveries, skipped, forwards, soft(TXT_FILE_X));
-                }
-                let path = Bytes::new(cstr(path));
-                let err = file_error(&path, l.line_no);
-                let kind = if matches!(l.kind, LineKind::Maildir { .. }) {
-                    DeliveryKind::Maildir { path }
-                } else {
-                    DeliveryKind::Mbox { path }
-                };
-                deliveries.push(Delivery {
-                    line_no: l.line_no,
-                    kind,
-                });
-                if let Some(text) = err {
-                    return fail(
-                        deliveries,
-                        skipped,
-                        forwards,
-                        RunStatus::Soft { text: Bytes(text) },
-                    );
-                }
+                self.file_line(l, path, file_error)?
             }
             LineKind::Program { command }
             | LineKind::Branch {
                 command: Some(command),
                 ..
-            } => {
-                np += 1;
-                if fo {
-                    return fail(deliveries, skipped, forwards, soft(TXT_PROG_X));
-                }
-                let command = cstr(command);
-                let exit = exit_of(command, l.line_no);
-                let is_branch = matches!(l.kind, LineKind::Branch { .. });
-                deliveries.push(Delivery {
-                    line_no: l.line_no,
-                    kind: DeliveryKind::Program {
-                        command: Bytes::new(command),
-                        exit,
-                        branch: is_branch,
-                    },
-                });
-                match exit {
-                    ProgramExit::Crash => {
-                        return fail(deliveries, skipped, forwards, soft(TXT_CRASH))
-                    }
-                    ProgramExit::Code(0) => {}
-                    ProgramExit::Code(99) => {
-                        if let LineKind::Branch { label, .. } = &l.kind {
-                            jump = Some(jump_target(instr, i, label));
-                        } else {
-                            jump = Some(None);
-                        }
-                    }
-                    ProgramExit::Code(100 | 64 | 65 | 70 | 76 | 77 | 78 | 112) => {
-                        return fail(
-                            deliveries,
-                            skipped,
-                            forwards,
-                            RunStatus::Hard {
-                                text: Bytes::default(),
-                            },
-                        )
-                    }
-                    ProgramExit::Code(_) => {
-                        return fail(
-                            deliveries,
-                            skipped,
-                            forwards,
-                            RunStatus::Soft {
-                                text: Bytes::default(),
-                            },
-                        )
-                    }
-                }
-            }
+            } => return self.program_line(instr, i, command, exit_of),
             LineKind::Branch {
                 label,
                 command: None,
-            } => jump = Some(jump_target(instr, i, label)),
-            LineKind::Forward { address } => {
-                nw += 1;
-                forwards.push(Delivery {
-                    line_no: l.line_no,
-                    kind: DeliveryKind::Forward {
-                        address: Bytes::new(cstr(address)),
-                    },
-                });
-            }
+            } => return Ok(Next::Jump(jump_target(instr, i, label))),
+            LineKind::Forward { address } => self.forward_line(l, address),
         }
-        match jump {
-            None => i += 1,
-            Some(Some(t)) => {
-                skipped.extend(instr[i + 1..t].iter().map(|l| l.line_no));
-                // the target line itself is a comment: not skipped, not run
-                i = t + 1;
-            }
-            Some(None) => {
-                skipped.extend(instr[i + 1..].iter().map(|l| l.line_no));
-                break;
-            }
+        Ok(Next::Line)
+    }
+
+    /// P3 file lines and P6: an mbox or maildir delivery, refused with the
+    /// x bit; a failure is soft.
+    fn file_line(
+        &mut self,
+        l: &Instruction,
+        path: &[u8],
+        file_error: &mut impl FnMut(&[u8], usize) -> Option<Vec<u8>>,
+    ) -> Result<(), RunStatus> {
+        self.n_files += 1;
+        if self.fo {
+            return Err(soft(TXT_FILE_X));
+        }
+        let path = Bytes::new(cstr(path));
+        let err = file_error(&path, l.line_no);
+        let kind = if matches!(l.kind, LineKind::Maildir { .. }) {
+            DeliveryKind::Maildir { path }
+        } else {
+            DeliveryKind::Mbox { path }
+        };
+        self.deliveries.push(Delivery {
+            line_no: l.line_no,
+            kind,
+        });
+        match err {
+            Some(text) => Err(RunStatus::Soft { text: Bytes(text) }),
+            None => Ok(()),
         }
     }
-    if !forwards.is_empty() {
-        if let Err(q) = queue {
-            let (hard, t) = match q {
-                QueueFailure::Permanent(t) => (true, t),
-                QueueFailure::Temporary(t) => (false, t),
-            };
-            let text = Bytes([b"Unable to forward message: ".as_slice(), &t, b"."].concat());
-            let status = if hard {
-                RunStatus::Hard { text }
-            } else {
-                RunStatus::Soft { text }
-            };
-            return fail(deliveries, skipped, forwards, status);
+
+    /// P3 program lines, P5 and branch.md: runs the program (refused with
+    /// the x bit) and maps its exit; 99 jumps to the label of a `?` line,
+    /// or stops reading lines.
+    fn program_line(
+        &mut self,
+        instr: &[Instruction],
+        i: usize,
+        command: &[u8],
+        exit_of: &mut impl FnMut(&[u8], usize) -> ProgramExit,
+    ) -> Result<Next, RunStatus> {
+        let l = &instr[i];
+        self.n_programs += 1;
+        if self.fo {
+            return Err(soft(TXT_PROG_X));
+        }
+        let command = cstr(command);
+        let exit = exit_of(command, l.line_no);
+        self.deliveries.push(Delivery {
+            line_no: l.line_no,
+            kind: DeliveryKind::Program {
+                command: Bytes::new(command),
+                exit,
+                branch: matches!(l.kind, LineKind::Branch { .. }),
+            },
+        });
+        match exit {
+            ProgramExit::Crash => Err(soft(TXT_CRASH)),
+            ProgramExit::Code(0) => Ok(Next::Line),
+            ProgramExit::Code(99) => Ok(Next::Jump(match &l.kind {
+                LineKind::Branch { label, .. } => jump_target(instr, i, label),
+                _ => None,
+            })),
+            ProgramExit::Code(100 | 64 | 65 | 70 | 76 | 77 | 78 | 112) => Err(RunStatus::Hard {
+                text: Bytes::default(),
+            }),
+            ProgramExit::Code(_) => Err(RunStatus::Soft {
+                text: Bytes::default(),
+            }),
         }
     }
-    deliveries.extend(forwards);
-    RunResult {
-        deliveries,
-        skipped,
-        forwards_dropped: Vec::new(),
-        status: RunStatus::Ok {
-            files: nf,
-            forwards: nw,
-            programs: np,
-        },
+
+    /// P3 forward lines and P4: collected, sent after the loop.
+    fn forward_line(&mut self, l: &Instruction, address: &[u8]) {
+        self.n_forwards += 1;
+        self.forwards.push(Delivery {
+            line_no: l.line_no,
+            kind: DeliveryKind::Forward {
+                address: Bytes::new(cstr(address)),
+            },
+        });
+    }
+
+    /// P4 and P7: the forwards go in one qmail-queue injection; its failure
+    /// is hard for `D`, soft otherwise. Then `did F+W+P`.
+    fn send_forwards(mut self, queue: Result<(), QueueFailure>) -> RunResult {
+        if !self.forwards.is_empty() {
+            if let Err(q) = queue {
+                let (hard, t) = match q {
+                    QueueFailure::Permanent(t) => (true, t),
+                    QueueFailure::Temporary(t) => (false, t),
+                };
+                let text = Bytes([b"Unable to forward message: ".as_slice(), &t, b"."].concat());
+                let status = if hard {
+                    RunStatus::Hard { text }
+                } else {
+                    RunStatus::Soft { text }
+                };
+                return self.fail(status);
+            }
+        }
+        self.deliveries.append(&mut self.forwards);
+        RunResult {
+            deliveries: self.deliveries,
+            skipped: self.skipped,
+            forwards_dropped: Vec::new(),
+            status: RunStatus::Ok {
+                files: self.n_files,
+                forwards: self.n_forwards,
+                programs: self.n_programs,
+            },
+        }
     }
 }
 

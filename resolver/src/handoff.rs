@@ -3,7 +3,28 @@
 //! handling (O3).
 
 use crate::bytes::Bytes;
-use crate::resolve::Target;
+use serde::Serialize;
+
+/// Who qmail-local runs as and with which arguments (H5–H7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// user
+    pub user: Bytes,
+    /// uid
+    pub uid: u32,
+    /// gid
+    pub gid: u32,
+    /// home
+    pub home: Bytes,
+    /// local (the full local part)
+    pub local: Bytes,
+    /// dash
+    pub dash: Bytes,
+    /// ext
+    pub ext: Bytes,
+    /// domain
+    pub domain: Bytes,
+}
 
 /// H1 (`senderadd`): a sender `P@H-@[]` becomes
 /// `P` + recipient local part + `=` + recipient domain + `@` + `H`;

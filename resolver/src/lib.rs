@@ -3,18 +3,40 @@
 //! verdict (realrcptto.md Part 1) and the `.qmail` branch rules (branch.md
 //! Part 1), plus the text and JSON reports of `qtraceaddr` (qtraceaddr.md).
 //!
-//! Stages, each usable on its own:
-//! * C — [`control`]: [`Controls`] from raw bytes or from `QMAILHOME/control`.
-//! * W — [`rewrite()`](rewrite::rewrite) and [`bounce_display`](rewrite::bounce_display).
+//! Stages, each usable on its own (resolution.md sections in parentheses):
+//! * C — [`control`]: [`Controls`] from raw bytes or from `QMAILHOME/control` (§2).
+//! * W — [`rewrite()`](rewrite::rewrite) and [`bounce_display`](rewrite::bounce_display) (§3).
+//! * H — [`handoff`]: [`senderadd`](handoff::senderadd) (H1),
+//!   [`Target`](handoff::Target) and its
+//!   [`qmail_local_args`](handoff::Target::qmail_local_args) (H5–H7),
+//!   [`lspawn_report`](handoff::lspawn_report) (O2) (§4, §10).
 //! * U — [`compile_assign`], [`write_cdb`](users::write_cdb),
-//!   [`lookup_users`](users::lookup_users) over any [`CdbGet`](users::CdbGet).
+//!   [`lookup_users`](users::lookup_users) over any [`CdbGet`](users::CdbGet) (§5).
 //! * G — [`getpw()`](getpw::getpw) with a [`Passwd`] oracle ([`SystemPasswd`],
-//!   [`StaticPasswd`]).
+//!   [`StaticPasswd`]) (§6).
 //! * L/Q — [`check_home`](resolve::check_home), [`search_names`](dotqmail::search_names),
-//!   [`probe_qmail`](dotqmail::probe_qmail).
+//!   [`probe_qmail`](dotqmail::probe_qmail) (§7, §8).
 //! * P — [`parse_instructions`](dotqmail::parse_instructions),
-//!   [`run_instructions`](dotqmail::run_instructions), [`listing`](dotqmail::listing).
+//!   [`run_instructions`](dotqmail::run_instructions), [`listing`](dotqmail::listing) (§9).
+//!   A run keeps its state in a private `Run` with one step per line kind:
+//!   `line` (P3), `file_line` (P6), `program_line` (P5, branch.md),
+//!   `forward_line` (P4) and `send_forwards` (P7–P8).
 //! * Everything: [`Resolver::resolve`] → [`Trace`] with [`Outcome`] and [`Verdict`].
+//!   Inside, [`resolve`] runs one private function per stage, in O4's order
+//!   (§10): `local_channel` (W, O1), `lspawn_split` (H2–H4),
+//!   `lspawn_users_cdb` (U8–U13), `getpw` (G), `lspawn_record` (H5–H6),
+//!   `local_preamble` (L1–L3), `bouncexf` (L5), `dotqmail_search` (Q1–Q4),
+//!   `no_mailbox` (Q5), `owner_sender` (Q7), `dotqmail_instructions` (P1–P3,
+//!   P9), `delivery_outcome` (O4 items 12–13). Each returns the outcome
+//!   that ends the chain, or what the next stage needs.
+//! * Reports: [`report`] — the qtraceaddr text block
+//!   ([`format_trace`](report::format_trace), one function per stage) and
+//!   the `--explain` section; JSON is [`Trace`]'s `Serialize`.
+//!
+//! Modules import downwards only: [`bytes`] and [`fsread`] at the bottom;
+//! the stage modules above them ([`control`]; [`rewrite`](mod@rewrite),
+//! which reads [`Controls`]; [`handoff`]; [`users`]; [`getpw`];
+//! [`dotqmail`]); [`resolve`] above the stages; [`report`] on top.
 //!
 //! The filesystem is always queried with real system calls, as the calling
 //! process sees it (realrcptto's point of view).

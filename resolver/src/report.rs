@@ -40,6 +40,7 @@ use crate::resolve::{HomeCheck, Outcome, ProbeStep, Trace, UsersStage};
 use crate::rewrite::{Channel, Decision};
 use crate::users::{CdbTrouble, UsersMatch};
 use std::io::Write;
+use std::ops::ControlFlow;
 
 fn line(out: &mut Vec<u8>, parts: &[&[u8]]) {
     for p in parts {
@@ -51,7 +52,8 @@ fn line(out: &mut Vec<u8>, parts: &[&[u8]]) {
 /// The default qtraceaddr block for one trace, ending with the empty line.
 pub fn format_trace(t: &Trace) -> Vec<u8> {
     let mut o = Vec::new();
-    format_body(t, &mut o);
+    // Break only means the block ended early.
+    let _ = format_body(t, &mut o);
     o.push(b'\n');
     o
 }
@@ -80,7 +82,27 @@ fn uncertain_line(o: &mut Vec<u8>, t: &Trace, stage: &str, what: &[u8]) {
     }
 }
 
-fn format_body(t: &Trace, o: &mut Vec<u8>) {
+/// The block's lines in qtraceaddr.md D.2's order, one function per stage;
+/// a stage that decides the outcome ends the block (`Break`).
+fn format_body(t: &Trace, o: &mut Vec<u8>) -> ControlFlow<()> {
+    rewrite_lines(t, o)?;
+    users_lines(t, o)?;
+    getpw_lines(t, o)?;
+    home_lines(t, o)?;
+    search_lines(t, o);
+    result_lines(t, o);
+    ControlFlow::Continue(())
+}
+
+/// Ends the block with the `defer:` or `bounce:` line of the outcome.
+fn end_with(o: &mut Vec<u8>, oc: &Outcome) -> ControlFlow<()> {
+    outcome_line(o, oc);
+    ControlFlow::Break(())
+}
+
+/// Stage W (resolution.md §3) and H2/H4: the rewriting lines; a remote
+/// address, an empty local part or an address without `@` ends here.
+fn rewrite_lines(t: &Trace, o: &mut Vec<u8>) -> ControlFlow<()> {
     let rw = &t.rewrite;
     line(o, &[b"input: ", &t.input]);
     if let Some(a) = &rw.after_envnoathost {
@@ -89,7 +111,7 @@ fn format_body(t: &Trace, o: &mut Vec<u8>) {
     line(o, &[b"after percenthack: ", &rw.after_percenthack]);
     if rw.channel == Channel::Remote {
         line(o, &[b"accept address for remote delivery"]);
-        return;
+        return ControlFlow::Break(());
     }
     match &rw.decision {
         Decision::Locals => line(o, &[b"domain exists in locals"]),
@@ -99,14 +121,18 @@ fn format_body(t: &Trace, o: &mut Vec<u8>) {
     match &t.outcome {
         Outcome::Trash => {
             line(o, &[b"trash: empty local part, message discarded"]);
-            return;
+            ControlFlow::Break(())
         }
         Outcome::Bounce { text } if t.local.is_none() => {
             line(o, &[b"bounce: ", text]);
-            return;
+            ControlFlow::Break(())
         }
-        _ => {}
+        _ => ControlFlow::Continue(()),
     }
+}
+
+/// Stage U (resolution.md §5b): the users/cdb match; trouble ends here.
+fn users_lines(t: &Trace, o: &mut Vec<u8>) -> ControlFlow<()> {
     match &t.users {
         Some(UsersStage::Hit(h)) => match &h.matched {
             UsersMatch::Exact { name } => line(o, &[b"matched users/cdb entry for =", name]),
@@ -128,51 +154,59 @@ fn format_body(t: &Trace, o: &mut Vec<u8>) {
                     ],
                 );
             }
-            outcome_line(o, &t.outcome);
-            return;
+            return end_with(o, &t.outcome);
         }
         None => {}
     }
-    if let Some(g) = &t.getpw {
-        for c in &g.candidates {
-            match &c.result {
-                CandidateResult::Root => line(o, &[b"user ", &c.name, b" has uid==0, skipping"]),
-                CandidateResult::StatFailed {
-                    errno,
-                    uncertain: true,
-                } => {
-                    let dir = c.entry.as_ref().map(|e| e.dir.as_bytes()).unwrap_or(b"");
-                    line(
-                        o,
-                        &[
-                            b"uncertain: cannot stat ",
-                            dir,
-                            b": ",
-                            error_str(*errno).as_bytes(),
-                            b" (realrcptto accepts)",
-                        ],
-                    )
-                }
-                _ => {}
+    ControlFlow::Continue(())
+}
+
+/// Stage G (resolution.md §6): skipped and uncertain candidates, then the
+/// passwd match; anything but a match ends here.
+fn getpw_lines(t: &Trace, o: &mut Vec<u8>) -> ControlFlow<()> {
+    let Some(g) = &t.getpw else {
+        return ControlFlow::Continue(());
+    };
+    for c in &g.candidates {
+        match &c.result {
+            CandidateResult::Root => line(o, &[b"user ", &c.name, b" has uid==0, skipping"]),
+            CandidateResult::StatFailed {
+                errno,
+                uncertain: true,
+            } => {
+                let dir = c.entry.as_ref().map(|e| e.dir.as_bytes()).unwrap_or(b"");
+                line(
+                    o,
+                    &[
+                        b"uncertain: cannot stat ",
+                        dir,
+                        b": ",
+                        error_str(*errno).as_bytes(),
+                        b" (realrcptto accepts)",
+                    ],
+                )
             }
-        }
-        match &g.outcome {
-            GetpwOutcome::Found { entry, alias, .. } => {
-                if *alias {
-                    line(o, &[b"matched default /etc/passwd entry for ", &entry.name])
-                } else {
-                    line(o, &[b"matched /etc/passwd entry for ", &entry.name])
-                }
-            }
-            _ => {
-                outcome_line(o, &t.outcome);
-                return;
-            }
+            _ => {}
         }
     }
+    match &g.outcome {
+        GetpwOutcome::Found { entry, alias, .. } => {
+            if *alias {
+                line(o, &[b"matched default /etc/passwd entry for ", &entry.name])
+            } else {
+                line(o, &[b"matched /etc/passwd entry for ", &entry.name])
+            }
+            ControlFlow::Continue(())
+        }
+        _ => end_with(o, &t.outcome),
+    }
+}
+
+/// H6 and stage L (resolution.md §4, §7): who delivers; a record, home
+/// or loop failure ends here.
+fn home_lines(t: &Trace, o: &mut Vec<u8>) -> ControlFlow<()> {
     let Some(rec) = &t.record else {
-        outcome_line(o, &t.outcome);
-        return;
+        return end_with(o, &t.outcome);
     };
     line(
         o,
@@ -189,14 +223,17 @@ fn format_body(t: &Trace, o: &mut Vec<u8>) {
         Some(HomeCheck::Ok { .. }) => {}
         _ => {
             uncertain_line(o, t, "home", b"cannot reach ");
-            outcome_line(o, &t.outcome);
-            return;
+            return end_with(o, &t.outcome);
         }
     }
     if t.looping {
-        outcome_line(o, &t.outcome);
-        return;
+        return end_with(o, &t.outcome);
     }
+    ControlFlow::Continue(())
+}
+
+/// Stage Q (resolution.md §8): one line per `.qmail` name probed.
+fn search_lines(t: &Trace, o: &mut Vec<u8>) {
     if t.search_too_long > 0 {
         let m = format!(
             "missing .qmail files: {} names of {} bytes or more (ENAMETOOLONG), not probed",
@@ -214,6 +251,10 @@ fn format_body(t: &Trace, o: &mut Vec<u8>) {
             Probe::Writable { .. } => {}
         }
     }
+}
+
+/// Q5, P3 and the outcome (resolution.md §8, §9, §10 O4): the last line.
+fn result_lines(t: &Trace, o: &mut Vec<u8>) {
     match &t.outcome {
         Outcome::DefaultDelivery { .. } => {
             line(o, &[b"deliver according to default delivery instructions"])

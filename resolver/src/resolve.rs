@@ -4,11 +4,13 @@
 use crate::bytes::{error_str, is_temp_errno, Bytes};
 use crate::control::{ControlError, Controls};
 use crate::dotqmail::{self, Listing, Probe, SearchName};
-use crate::getpw::{self, stat_path, CandidateResult, Getpw, GetpwOutcome, Passwd, StatResult};
+use crate::getpw::{
+    self, stat_path, CandidateResult, Getpw, GetpwOutcome, Passwd, PwEntry, StatResult,
+};
+pub use crate::handoff::Target;
 use crate::rewrite::{self, Channel, Rewrite};
 use crate::users::{self, CdbTrouble, UserRecord, UsersDb, UsersHit};
 use serde::Serialize;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// Compile-time constants and the qmail home (resolution.md §0, §1.1).
@@ -113,27 +115,6 @@ impl Verdict {
             Verdict::TempFail(TempFailSource::Sys) => "tempfail-sys",
         }
     }
-}
-
-/// Who qmail-local runs as and with which arguments (H5–H7).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Target {
-    /// user
-    pub user: Bytes,
-    /// uid
-    pub uid: u32,
-    /// gid
-    pub gid: u32,
-    /// home
-    pub home: Bytes,
-    /// local (the full local part)
-    pub local: Bytes,
-    /// dash
-    pub dash: Bytes,
-    /// ext
-    pub ext: Bytes,
-    /// domain
-    pub domain: Bytes,
 }
 
 /// The final outcome of delivery (O1–O4).
@@ -466,48 +447,68 @@ impl<P: Passwd> Resolver<P> {
         t
     }
 
-    fn local_stages(&self, t: &mut Trace, opts: &ResolveOptions) -> (Outcome, Verdict) {
-        let accept = Verdict::Accept;
+    /// The stages from W's channel to P, in qmail's order (resolution.md
+    /// §10 O4): the first stage that decides ends the chain with its
+    /// outcome and verdict.
+    fn local_stages(&self, t: &mut Trace, opts: &ResolveOptions) -> Stop {
+        match self.local_chain(t, opts) {
+            Ok(stop) => stop,
+            Err(stop) => *stop,
+        }
+    }
+
+    /// The chain behind [`Resolver::local_stages`], one call per stage.
+    fn local_chain(&self, t: &mut Trace, opts: &ResolveOptions) -> Step<Stop> {
+        self.local_channel(t)?;
+        let recip = t.rewrite.address.clone();
+        let (local, domain) = lspawn_split(t, recip.as_bytes())?;
+        let record = match self.lspawn_users_cdb(t, local)? {
+            Some(record) => record,
+            None => self.getpw(t, local)?,
+        };
+        let (rec, target) = lspawn_record(t, &record, local, domain)?;
+        self.local_preamble(t, rec.home.as_bytes())?;
+        bouncexf(t, opts, local, domain)?;
+        let found = self.dotqmail_search(t, &rec, opts)?;
+        no_mailbox(found.is_some(), &rec.dash)?;
+        let newsender = owner_sender(t, &rec, opts, local, domain)?;
+        let file = ChosenFile::new(t, found);
+        self.dotqmail_instructions(t, &file, opts)?;
+        Ok(delivery_outcome(t, file, target, &rec.ext, newsender))
+    }
+
+    /// resolution.md §3 (stage W) and §10 O1: a remote result goes to
+    /// qmail-rspawn unchanged; for a local one W12's bounce display is
+    /// recorded.
+    fn local_channel(&self, t: &mut Trace) -> Step<()> {
         if t.rewrite.channel == Channel::Remote {
-            return (
+            return Err(stop(
                 Outcome::Remote {
                     address: t.rewrite.address.clone(),
                 },
-                accept,
-            );
+                Verdict::Accept,
+            ));
         }
         let recip = t.rewrite.address.as_bytes();
         t.bounce_display = Some(Bytes(rewrite::bounce_display(&self.controls, recip)));
-        // H2
-        let Some(at) = recip.iter().rposition(|&c| c == b'@') else {
-            return (
-                Outcome::Bounce {
-                    text: Bytes::from("Sorry, address must include host name. (#5.1.3)"),
-                },
-                accept,
-            );
-        };
-        let local = &recip[..at];
-        let domain = &recip[at + 1..];
-        t.local = Some(Bytes::new(local));
-        t.domain = Some(Bytes::new(domain));
-        // H4
-        if local.is_empty() {
-            return (Outcome::Trash, accept);
-        }
-        // U
-        let record = match self.users.lookup(local) {
+        Ok(())
+    }
+
+    /// resolution.md §5b U8–U13 (qmail-lspawn.c `nughde_get`): the users/cdb
+    /// record for `local`, or `None` to go on to stage G.
+    fn lspawn_users_cdb(&self, t: &mut Trace, local: &[u8]) -> Step<Option<Bytes>> {
+        match self.users.lookup(local) {
             Err(e) => {
                 t.users = Some(UsersStage::Trouble(e));
-                return (
+                Err(stop(
                     defer("Trouble reading users/cdb in qmail-lspawn."),
                     Verdict::TempFail(TempFailSource::Cdb),
-                );
+                ))
             }
             Ok(Some(hit)) => {
                 let rec = hit.record.clone();
                 t.users = Some(UsersStage::Hit(hit));
-                rec
+                Ok(Some(rec))
             }
             Ok(None) => {
                 t.users = Some(if self.users.exists() {
@@ -515,106 +516,67 @@ impl<P: Passwd> Resolver<P> {
                 } else {
                     UsersStage::Missing
                 });
-                // G
-                let g = getpw::getpw(
-                    &self.passwd,
-                    local,
-                    self.config.break_byte,
-                    &self.config.alias_user,
-                    &self.config.qmail_home,
-                );
-                for c in &g.candidates {
-                    if let CandidateResult::StatFailed {
-                        errno,
-                        uncertain: true,
-                    } = c.result
-                    {
-                        t.uncertain.push(Uncertain {
-                            stage: "getpw",
-                            path: c.entry.as_ref().map(|e| e.dir.clone()).unwrap_or_default(),
-                            errno,
-                        });
-                    }
-                }
-                let res = match &g.outcome {
-                    GetpwOutcome::Sys => Err((
-                        defer("Temporary failure in qmail-lspawn."),
-                        Verdict::TempFail(TempFailSource::Sys),
-                    )),
-                    GetpwOutcome::Nfs { .. } => Err((
-                        defer("NFS failure in qmail-local."),
-                        Verdict::TempFail(TempFailSource::Sys),
-                    )),
-                    GetpwOutcome::NoAlias => {
-                        Err((defer("Unable to find alias user!"), Verdict::Accept))
-                    }
-                    GetpwOutcome::Found {
-                        entry, dash, ext, ..
-                    } => {
-                        let mut r = Vec::new();
-                        r.extend_from_slice(&entry.name);
-                        r.push(0);
-                        r.extend_from_slice(entry.uid.to_string().as_bytes());
-                        r.push(0);
-                        r.extend_from_slice(entry.gid.to_string().as_bytes());
-                        r.push(0);
-                        r.extend_from_slice(&entry.dir);
-                        r.push(0);
-                        r.extend_from_slice(dash);
-                        r.push(0);
-                        r.extend_from_slice(ext);
-                        r.push(0);
-                        Ok(Bytes(r))
-                    }
-                };
-                t.getpw = Some(g);
-                match res {
-                    Ok(r) => r,
-                    Err(x) => return x,
-                }
+                Ok(None)
             }
-        };
-        // H6
-        let Some(rec) = users::parse_record(&record) else {
-            return (defer("Internal qmail-lspawn bug."), accept);
-        };
-        t.record = Some(rec.clone());
-        if rec.uid == 0 {
-            return (defer("Not allowed to perform deliveries as root."), accept);
         }
-        let target = Target {
-            user: rec.user.clone(),
-            uid: rec.uid,
-            gid: rec.gid,
-            home: rec.home.clone(),
-            local: Bytes::new(local),
-            dash: rec.dash.clone(),
-            ext: rec.ext.clone(),
-            domain: Bytes::new(domain),
+    }
+
+    /// resolution.md §6 G1–G7 (qmail-getpw.c `userext`, `main`): the record
+    /// qmail-getpw prints for `local`. A G3 stat refused with EACCES/EPERM
+    /// is recorded as uncertain.
+    fn getpw(&self, t: &mut Trace, local: &[u8]) -> Step<Bytes> {
+        let g = getpw::getpw(
+            &self.passwd,
+            local,
+            self.config.break_byte,
+            &self.config.alias_user,
+            &self.config.qmail_home,
+        );
+        for c in &g.candidates {
+            if let CandidateResult::StatFailed {
+                errno,
+                uncertain: true,
+            } = c.result
+            {
+                t.uncertain.push(Uncertain {
+                    stage: "getpw",
+                    path: c.entry.as_ref().map(|e| e.dir.clone()).unwrap_or_default(),
+                    errno,
+                });
+            }
+        }
+        let res = match &g.outcome {
+            GetpwOutcome::Sys => Err(stop(
+                defer("Temporary failure in qmail-lspawn."),
+                Verdict::TempFail(TempFailSource::Sys),
+            )),
+            GetpwOutcome::Nfs { .. } => Err(stop(
+                defer("NFS failure in qmail-local."),
+                Verdict::TempFail(TempFailSource::Sys),
+            )),
+            GetpwOutcome::NoAlias => {
+                Err(stop(defer("Unable to find alias user!"), Verdict::Accept))
+            }
+            GetpwOutcome::Found {
+                entry, dash, ext, ..
+            } => Ok(getpw_record(entry, dash, ext)),
         };
-        let home = rec.home.as_bytes();
+        t.getpw = Some(g);
+        res
+    }
+
+    /// resolution.md §7 L1–L3 (qmail-local.c `main`, `checkhome`): the home
+    /// must be absolute, reachable, not writable by others and not sticky.
+    /// G3's stat of the same path is reused; an EACCES/EPERM on it is
+    /// recorded as uncertain.
+    fn local_preamble(&self, t: &mut Trace, home: &[u8]) -> Step<()> {
         // L1
         if home.first() != Some(&b'/') {
             t.home = Some(HomeCheck::Relative);
-            return (
-                Outcome::Bounce {
-                    text: Bytes::from("qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty"),
-                },
-                accept,
-            );
+            return Err(bounce("qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty"));
         }
-        // L2, L3 (reusing G3's stat of the same path, if any)
-        let known = t.getpw.as_ref().and_then(|g| {
-            g.candidates
-                .iter()
-                .find_map(|c| match (&c.result, &c.entry) {
-                    (CandidateResult::Accepted { mode }, Some(e)) if e.dir.as_bytes() == home => {
-                        Some(*mode)
-                    }
-                    _ => None,
-                })
-        });
-        let hc = check_home_mode(home, self.config.patrn, known);
+        // L2, L3
+        let hc = check_home_mode(home, self.config.patrn, getpw_home_mode(t, home));
         t.home = Some(hc.clone());
         match hc {
             HomeCheck::Unreachable { errno } => {
@@ -627,51 +589,29 @@ impl<P: Passwd> Resolver<P> {
                         errno,
                     });
                 }
-                let mut m = b"Unable to switch to ".to_vec();
-                m.extend_from_slice(home);
-                m.extend_from_slice(format!(": {}. (#4.3.0)", error_str(errno)).as_bytes());
-                return (defer(m), accept);
+                Err(stop_defer(unable(b"Unable to switch to ", home, errno)))
             }
             HomeCheck::Writable { .. } => {
-                return (defer("Uh-oh: home directory is writable. (#4.7.0)"), accept)
+                Err(stop_defer("Uh-oh: home directory is writable. (#4.7.0)"))
             }
-            HomeCheck::Sticky { .. } => {
-                return (
-                    defer("Home directory is sticky: user is editing his .qmail file. (#4.2.1)"),
-                    accept,
-                )
-            }
-            _ => {}
+            HomeCheck::Sticky { .. } => Err(stop_defer(
+                "Home directory is sticky: user is editing his .qmail file. (#4.2.1)",
+            )),
+            _ => Ok(()),
         }
-        // L5
-        if let Some(h) = &opts.headers {
-            let mut dt = b"Delivered-To: ".to_vec();
-            dt.extend_from_slice(local);
-            dt.push(b'@');
-            dt.extend_from_slice(domain);
-            for c in dt.iter_mut() {
-                if *c == b'\n' {
-                    *c = b'_';
-                }
-            }
-            dt.push(b'\n');
-            for line in h.split_inclusive(|&c| c == b'\n') {
-                if line.len() <= 1 {
-                    break;
-                }
-                if line == dt.as_slice() {
-                    t.looping = true;
-                    return (
-                        Outcome::Bounce {
-                            text: Bytes::from("This message is looping: it already has my Delivered-To line. (#5.4.6)"),
-                        },
-                        accept,
-                    );
-                }
-            }
-        }
-        // Q
-        let mut found: Option<(usize, Option<Vec<u8>>)> = None;
+    }
+
+    /// resolution.md §8 Q1–Q4 (qmail-local.c `qmesearch`, `qmeexists`):
+    /// probes the names in order and stops at the first one found (its
+    /// index in `Trace::search`, with its contents when stage P runs) or at
+    /// the first Q1 error.
+    fn dotqmail_search(
+        &self,
+        t: &mut Trace,
+        rec: &UserRecord,
+        opts: &ResolveOptions,
+    ) -> Step<Option<Found>> {
+        let home = rec.home.as_bytes();
         for name in dotqmail::search_names(&rec.dash, &rec.ext) {
             let path = join(home, &name.name);
             let (probe, content) =
@@ -684,136 +624,357 @@ impl<P: Passwd> Resolver<P> {
             match probe {
                 Probe::Missing { .. } | Probe::NotRegular { .. } => continue,
                 Probe::Error { errno } => {
+                    let (name, path) = t
+                        .search
+                        .last()
+                        .map(|s| (s.name.name.clone(), s.path.clone()))
+                        .unwrap_or_default();
                     if is_access_errno(errno) {
                         // The target user may be allowed to open it.
-                        let path = t.search.last().map(|s| s.path.clone()).unwrap_or_default();
                         t.uncertain.push(Uncertain {
                             stage: "qmail",
                             path,
                             errno,
                         });
                     }
-                    let step = t
-                        .search
-                        .last()
-                        .map(|s| s.name.name.clone())
-                        .unwrap_or_default();
-                    let mut m = b"Unable to open ".to_vec();
-                    m.extend_from_slice(&step);
-                    m.extend_from_slice(format!(": {}. (#4.3.0)", error_str(errno)).as_bytes());
-                    return (defer(m), accept);
+                    return Err(stop_defer(unable(b"Unable to open ", &name, errno)));
                 }
                 Probe::Writable { .. } => {
-                    return (defer("Uh-oh: .qmail file is writable. (#4.7.0)"), accept)
+                    return Err(stop_defer("Uh-oh: .qmail file is writable. (#4.7.0)"))
                 }
                 Probe::Found { .. } => {
-                    found = Some((t.search.len() - 1, content));
-                    break;
+                    return Ok(Some(Found {
+                        step: t.search.len() - 1,
+                        content,
+                    }))
                 }
             }
         }
-        // Q5
-        if found.is_none() && !rec.dash.is_empty() {
-            return (
-                Outcome::Bounce {
-                    text: Bytes::from("Sorry, no mailbox here by that name. (#5.1.1)"),
-                },
-                Verdict::Reject,
-            );
+        Ok(None)
+    }
+
+    /// resolution.md §9 P1–P3 and P9 (only with
+    /// [`ResolveOptions::instructions`]): parses the chosen file (or
+    /// aliasempty) and attaches the `-n` listing; a P3 structural error
+    /// (blank first line, x bit with a file or program line) makes
+    /// qmail-local exit 111 with its text (§10 O4 item 11). The search
+    /// steps still show the file that was chosen.
+    fn dotqmail_instructions(
+        &self,
+        t: &mut Trace,
+        file: &ChosenFile,
+        opts: &ResolveOptions,
+    ) -> Step<()> {
+        if !opts.instructions {
+            return Ok(());
         }
-        // Q7
-        let mut newsender = None;
-        let run_q7 = match &opts.sender {
-            Sender::Normal => true,
-            Sender::Address(s) => !s.is_empty() && s.as_bytes() != b"#@[]",
-        };
-        if run_q7 {
-            let mut base = b".qmail".to_vec();
-            base.extend_from_slice(&rec.dash);
-            base.extend_from_slice(&dotqmail::safeext(&rec.ext));
-            // Err carries the deferral text
-            let mut exists = |suffix: &[u8]| -> Result<bool, Vec<u8>> {
-                let mut n = base.clone();
-                n.extend_from_slice(suffix);
-                let r = match stat_path(&join(home, &n)) {
-                    StatResult::Ok { .. } => true,
-                    StatResult::Err { errno } if is_temp_errno(errno) => {
-                        let mut m = b"Unable to open ".to_vec();
-                        m.extend_from_slice(&n);
-                        m.extend_from_slice(format!(": {}. (#4.3.0)", error_str(errno)).as_bytes());
-                        return Err(m);
-                    }
-                    StatResult::Err { .. } => false,
-                };
-                t.owner.push((Bytes(n), r));
-                Ok(r)
-            };
-            match exists(b"-owner") {
-                Err(m) => return (defer(m), accept),
-                Ok(false) => {}
-                Ok(true) => {
-                    let dflt = match exists(b"-owner-default") {
-                        Err(m) => return (defer(m), accept),
-                        Ok(d) => d,
-                    };
-                    let mut ns = local.to_vec();
-                    ns.extend_from_slice(if dflt { b"-owner-@" } else { b"-owner@" });
-                    ns.extend_from_slice(domain);
-                    if dflt {
-                        ns.extend_from_slice(b"-@[]");
-                    }
-                    newsender = Some(Bytes(ns));
-                }
-            }
-        }
-        // P (optional)
-        let (file_content, forward_only, empty) = match &found {
-            Some((i, content)) => match t.search[*i].probe {
-                Probe::Found {
-                    size, forward_only, ..
-                } => (content.clone(), forward_only && size > 0, size == 0),
-                _ => (None, false, true),
-            },
-            None => (None, false, true),
-        };
-        if opts.instructions {
-            let (instr, fo) = dotqmail::effective_instructions(
-                file_content.as_deref().filter(|_| !empty),
-                forward_only,
-                &self.config.aliasempty,
-                true,
-            );
-            let listing = dotqmail::listing(&instr, fo);
-            let structural = listing.error.clone();
-            t.listing = Some(listing);
-            t.instructions = Some(instr);
-            // O4 item 11: a P3 structural error (blank first line, x bit
-            // with a file or program line) makes qmail-local exit 111 with
-            // its text. The search steps still show the file that was
-            // chosen (or, with no file, the default instructions).
-            if let Some(e) = structural {
-                return (Outcome::Defer { text: e }, accept);
-            }
-        }
-        match found {
-            Some((i, _)) => {
-                let step = &t.search[i];
-                (
-                    Outcome::Deliver {
-                        file: step.name.name.clone(),
-                        path: step.path.clone(),
-                        target,
-                        default: step.name.default_value(&rec.ext).map(Bytes::new),
-                        forward_only,
-                        empty,
-                        newsender,
-                    },
-                    accept,
-                )
-            }
-            None => (Outcome::DefaultDelivery { target, newsender }, accept),
+        let (instr, fo) = dotqmail::effective_instructions(
+            file.content.as_deref().filter(|_| !file.empty),
+            file.forward_only,
+            &self.config.aliasempty,
+            true,
+        );
+        let listing = dotqmail::listing(&instr, fo);
+        let structural = listing.error.clone();
+        t.listing = Some(listing);
+        t.instructions = Some(instr);
+        match structural {
+            Some(e) => Err(stop(Outcome::Defer { text: e }, Verdict::Accept)),
+            None => Ok(()),
         }
     }
+}
+
+/// An outcome that ends resolution, with the verdict before uncertain steps
+/// are taken into account.
+type Stop = (Outcome, Verdict);
+
+/// A stage's result: go on with `T`, or stop (boxed: an [`Outcome`] is
+/// large).
+type Step<T> = Result<T, Box<Stop>>;
+
+/// Ends the chain with this outcome and verdict.
+fn stop(outcome: Outcome, verdict: Verdict) -> Box<Stop> {
+    Box::new((outcome, verdict))
+}
+
+/// A `Z` deferral; realrcptto accepts.
+fn stop_defer(t: impl AsRef<[u8]>) -> Box<Stop> {
+    stop(defer(t), Verdict::Accept)
+}
+
+/// A `D` bounce that realrcptto accepts (everything but Q5).
+fn bounce(text: &str) -> Box<Stop> {
+    stop(
+        Outcome::Bounce {
+            text: Bytes::from(text),
+        },
+        Verdict::Accept,
+    )
+}
+
+/// `PREFIX NAME: ERR. (#4.3.0)`, qmail-local's text for a failed chdir,
+/// open or stat.
+fn unable(prefix: &[u8], name: &[u8], errno: i32) -> Vec<u8> {
+    let mut m = prefix.to_vec();
+    m.extend_from_slice(name);
+    m.extend_from_slice(format!(": {}. (#4.3.0)", error_str(errno)).as_bytes());
+    m
+}
+
+/// resolution.md §4 H2–H4 (spawn.c `docmd`, qmail-lspawn.c `spawn`): the
+/// recipient split at its last `@`; no `@` bounces, an empty local part is
+/// the trash address.
+fn lspawn_split<'a>(t: &mut Trace, recip: &'a [u8]) -> Step<(&'a [u8], &'a [u8])> {
+    // H2
+    let Some(at) = recip.iter().rposition(|&c| c == b'@') else {
+        return Err(bounce("Sorry, address must include host name. (#5.1.3)"));
+    };
+    // H3
+    let local = &recip[..at];
+    let domain = &recip[at + 1..];
+    t.local = Some(Bytes::new(local));
+    t.domain = Some(Bytes::new(domain));
+    // H4
+    if local.is_empty() {
+        return Err(stop(Outcome::Trash, Verdict::Accept));
+    }
+    Ok((local, domain))
+}
+
+/// resolution.md §6 G3: the six NUL-terminated fields qmail-getpw prints
+/// for an accepted account.
+fn getpw_record(entry: &PwEntry, dash: &[u8], ext: &[u8]) -> Bytes {
+    let mut r = Vec::new();
+    r.extend_from_slice(&entry.name);
+    r.push(0);
+    r.extend_from_slice(entry.uid.to_string().as_bytes());
+    r.push(0);
+    r.extend_from_slice(entry.gid.to_string().as_bytes());
+    r.push(0);
+    r.extend_from_slice(&entry.dir);
+    r.push(0);
+    r.extend_from_slice(dash);
+    r.push(0);
+    r.extend_from_slice(ext);
+    r.push(0);
+    Bytes(r)
+}
+
+/// resolution.md §4 H5–H6 (qmail-lspawn.c `spawn`): the lookup record must
+/// have six fields and a uid other than 0; then who qmail-local runs as.
+fn lspawn_record(
+    t: &mut Trace,
+    record: &Bytes,
+    local: &[u8],
+    domain: &[u8],
+) -> Step<(UserRecord, Target)> {
+    let Some(rec) = users::parse_record(record) else {
+        return Err(stop_defer("Internal qmail-lspawn bug."));
+    };
+    t.record = Some(rec.clone());
+    if rec.uid == 0 {
+        return Err(stop_defer("Not allowed to perform deliveries as root."));
+    }
+    let target = Target {
+        user: rec.user.clone(),
+        uid: rec.uid,
+        gid: rec.gid,
+        home: rec.home.clone(),
+        local: Bytes::new(local),
+        dash: rec.dash.clone(),
+        ext: rec.ext.clone(),
+        domain: Bytes::new(domain),
+    };
+    Ok((rec, target))
+}
+
+/// The mode from stage G's stat of `home` (G3), when the account whose
+/// home it is was accepted.
+fn getpw_home_mode(t: &Trace, home: &[u8]) -> Option<u32> {
+    t.getpw.as_ref().and_then(|g| {
+        g.candidates
+            .iter()
+            .find_map(|c| match (&c.result, &c.entry) {
+                (CandidateResult::Accepted { mode }, Some(e)) if e.dir.as_bytes() == home => {
+                    Some(*mode)
+                }
+                _ => None,
+            })
+    })
+}
+
+/// resolution.md §7 L4: the DTLINE, `Delivered-To: local@domain` with any
+/// `\n` made `_`, plus the `\n` a header line ends with.
+fn dtline(local: &[u8], domain: &[u8]) -> Vec<u8> {
+    let mut dt = b"Delivered-To: ".to_vec();
+    dt.extend_from_slice(local);
+    dt.push(b'@');
+    dt.extend_from_slice(domain);
+    for c in dt.iter_mut() {
+        if *c == b'\n' {
+            *c = b'_';
+        }
+    }
+    dt.push(b'\n');
+    dt
+}
+
+/// resolution.md §7 L5 (qmail-local.c `bouncexf`, only with headers): a
+/// header line equal to the DTLINE bounces the message as looping.
+fn bouncexf(t: &mut Trace, opts: &ResolveOptions, local: &[u8], domain: &[u8]) -> Step<()> {
+    let Some(h) = &opts.headers else {
+        return Ok(());
+    };
+    let dt = dtline(local, domain);
+    for line in h.split_inclusive(|&c| c == b'\n') {
+        if line.len() <= 1 {
+            break;
+        }
+        if line == dt.as_slice() {
+            t.looping = true;
+            return Err(bounce(
+                "This message is looping: it already has my Delivered-To line. (#5.4.6)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `.qmail` file stage Q found.
+struct Found {
+    /// Its index in `Trace::search`.
+    step: usize,
+    /// Its contents (read only for stage P).
+    content: Option<Vec<u8>>,
+}
+
+/// resolution.md §8 Q5: nothing found with a non-empty dash is the one
+/// outcome realrcptto rejects.
+fn no_mailbox(found: bool, dash: &[u8]) -> Step<()> {
+    if found || dash.is_empty() {
+        return Ok(());
+    }
+    Err(stop(
+        Outcome::Bounce {
+            text: Bytes::from("Sorry, no mailbox here by that name. (#5.1.1)"),
+        },
+        Verdict::Reject,
+    ))
+}
+
+/// resolution.md §8 Q7 (qmail-local.c `qmeox`): NEWSENDER from the
+/// `-owner` and `-owner-default` files of the requested name, unless the
+/// sender is `""` or `#@[]`. `None` when no owner file changes it.
+fn owner_sender(
+    t: &mut Trace,
+    rec: &UserRecord,
+    opts: &ResolveOptions,
+    local: &[u8],
+    domain: &[u8],
+) -> Step<Option<Bytes>> {
+    let run_q7 = match &opts.sender {
+        Sender::Normal => true,
+        Sender::Address(s) => !s.is_empty() && s.as_bytes() != b"#@[]",
+    };
+    if !run_q7 {
+        return Ok(None);
+    }
+    let mut base = b".qmail".to_vec();
+    base.extend_from_slice(&rec.dash);
+    base.extend_from_slice(&dotqmail::safeext(&rec.ext));
+    let home = rec.home.as_bytes();
+    if !owner_probe(t, home, &base, b"-owner")? {
+        return Ok(None);
+    }
+    let dflt = owner_probe(t, home, &base, b"-owner-default")?;
+    let mut ns = local.to_vec();
+    ns.extend_from_slice(if dflt { b"-owner-@" } else { b"-owner@" });
+    ns.extend_from_slice(domain);
+    if dflt {
+        ns.extend_from_slice(b"-@[]");
+    }
+    Ok(Some(Bytes(ns)))
+}
+
+/// resolution.md §8 Q7: does `base + suffix` exist under `home` (any file
+/// type)? A temporary stat errno defers.
+fn owner_probe(t: &mut Trace, home: &[u8], base: &[u8], suffix: &[u8]) -> Step<bool> {
+    let mut n = base.to_vec();
+    n.extend_from_slice(suffix);
+    let r = match stat_path(&join(home, &n)) {
+        StatResult::Ok { .. } => true,
+        StatResult::Err { errno } if is_temp_errno(errno) => {
+            return Err(stop_defer(unable(b"Unable to open ", &n, errno)));
+        }
+        StatResult::Err { .. } => false,
+    };
+    t.owner.push((Bytes(n), r));
+    Ok(r)
+}
+
+/// resolution.md §9 P1: the chosen file as stage P sees it.
+struct ChosenFile {
+    /// The index of the found step in `Trace::search` (`None`: no file).
+    step: Option<usize>,
+    /// Its contents, when read.
+    content: Option<Vec<u8>>,
+    /// The x bit, cleared for an empty file.
+    forward_only: bool,
+    /// 0 bytes, or no file: aliasempty is used.
+    empty: bool,
+}
+
+impl ChosenFile {
+    fn new(t: &Trace, found: Option<Found>) -> Self {
+        let Some(Found { step, content }) = found else {
+            return ChosenFile {
+                step: None,
+                content: None,
+                forward_only: false,
+                empty: true,
+            };
+        };
+        let (content, forward_only, empty) = match t.search[step].probe {
+            Probe::Found {
+                size, forward_only, ..
+            } => (content, forward_only && size > 0, size == 0),
+            _ => (None, false, true),
+        };
+        ChosenFile {
+            step: Some(step),
+            content,
+            forward_only,
+            empty,
+        }
+    }
+}
+
+/// resolution.md §10 O4 items 12–13: delivery through the chosen file, or
+/// the default delivery with no file (Q5 with dash `""`).
+fn delivery_outcome(
+    t: &Trace,
+    file: ChosenFile,
+    target: Target,
+    ext: &[u8],
+    newsender: Option<Bytes>,
+) -> Stop {
+    let outcome = match file.step {
+        Some(i) => {
+            let step = &t.search[i];
+            Outcome::Deliver {
+                file: step.name.name.clone(),
+                path: step.path.clone(),
+                target,
+                default: step.name.default_value(ext).map(Bytes::new),
+                forward_only: file.forward_only,
+                empty: file.empty,
+                newsender,
+            }
+        }
+        None => Outcome::DefaultDelivery { target, newsender },
+    };
+    (outcome, Verdict::Accept)
 }
 
 /// L2/L3 as this process sees them: stat(home), a directory, searchable
@@ -870,9 +1031,4 @@ pub fn check_home_mode(home: &[u8], patrn: u32, known_mode: Option<u32>) -> Home
             }
         }
     }
-}
-
-/// The path of a file under the qmail home, as bytes.
-pub fn home_path_bytes(config: &Config) -> Vec<u8> {
-    config.qmail_home.as_os_str().as_bytes().to_vec()
 }

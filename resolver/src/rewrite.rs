@@ -76,18 +76,6 @@ pub fn split_last_at(a: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// The virtualdomains probe list for `addr` (W6), in order, as byte
-/// offsets into `addr`: each probe is `addr[i..]`. `at` is the last `@`.
-pub fn vdom_probe_offsets(addr: &[u8], at: usize) -> Vec<usize> {
-    let mut v = Vec::new();
-    for i in 0..=addr.len() {
-        if i == 0 || i == at + 1 || i == addr.len() || (i > at && addr[i] == b'.') {
-            v.push(i);
-        }
-    }
-    v
-}
-
 /// Stage W (qmail-send.c `rewrite`).
 pub fn rewrite(c: &Controls, input: &[u8]) -> Rewrite {
     let mut addr = input.to_vec();

@@ -28,7 +28,7 @@
 use qmail_resolver::dotqmail::NAME_LIMIT;
 use qmail_resolver::fsread::{CDB_MAX, CONTROL_MAX};
 use qmail_resolver::report::{format_trace, write_explain, EXPLAIN_MAX_BRANCH_PATHS};
-use qmail_resolver::{Config, ResolveOptions, Resolver, Sender, SystemPasswd, Verdict};
+use qmail_resolver::{Config, ResolveOptions, Resolver, Sender, SystemPasswd, Trace, Verdict};
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
@@ -61,8 +61,18 @@ fn die_write(e: std::io::Error) -> ! {
     die(&format!("write error: {e}"))
 }
 
-fn main() {
-    let mut args = std::env::args_os().skip(1);
+/// The command line, after the environment and the flags.
+struct Cli {
+    cfg: Config,
+    opts: ResolveOptions,
+    json: bool,
+    explain: bool,
+    check: bool,
+    addrs: Vec<Vec<u8>>,
+}
+
+/// `QMAIL`, `QMAILBREAK` and `QMAILALIAS` over the defaults.
+fn env_config() -> Config {
     let mut cfg = Config::default();
     if let Some(q) = std::env::var_os("QMAIL") {
         cfg.qmail_home = PathBuf::from(q);
@@ -75,14 +85,26 @@ fn main() {
     if let Some(a) = std::env::var_os("QMAILALIAS") {
         cfg.alias_user = a.into_vec();
     }
-    let (mut json, mut explain, mut check) = (false, false, false);
-    let mut opts = ResolveOptions::default();
-    let mut addrs: Vec<Vec<u8>> = Vec::new();
+    cfg
+}
+
+/// Parses the arguments over `cfg`; `None` once `--help` has been printed.
+/// A bad flag or a missing value exits 111.
+fn parse_args(cfg: Config) -> Option<Cli> {
+    let mut cli = Cli {
+        cfg,
+        opts: ResolveOptions::default(),
+        json: false,
+        explain: false,
+        check: false,
+        addrs: Vec::new(),
+    };
+    let mut args = std::env::args_os().skip(1);
     let mut only_addrs = false;
     while let Some(a) = args.next() {
         let ab = a.as_bytes();
         if only_addrs || !ab.starts_with(b"--") {
-            addrs.push(ab.to_vec());
+            cli.addrs.push(ab.to_vec());
             continue;
         }
         let mut value = |name: &str| -> Vec<u8> {
@@ -93,83 +115,96 @@ fn main() {
         };
         match ab {
             b"--" => only_addrs = true,
-            b"--json" => json = true,
-            b"--explain" => explain = true,
-            b"--check" => check = true,
+            b"--json" => cli.json = true,
+            b"--explain" => cli.explain = true,
+            b"--check" => cli.check = true,
             b"--qmail" => {
-                cfg.qmail_home = PathBuf::from(std::ffi::OsString::from_vec(value("--qmail")))
+                cli.cfg.qmail_home = PathBuf::from(std::ffi::OsString::from_vec(value("--qmail")))
             }
             b"--break" => match value("--break").first() {
-                Some(&c) => cfg.break_byte = c,
+                Some(&c) => cli.cfg.break_byte = c,
                 None => die("--break needs a non-empty value"),
             },
-            b"--alias" => cfg.alias_user = value("--alias"),
-            b"--sender" => opts.sender = Sender::Address(value("--sender").into()),
+            b"--alias" => cli.cfg.alias_user = value("--alias"),
+            b"--sender" => cli.opts.sender = Sender::Address(value("--sender").into()),
             b"--help" => {
                 let mut out = std::io::stdout().lock();
                 if let Err(e) = out.write_all(help().as_bytes()).and_then(|_| out.flush()) {
                     die_write(e);
                 }
-                return;
+                return None;
             }
             _ => die(&format!("unknown option {}\n{USAGE}", a.to_string_lossy())),
         }
     }
-    if addrs.is_empty() {
-        die(USAGE);
-    }
+    Some(cli)
+}
+
+/// The qmail home must be a directory; then controls and users/cdb load.
+fn open_resolver(cfg: Config) -> Resolver<SystemPasswd> {
     match std::fs::metadata(&cfg.qmail_home) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => die(&format!("{}: not a directory", cfg.qmail_home.display())),
         Err(e) => die(&format!("{}: {e}", cfg.qmail_home.display())),
     }
-    let resolver = match Resolver::new(cfg, SystemPasswd) {
+    match Resolver::new(cfg, SystemPasswd) {
         Ok(r) => r,
         Err(e) => die(&e.to_string()),
+    }
+}
+
+/// One address's output: a JSON line, or the text block (with the
+/// `--explain` section and the `--check` verdict line) and an empty line.
+fn write_trace(out: &mut impl Write, t: &mut Trace, cli: &Cli) -> std::io::Result<()> {
+    if cli.json {
+        if !cli.explain {
+            t.instructions = None;
+            t.listing = None;
+        }
+        serde_json::to_writer(&mut *out, &*t).map_err(std::io::Error::from)?;
+        return out.write_all(b"\n");
+    }
+    let mut block = format_trace(t);
+    block.pop();
+    out.write_all(&block)?;
+    if cli.explain {
+        write_explain(t, &mut *out)?;
+    }
+    if cli.check {
+        writeln!(out, "verdict: {}", t.verdict.as_str())?;
+    }
+    out.write_all(b"\n")
+}
+
+fn main() {
+    let Some(mut cli) = parse_args(env_config()) else {
+        return;
     };
+    if cli.addrs.is_empty() {
+        die(USAGE);
+    }
+    let resolver = open_resolver(cli.cfg.clone());
     // Stage P always runs: a structural error in the chosen instructions
     // (P3) is where qmail-local would stop (qtraceaddr.md Part 1 item 3).
     // Only --explain shows the instructions and the listing.
-    opts.instructions = true;
+    cli.opts.instructions = true;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (mut any_reject, mut any_temp) = (false, false);
-    for a in &addrs {
-        let mut t = resolver.resolve_with(a, &opts);
+    for a in &cli.addrs {
+        let mut t = resolver.resolve_with(a, &cli.opts);
         match t.verdict {
             Verdict::Reject => any_reject = true,
             Verdict::TempFail(_) => any_temp = true,
             Verdict::Accept => {}
         }
-        let res = if json {
-            if !explain {
-                t.instructions = None;
-                t.listing = None;
-            }
-            serde_json::to_writer(&mut out, &t)
-                .map_err(std::io::Error::from)
-                .and_then(|_| out.write_all(b"\n"))
-        } else {
-            let mut block = format_trace(&t);
-            block.pop();
-            (|| {
-                out.write_all(&block)?;
-                if explain {
-                    write_explain(&t, &mut out)?;
-                }
-                if check {
-                    writeln!(out, "verdict: {}", t.verdict.as_str())?;
-                }
-                out.write_all(b"\n")
-            })()
-        };
-        if let Err(e) = res {
+        if let Err(e) = write_trace(&mut out, &mut t, &cli) {
             die_write(e);
         }
     }
     if let Err(e) = out.flush() {
         die_write(e);
     }
-    if check {
+    if cli.check {
         if any_reject {
             std::process::exit(100);
         }
