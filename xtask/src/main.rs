@@ -11,6 +11,7 @@ mod fuzz;
 mod patch;
 mod sources;
 mod test;
+mod tmpdir;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

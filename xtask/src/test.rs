@@ -131,7 +131,11 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
+    let tmp = crate::tmpdir::for_tests()?;
     let envs = |c: &mut Command| {
+        if let Some(t) = &tmp {
+            c.env("TMPDIR", t.path());
+        }
         if let Some(n) = &netqmail {
             c.env("QMAIL_SOURCE_NETQMAIL", n);
         } else {
