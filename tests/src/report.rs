@@ -226,7 +226,7 @@ impl Report {
             m.push_str("---:|");
         }
         m.push('\n');
-        let mut all: Vec<String> = crate::runner::O4_CLASSES
+        let mut all: Vec<String> = crate::options::O4_CLASSES
             .iter()
             .map(|s| s.to_string())
             .collect();
