@@ -5,7 +5,7 @@
 //! delivery must name the `.qmail` file G's listing shows, and R's
 //! `qmail-local -n` listing must be G's. Also here: how either answer is
 //! described in the report, and when a disagreement is excused
-//! ([`r_view_limited`]).
+//! (`r_view_limited`).
 
 use crate::oracle::g::{self, GAnswer, GClass};
 use crate::oracle::r::RAnswer;

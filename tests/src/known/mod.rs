@@ -10,7 +10,7 @@
 //!   resolution.md), and what is observed (`verdict`, `qmtp_reply`,
 //!   `qmtp_denyall` or `log`);
 //! * `scenario.json`: the qmail world, in the
-//!   [`Scenario`](crate::scenario::Scenario) format (absent when every
+//!   [`Scenario`] format (absent when every
 //!   entry only points at named tests, `covered_by`).
 //!
 //! [`run_known`] runs each case in two steps:
