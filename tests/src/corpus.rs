@@ -12,8 +12,8 @@
 use std::io;
 use std::path::Path;
 
+use crate::options::program_seed;
 use crate::oracle::b::{generate_program, GenOptions};
-use crate::runner::program_seed;
 use crate::scenario::{generate, subst_root, CdbState, ErrnoFault, NodeKind, Scenario};
 
 /// Which harness a corpus is for.

@@ -172,6 +172,23 @@ impl Report {
     /// The Markdown text.
     pub fn markdown(&self) -> String {
         let mut m = String::new();
+        self.md_intro(&mut m);
+        self.md_pairs_and_classes(&mut m);
+        self.md_counts(&mut m);
+        if !self.known.is_empty() {
+            m.push('\n');
+            m.push_str(&crate::known::render_markdown(&self.known));
+        }
+        self.md_disagreements(&mut m);
+        m.push('\n');
+        m.push_str(&self.summary_line());
+        m.push('\n');
+        m
+    }
+
+    /// The title, the run's numbers, what was compared R vs C only, and
+    /// the skipped tiers.
+    fn md_intro(&self, m: &mut String) {
         m.push_str("# Differential test report\n\n");
         m.push_str(&format!(
             "* seed: `{}`\n* scenarios: {}\n* addresses: {}\n* wall time: {:.1} s\n\n",
@@ -205,6 +222,10 @@ impl Report {
             }
             m.push('\n');
         }
+    }
+
+    /// The table of pairs and the O4 classes covered per oracle.
+    fn md_pairs_and_classes(&self, m: &mut String) {
         m.push_str("## Comparisons per pair of oracles\n\n");
         m.push_str(
             "| pair | compared | agreed | disagreed | excused | skipped (R vs C only) |\n|---|---:|---:|---:|---:|---:|\n",
@@ -226,7 +247,7 @@ impl Report {
             m.push_str("---:|");
         }
         m.push('\n');
-        let mut all: Vec<String> = crate::runner::O4_CLASSES
+        let mut all: Vec<String> = crate::options::O4_CLASSES
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -248,6 +269,10 @@ impl Report {
             }
             m.push('\n');
         }
+    }
+
+    /// The verdicts of R and C and the `.qmail` objects generated.
+    fn md_counts(&self, m: &mut String) {
         if !self.verdicts.is_empty() {
             m.push_str("\n## Verdicts of R\n\n| verdict | count |\n|---|---:|\n");
             for (k, v) in &self.verdicts {
@@ -266,10 +291,10 @@ impl Report {
                 m.push_str(&format!("| {k} | {v} |\n"));
             }
         }
-        if !self.known.is_empty() {
-            m.push('\n');
-            m.push_str(&crate::known::render_markdown(&self.known));
-        }
+    }
+
+    /// The disagreements (with their replay commands) and the excused ones.
+    fn md_disagreements(&self, m: &mut String) {
         m.push_str("\n## Disagreements\n\n");
         if self.failures.is_empty() {
             m.push_str("None.\n");
@@ -315,10 +340,6 @@ impl Report {
                 ));
             }
         }
-        m.push('\n');
-        m.push_str(&self.summary_line());
-        m.push('\n');
-        m
     }
 
     /// Writes `report.md` and `report.json` into `dir` (temp + rename).

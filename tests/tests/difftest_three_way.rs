@@ -4,7 +4,8 @@
 //! written out shrunk to one address, with a replay command that
 //! reproduces it.
 
-use qmail_difftest::runner::{self, RunOptions};
+use qmail_difftest::options::{RunOptions, O4_CLASSES};
+use qmail_difftest::runner;
 use qmail_difftest::scenario::{self, Scenario};
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,7 @@ fn r_and_c_agree_on_generated_scenarios() {
     );
     assert_eq!(rc.disagreed, 0, "R and C disagree: {:#?}", r.failures);
     assert_eq!(r.failed, 0, "{:#?}", r.failures);
-    for c in runner::O4_CLASSES {
+    for c in O4_CLASSES {
         assert!(
             r.classes["R"].get(*c).copied().unwrap_or(0) > 0,
             "class {c} never hit by R"

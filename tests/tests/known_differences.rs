@@ -9,7 +9,7 @@
 //! a failure).
 
 use qmail_difftest::known::{self, KnownRow, RowStatus};
-use qmail_difftest::runner::RunOptions;
+use qmail_difftest::options::RunOptions;
 use qmail_difftest::upstream;
 use std::path::PathBuf;
 

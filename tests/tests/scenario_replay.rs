@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use qmail_difftest::runner::{self, RunOptions};
+use qmail_difftest::options::RunOptions;
+use qmail_difftest::runner;
 use qmail_difftest::scenario::{self, Esc, Node, NodeKind, Scenario};
 use qmail_difftest::tree::{Make, Root};
 

@@ -3,7 +3,9 @@
 //! failure. `cargo xtask test` runs it; it can also be run on its own.
 
 use clap::{Parser, Subcommand};
-use qmail_difftest::runner::{self, RunOptions};
+use qmail_difftest::failures::replay_command;
+use qmail_difftest::options::{default_out_dir, RunOptions};
+use qmail_difftest::runner;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -93,7 +95,7 @@ fn options(c: &Common, seed: u64, scenarios: u64) -> Result<RunOptions, String> 
     Ok(RunOptions {
         seed,
         scenarios,
-        out_dir: c.out.clone().unwrap_or_else(runner::default_out_dir),
+        out_dir: c.out.clone().unwrap_or_else(default_out_dir),
         exe,
         netqmail: c.netqmail.clone().filter(|p| !p.as_os_str().is_empty()),
         require_upstream: require,
@@ -146,7 +148,7 @@ fn main() -> ExitCode {
                         "{}: scenario {index} of seed {seed} ({} addresses); replay: {}",
                         dir.display(),
                         sc.addresses.len(),
-                        runner::replay_command(&dir)
+                        replay_command(&dir)
                     );
                     ExitCode::SUCCESS
                 }

@@ -4,7 +4,7 @@
 //! The tree named by `QMAIL_SOURCE_NETQMAIL` is copied under the work
 //! directory (`target/difftest/scratch/g/`, or a directory under the system
 //! temp dir when the checkout is not reachable by other users; see
-//! [`crate::runner::scratch_dir`]) and built with
+//! [`crate::scratch::scratch_dir`]) and built with
 //!
 //! * `conf-qmail` = `<work>/qmail`, a symlink that [`GBuild::judge`]
 //!   repoints at each scenario's qmail home (so one build serves every

@@ -527,6 +527,124 @@ pub fn queue_log(home: &Path) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------
+// verdicts for the scenario comparisons (pairs R-S and R-Q)
+
+/// Whether qmail-smtpd's `addrparse` passes `a` through unchanged inside
+/// `RCPT TO:<…>` (no quoting, escapes, source route or `[ip]` literal, no
+/// control bytes, at most 900 bytes).
+pub fn smtp_safe(a: &[u8]) -> bool {
+    a.len() <= 900
+        && a.first() != Some(&b'@')
+        && a.iter()
+            .all(|&c| c > b' ' && c != 0x7f && !b"<>\\\"[".contains(&c))
+}
+
+/// The envelope sender of the scenario comparisons' SMTP and QMTP
+/// transactions.
+pub const SENDER_SMTP: &[u8] = b"sender@example.net";
+
+/// S's verdicts (`accept` 250, `reject` 550 with the exact realrcptto
+/// text, `tempfail-cdb`/`tempfail-sys`/`tempfail-control` 421), `None` for
+/// addresses SMTP cannot carry unchanged ([`smtp_safe`]). A 421 ends the
+/// session; the rest go to a new one. With `check_greeting`, a session is
+/// opened first and a 421 greeting is every address's verdict.
+pub fn ask_smtp(
+    sq: &SqBuild,
+    home: &Path,
+    opts: &SqOptions,
+    addrs: &[Vec<u8>],
+    check_greeting: bool,
+) -> Result<Vec<Option<String>>, SqError> {
+    let mut out: Vec<Option<String>> = vec![None; addrs.len()];
+    let idx: Vec<usize> = (0..addrs.len()).filter(|&i| smtp_safe(&addrs[i])).collect();
+    let mut k = 0;
+    if check_greeting && !idx.is_empty() {
+        let session = sq.smtp(home, opts)?;
+        if session.greeting().code == 421 {
+            let v = if session.greeting().text.contains("unable to read controls") {
+                "tempfail-control"
+            } else {
+                "tempfail-other"
+            };
+            for &i in &idx {
+                out[i] = Some(v.to_string());
+            }
+            k = idx.len();
+        }
+        let _ = session.finish();
+    }
+    while k < idx.len() {
+        let batch: Vec<Vec<u8>> = idx[k..].iter().map(|&i| addrs[i].clone()).collect();
+        let t = sq.smtp_transaction(home, opts, SENDER_SMTP, &batch, None)?;
+        if t.rcpt.is_empty() {
+            break;
+        }
+        for (j, r) in t.rcpt.iter().enumerate() {
+            let v = match (r.code, r.text.as_str()) {
+                (250, _) => "accept".to_string(),
+                (550, "550 sorry, no mailbox here by that name. (#5.1.1)\r\n") => "reject".into(),
+                (421, t) if t.contains("cdb user database") => "tempfail-cdb".into(),
+                (421, t) if t.contains("system user database") => "tempfail-sys".into(),
+                (421, t) if t.contains("unable to read controls") => "tempfail-control".into(),
+                (c, t) => format!("{c} {:?}", t.trim_end()),
+            };
+            out[idx[k + j]] = Some(v);
+        }
+        k += t.rcpt.len();
+    }
+    Ok(out)
+}
+
+/// Q's verdicts: `K…` accept, the exact `Dsorry, no mailbox here by that
+/// name. (#5.1.1)` reject; a fatal error (exit 111, no reply) is asked
+/// again one address at a time and reported as `tempfail` (QMTP cannot say
+/// which kind). Addresses of 1000 bytes or more are not asked (`None`).
+pub fn ask_qmtp(
+    sq: &SqBuild,
+    home: &Path,
+    opts: &SqOptions,
+    addrs: &[Vec<u8>],
+) -> Result<Vec<Option<String>>, SqError> {
+    let mut out: Vec<Option<String>> = vec![None; addrs.len()];
+    let idx: Vec<usize> = (0..addrs.len())
+        .filter(|&i| addrs[i].len() < 1000)
+        .collect();
+    let msg = |rcpts: Vec<Vec<u8>>| QmtpMessage {
+        body: super::g::MESSAGE.to_vec(),
+        sender: SENDER_SMTP.to_vec(),
+        rcpts,
+    };
+    let verdict = |r: &[u8]| -> String {
+        if r.first() == Some(&b'K') {
+            "accept".into()
+        } else if r == b"Dsorry, no mailbox here by that name. (#5.1.1)" {
+            "reject".into()
+        } else {
+            format!("{:?}", String::from_utf8_lossy(r))
+        }
+    };
+    let all = sq.qmtp(
+        home,
+        opts,
+        &[msg(idx.iter().map(|&i| addrs[i].clone()).collect())],
+    )?;
+    if all.replies.first().map(|r| r.len()) == Some(idx.len()) {
+        for (j, r) in all.replies[0].iter().enumerate() {
+            out[idx[j]] = Some(verdict(r));
+        }
+        return Ok(out);
+    }
+    for &i in &idx {
+        let one = sq.qmtp(home, opts, &[msg(vec![addrs[i].clone()])])?;
+        out[i] = Some(match one.replies.first().and_then(|r| r.first()) {
+            Some(r) => verdict(r),
+            None => "tempfail".into(),
+        });
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------
 // benchmark
 
 fn bench_home(root: &Path) -> Result<PathBuf, SqError> {

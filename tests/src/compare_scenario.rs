@@ -1,0 +1,407 @@
+//! One generated scenario through every oracle available, pair by pair:
+//! R-C (the verdict of every address), R-S and R-Q (patched
+//! qmail-smtpd/qmail-qmtpd's replies), U:R-G (the resolver's
+//! `compile_assign` vs qmail-newu) and R-G (the outcome, by the rules of
+//! [`crate::compare_rg`]).
+//!
+//! G and S/Q are built with conf-break `-` and run without the errno shim:
+//! a scenario with another break or an errno fault is compared R vs C
+//! only, and the other pairs count its addresses as skipped.
+
+use crate::compare_rg::{agree_rg, g_desc, r_desc, r_view_limited};
+use crate::error::RunError;
+use crate::options::RunOptions;
+use crate::oracle::c::{CError, COutcome, CheckOptions};
+use crate::oracle::g::{self, GBuild, GClass};
+use crate::oracle::r::{self, RRun};
+use crate::oracle::setup::Oracles;
+use crate::oracle::sq::{ask_qmtp, ask_smtp, smtp_safe, SqBuild, SqOptions};
+use crate::scenario::{self, Esc, Scenario, GID_QMAIL, UID_QMAILD};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// What one oracle pair said about one address.
+#[derive(Debug, Clone)]
+pub(crate) struct Disagreement {
+    pub(crate) pair: &'static str,
+    pub(crate) address: Option<Esc>,
+    pub(crate) left: String,
+    pub(crate) right: String,
+}
+
+/// The result of checking one scenario.
+pub(crate) struct Checked {
+    /// (pair, ok) per check.
+    pub(crate) checks: Vec<(&'static str, bool)>,
+    pub(crate) disagreements: Vec<Disagreement>,
+    pub(crate) excused: Vec<(Esc, String, Vec<String>)>,
+    /// (pair, count) not compared because the scenario is R vs C only
+    /// (its conf-break is not the one the pair's qmail programs were
+    /// built with, or it has an errno fault).
+    pub(crate) skipped: Vec<(&'static str, u64)>,
+    pub(crate) r: Option<RRun>,
+    /// C's verdict per address (when C resolved).
+    pub(crate) c_verdicts: Vec<&'static str>,
+    pub(crate) g: Option<Vec<GClass>>,
+}
+
+impl Checked {
+    fn push(&mut self, pair: &'static str, ok: bool) {
+        self.checks.push((pair, ok));
+    }
+
+    fn disagree(&mut self, pair: &'static str, address: Option<Esc>, left: String, right: String) {
+        self.checks.push((pair, false));
+        self.disagreements.push(Disagreement {
+            pair,
+            address,
+            left,
+            right,
+        });
+    }
+}
+
+/// Materialises `sc` at `root` and compares every pair the oracles `o`
+/// allow.
+pub(crate) fn check_scenario(
+    sc: &Scenario,
+    root: &Path,
+    o: &Oracles,
+    opts: &RunOptions,
+) -> Result<Checked, RunError> {
+    sc.materialize(root, &r::compile_assign_cdb)?;
+    let mut out = Checked {
+        checks: Vec::new(),
+        disagreements: Vec::new(),
+        excused: Vec::new(),
+        skipped: Vec::new(),
+        r: None,
+        c_verdicts: Vec::new(),
+        g: None,
+    };
+    let default_break = sc.conf_break == scenario::DEFAULT_BREAK && sc.errno_fault.is_none();
+    let (preload, fault_env) = match &sc.errno_fault {
+        Some(f) => (vec![o.shim.clone()], f.shim_env(root)),
+        None => (Vec::new(), Vec::new()),
+    };
+    let rr = run_r(sc, root, o, opts, &preload, &fault_env)?;
+    let qhome = Scenario::qmail_home(root);
+    let addrs: Vec<Vec<u8>> = sc.addresses.iter().map(|a| a.0.clone()).collect();
+    let copts = CheckOptions {
+        passwd: Some(root.join(scenario::layout::PASSWD)),
+        group: Some(root.join(scenario::layout::GROUP)),
+        run_as: if unsafe { libc::geteuid() } == 0 {
+            Some((UID_QMAILD, GID_QMAIL))
+        } else {
+            None
+        },
+        preload,
+        env: fault_env,
+        ..CheckOptions::default()
+    };
+    pair_r_c(sc, &rr, o, &qhome, &addrs, &copts, &mut out)?;
+    // S/Q before G adds its bin/ programs (the queue stub is independent
+    // of them).
+    match &o.sq {
+        Ok(_) if !default_break => {
+            let smtp = addrs.iter().filter(|a| smtp_safe(a)).count();
+            let qmtp = addrs.iter().filter(|a| a.len() < 1000).count();
+            out.skipped.push(("R-S", smtp as u64));
+            out.skipped.push(("R-Q", qmtp as u64));
+        }
+        Ok(sq) => pair_r_s_r_q(sc, &rr, sq, &qhome, &addrs, &copts, &mut out)?,
+        Err(_) => {}
+    }
+    match &o.g {
+        Ok(_) if !default_break => {
+            out.skipped.push(("R-G", addrs.len() as u64));
+            if sc.cdb == scenario::CdbState::FromAssign && sc.assign.is_some() {
+                out.skipped.push(("U:R-G", 1));
+            }
+        }
+        Ok(gb) => pair_r_g(sc, root, &rr, gb, &mut out)?,
+        Err(_) => {}
+    }
+    out.r = Some(rr);
+    Ok(out)
+}
+
+/// Oracle R on the world at `root` (with the errno shim for a fault),
+/// with `opts.tamper`'s flipped verdicts.
+fn run_r(
+    sc: &Scenario,
+    root: &Path,
+    o: &Oracles,
+    opts: &RunOptions,
+    preload: &[PathBuf],
+    fault_env: &[(OsString, OsString)],
+) -> Result<RRun, RunError> {
+    let mut rr = r::run_with(&o.r_exe, root, preload, fault_env)?;
+    if let (Some(t), RRun::Answers(ra)) = (&opts.tamper, &mut rr) {
+        for (a, r) in sc.addresses.iter().zip(ra.iter_mut()) {
+            if !t.is_empty() && a.0.windows(t.len()).any(|w| w == t.as_slice()) {
+                r.verdict = if r.verdict == "accept" {
+                    "reject"
+                } else {
+                    "accept"
+                }
+                .into();
+            }
+        }
+    }
+    Ok(rr)
+}
+
+/// Pair R-C: the verdict of every address (or both unable to start).
+fn pair_r_c(
+    sc: &Scenario,
+    rr: &RRun,
+    o: &Oracles,
+    qhome: &Path,
+    addrs: &[Vec<u8>],
+    copts: &CheckOptions,
+    out: &mut Checked,
+) -> Result<(), RunError> {
+    let cres = o.c.check(qhome, sc.conf_break, b"alias", addrs, copts);
+    match (rr, cres) {
+        (RRun::NoStart(_), Err(CError::Init(COutcome::TempControl))) => out.push("R-C", true),
+        (RRun::NoStart(why), other) => out.disagree(
+            "R-C",
+            None,
+            format!("R cannot start: {why}"),
+            format!("C: {:?}", other.map(|v| v.len())),
+        ),
+        (RRun::Answers(_), Err(CError::Init(x))) => out.disagree(
+            "R-C",
+            None,
+            "R resolved".into(),
+            format!("C init failed: {x:?}"),
+        ),
+        (RRun::Answers(_), Err(e)) => return Err(e.into()),
+        (RRun::Answers(ra), Ok(cv)) => {
+            for ((a, r), c) in sc.addresses.iter().zip(ra).zip(cv) {
+                out.c_verdicts.push(c.outcome.verdict());
+                if r.verdict == c.outcome.verdict() {
+                    out.push("R-C", true);
+                } else {
+                    out.disagree(
+                        "R-C",
+                        Some(a.clone()),
+                        format!("R {} ({})", r.verdict, r_desc(r)),
+                        format!("C {} (why: {})", c.outcome.verdict(), c.why),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What qmail-smtpd and the queue stub need in the scenario's qmail home.
+fn prepare_sq_home(sq: &SqBuild, qhome: &Path) -> Result<(), RunError> {
+    sq.install_queue_stub(qhome)?;
+    // qmail-smtpd itself (before realrcptto) needs control/me or these
+    // two; they do not change anything realrcptto, qmail-send or
+    // qmail-lspawn decide.
+    for f in ["smtpgreeting", "localiphost"] {
+        std::fs::write(qhome.join("control").join(f), b"difftest.invalid\n")?;
+    }
+    // The stub appends to QMAILHOME/qq-stub.log as qmaild.
+    let log = qhome.join("qq-stub.log");
+    std::fs::write(&log, b"")?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666))?;
+    Ok(())
+}
+
+/// Pairs R-S and R-Q: R's verdict vs patched qmail-smtpd's and
+/// qmail-qmtpd's replies (QMTP cannot tell the tempfail kinds apart).
+fn pair_r_s_r_q(
+    sc: &Scenario,
+    rr: &RRun,
+    sq: &SqBuild,
+    qhome: &Path,
+    addrs: &[Vec<u8>],
+    copts: &CheckOptions,
+    out: &mut Checked,
+) -> Result<(), RunError> {
+    let sqopts = SqOptions {
+        env: Vec::new(),
+        passwd: copts.passwd.clone(),
+        group: copts.group.clone(),
+        run_as: copts.run_as,
+        ..SqOptions::default()
+    };
+    prepare_sq_home(sq, qhome)?;
+    let no_start = matches!(rr, RRun::NoStart(_));
+    let s_ans = ask_smtp(sq, qhome, &sqopts, addrs, no_start).map_err(RunError::from);
+    let q_ans = ask_qmtp(sq, qhome, &sqopts, addrs).map_err(RunError::from);
+    for (pair, answers) in [("R-S", s_ans), ("R-Q", q_ans)] {
+        let answers = match answers {
+            Ok(a) => a,
+            Err(e) => {
+                let right = format!("{} failed: {e}", &pair[2..]);
+                out.disagree(pair, None, "R answered".into(), right);
+                continue;
+            }
+        };
+        for (i, a) in answers.into_iter().enumerate() {
+            let Some(a) = a else { continue };
+            let rv = match rr {
+                RRun::NoStart(_) => "tempfail-control".to_string(),
+                RRun::Answers(ra) => ra[i].verdict.clone(),
+            };
+            let rv = if pair == "R-Q" && rv.starts_with("tempfail") {
+                "tempfail".to_string()
+            } else {
+                rv
+            };
+            if rv == a {
+                out.push(pair, true);
+            } else {
+                let (left, right) = (format!("R {rv}"), format!("{} {a}", &pair[2..]));
+                out.disagree(pair, Some(sc.addresses[i].clone()), left, right);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pairs U:R-G and R-G: G judges the world, then its users/cdb and its
+/// outcome per address are compared with R's.
+fn pair_r_g(
+    sc: &Scenario,
+    root: &Path,
+    rr: &RRun,
+    gb: &GBuild,
+    out: &mut Checked,
+) -> Result<(), RunError> {
+    let j = gb.judge(sc, root)?;
+    if let Some(newu) = &j.newu {
+        pair_u_r_g(sc, root, newu, out);
+    }
+    let classes: Vec<GClass> = j
+        .answers
+        .iter()
+        .map(|a| g::classify(a, &sc.aliasempty.0))
+        .collect();
+    match rr {
+        RRun::NoStart(why) => {
+            if classes.iter().all(|c| *c == GClass::NoStart) {
+                out.push("R-G", true);
+            } else {
+                out.disagree(
+                    "R-G",
+                    None,
+                    format!("R cannot start: {why}"),
+                    "G (qmail-send) starts".into(),
+                );
+            }
+        }
+        RRun::Answers(ra) => {
+            for (i, a) in sc.addresses.iter().enumerate() {
+                let (r, gc, ga) = (&ra[i], &classes[i], &j.answers[i]);
+                match agree_rg(sc, r, gc, ga) {
+                    Ok(()) => out.push("R-G", true),
+                    Err(why) if r_view_limited(r) => out.excused.push((
+                        a.clone(),
+                        format!(
+                            "R (uid qmaild) could not see what G's qmail-local saw ({why}): {} / {}",
+                            r_desc(r),
+                            g_desc(gc, ga)
+                        ),
+                        r.uncertain_stages.clone(),
+                    )),
+                    Err(why) => out.disagree(
+                        "R-G",
+                        Some(a.clone()),
+                        r_desc(r),
+                        format!("{} — differs in {why}", g_desc(gc, ga)),
+                    ),
+                }
+            }
+        }
+    }
+    out.g = Some(classes);
+    Ok(())
+}
+
+/// Pair U:R-G: the resolver's `compile_assign` vs qmail-newu's cdb
+/// (`newu`: its bytes, or why it failed).
+fn pair_u_r_g(sc: &Scenario, root: &Path, newu: &Result<Vec<u8>, String>, out: &mut Checked) {
+    let mine = sc
+        .assign
+        .as_ref()
+        .map(|a| r::compile_assign_cdb(&scenario::subst_root(&a.0, root)));
+    let (ok, left, right) = match (mine, newu) {
+        (Some(Ok(m)), Ok(theirs)) => {
+            let a = cdb_records(&m, root);
+            let b = cdb_records(theirs, root);
+            (
+                a == b,
+                format!("R {} records", a.len()),
+                format!("qmail-newu {} records", b.len()),
+            )
+        }
+        (Some(Err(e)), Err(s)) => (true, e, s.clone()),
+        (Some(Ok(_)), Err(s)) => (
+            false,
+            "R compiled it".into(),
+            format!("qmail-newu failed: {s}"),
+        ),
+        (Some(Err(e)), Ok(_)) => (
+            false,
+            format!("R refused: {e}"),
+            "qmail-newu compiled it".into(),
+        ),
+        (None, _) => (true, String::new(), String::new()),
+    };
+    if ok {
+        out.push("U:R-G", true);
+    } else {
+        out.disagree("U:R-G", None, left, right);
+    }
+}
+
+/// The records of a cdb (none when it is shorter than a cdb header or
+/// cannot be read), through a temporary file in `scratch`.
+fn cdb_records(bytes: &[u8], scratch: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if bytes.len() < 2048 {
+        // Shorter than a cdb header: no records (and the cdb crate must
+        // not be handed it).
+        return Vec::new();
+    }
+    let p = scratch.join(".cmp.cdb");
+    if std::fs::write(&p, bytes).is_err() {
+        return Vec::new();
+    }
+    let mut v = Vec::new();
+    if let Ok(c) = cdb::CDB::open(&p) {
+        for kv in c.iter().flatten() {
+            v.push(kv);
+        }
+    }
+    let _ = std::fs::remove_file(&p);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::oracle::sq::smtp_safe;
+
+    #[test]
+    fn smtp_safe_excludes_what_addrparse_changes() {
+        assert!(smtp_safe(b"joe-foo@example.com"));
+        assert!(smtp_safe(b""));
+        for bad in [
+            &b"@route:joe@x"[..],
+            b"a b@x",
+            b"a\"b@x",
+            b"a\\b@x",
+            b"a@[1.2.3.4]",
+            b"a>b",
+        ] {
+            assert!(!smtp_safe(bad), "{bad:?}");
+        }
+    }
+}

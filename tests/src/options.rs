@@ -1,0 +1,61 @@
+//! How a differential run is set up (the bottom layer: nothing here
+//! imports another module of the suite): [`RunOptions`], the default
+//! output directory, the O4 classes a full run must hit and the sizes and
+//! seeds of the `.qmail` program comparisons (pairs R-B and R-L).
+
+use std::path::{Path, PathBuf};
+
+/// Generated `.qmail` programs compared R vs B in every run (each with
+/// `-N` and `-n`).
+pub const PROGRAMS_B: u64 = 1000;
+/// Generated `.qmail` programs compared R vs L in a run with the netqmail
+/// tree (each with `-N` and `-n`): the first [`PROGRAMS_L`] of R-B's.
+pub const PROGRAMS_L: u64 = 200;
+
+/// The `oracle::b::generate_program` seed of `.qmail` program `index` of
+/// a run with seed `seed` (with `GenOptions::default()`).
+pub fn program_seed(seed: u64, index: u64) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(index)
+}
+
+/// The outcome classes of resolution.md O4 that every full run must hit.
+pub const O4_CLASSES: &[&str] = &["remote", "trash", "deliver", "default", "bounce", "defer"];
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The seed.
+    pub seed: u64,
+    /// How many scenarios.
+    pub scenarios: u64,
+    /// The output directory (`target/difftest`).
+    pub out_dir: PathBuf,
+    /// The difftest executable (for the R child).
+    pub exe: PathBuf,
+    /// The pristine netqmail tree (for G), if any.
+    pub netqmail: Option<PathBuf>,
+    /// Fail instead of skipping tiers that need the sources.
+    pub require_upstream: bool,
+    /// Show a progress bar (only if stderr is a terminal).
+    pub progress: bool,
+    /// Assert that every O4 class was hit.
+    pub require_coverage: bool,
+    /// For testing the failure path only: R's verdict is reported flipped
+    /// (accept ↔ reject) for addresses containing these bytes, so that the
+    /// comparison, shrinking and replay of a disagreement can be exercised.
+    pub tamper: Option<Vec<u8>>,
+}
+
+/// The default output directory: `<workspace>/target/difftest`, or
+/// `$QMAIL_DIFFTEST_DIR`.
+pub fn default_out_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("QMAIL_DIFFTEST_DIR") {
+        return PathBuf::from(d);
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .unwrap_or(manifest)
+        .join("target")
+        .join("difftest")
+}

@@ -1,0 +1,116 @@
+//! The one set-up of the oracles shared by the scenario run (`runner.rs`)
+//! and the known cases (`known/`): the scratch
+//! directory, R's executable and C's driver where qmaild can run them, the
+//! errno shim, and G and S/Q when a netqmail tree is given.
+//!
+//! An oracle that cannot run here is [`Absent`] (the callers list it as
+//! skipped, each in its own words); with `RunOptions::require_upstream`
+//! that is an error instead.
+
+use super::c::{CDriver, CError};
+use super::g::{self, GBuild, GError};
+use super::sq::{SqBuild, SqError};
+use crate::cc::{self, CcError, Sanitize};
+use crate::options::RunOptions;
+use crate::scratch::{reachable_copy, scratch_dir};
+use std::path::{Path, PathBuf};
+
+/// Why the oracles could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A directory could not be made (names it).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Oracle C could not be built.
+    #[error("oracle C: {0}")]
+    C(#[from] CError),
+    /// Oracle G could not be built.
+    #[error("oracle G: {0}")]
+    G(#[from] GError),
+    /// Oracles S/Q could not be built.
+    #[error("oracles S/Q: {0}")]
+    Sq(#[from] SqError),
+    /// A required tier is unavailable.
+    #[error("{0}")]
+    Required(String),
+    /// The errno shim could not be built.
+    #[error("errno shim: {0}")]
+    Shim(CcError),
+    /// A program could not be put where the test uids can run it.
+    #[error("publishing a copy for the test uids: {0}")]
+    Publish(CcError),
+}
+
+/// Why an oracle that needs the netqmail tree is not set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absent {
+    /// No netqmail tree was given (`QMAIL_SOURCE_NETQMAIL` not set).
+    NoSources,
+    /// G runs qmail-lspawn, which needs root; this is the euid.
+    NotRoot(u32),
+}
+
+/// The oracles, ready to be asked.
+pub struct Oracles {
+    /// Oracle C (the realrcptto core's driver), runnable by qmaild.
+    pub c: CDriver,
+    /// Oracle G (pristine netqmail), or why not.
+    pub g: Result<GBuild, Absent>,
+    /// Oracles S/Q (patched qmail-smtpd/qmail-qmtpd), or why not.
+    pub sq: Result<SqBuild, Absent>,
+    /// The difftest executable R runs (reachable by qmaild).
+    pub r_exe: PathBuf,
+    /// Where the worlds are made (reachable by every test uid).
+    pub scratch: PathBuf,
+    /// The errno shim (reachable by qmaild), for errno-fault scenarios.
+    pub shim: PathBuf,
+}
+
+/// Sets the oracles up for `opts`, with the scratch directory under `base`
+/// ([`scratch_dir`]).
+pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
+    let scratch = scratch_dir(base).map_err(|source| SetupError::Io {
+        what: format!("creating the scratch dir under {}", base.display()),
+        source,
+    })?;
+    // R runs as qmaild: it must be able to execute the binary.
+    let r_exe =
+        reachable_copy(&opts.exe, &scratch, "bin", "difftest").map_err(SetupError::Publish)?;
+    let shim = cc::errno_shim().map_err(SetupError::Shim)?;
+    let shim =
+        reachable_copy(&shim, &scratch, "lib", "rrt-errno-shim.so").map_err(SetupError::Publish)?;
+    let c = CDriver::build(Sanitize::None)?;
+    // C runs as qmaild too.
+    let c_exe = reachable_copy(c.exe(), &scratch, "bin", "realrcptto-driver")
+        .map_err(SetupError::Publish)?;
+    let c = c.with_exe(c_exe);
+    let (g, sq) = match &opts.netqmail {
+        None if opts.require_upstream => {
+            return Err(SetupError::Required(
+                "upstream sources required (--require-upstream) but no netqmail tree was given (QMAIL_SOURCE_NETQMAIL)".into(),
+            ))
+        }
+        None => (Err(Absent::NoSources), Err(Absent::NoSources)),
+        Some(src) => {
+            let g = match g::build(src, &scratch.join("g")) {
+                Ok(b) => Ok(b),
+                Err(GError::NotRoot(uid)) if !opts.require_upstream => Err(Absent::NotRoot(uid)),
+                Err(e) => return Err(e.into()),
+            };
+            (g, Ok(SqBuild::build(src, true)?))
+        }
+    };
+    Ok(Oracles {
+        c,
+        g,
+        sq,
+        r_exe,
+        scratch,
+        shim,
+    })
+}
