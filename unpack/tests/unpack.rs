@@ -17,7 +17,7 @@ fn release_for(archive: &[u8], mirrors: Vec<String>) -> &'static Release {
     Box::leak(Box::new(Release {
         name: "pkg",
         file_name: "pkg-1.0.tar.gz",
-        top_dir: "pkg-1.0",
+        full_name: "pkg-1.0",
         marker_file: "pkg.c",
         size: archive.len() as u64,
         sha256: leak(hex::encode(Sha256::digest(archive))),

@@ -7,6 +7,8 @@
 //! flight, so a download is checked before it is ever given its real name.
 #![warn(missing_docs)]
 
+pub mod lock;
+
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -310,7 +312,7 @@ mod tests {
         Release {
             name: "abc",
             file_name: "abc-1.0.tar.gz",
-            top_dir: "abc-1.0",
+            full_name: "abc-1.0",
             marker_file: "abc.c",
             size: 3,
             sha256: ABC_SHA256,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use qmail_build::{resolve_ids, BuildOptions, Release};
-use qmail_unpack::{Provenance, SourceTree};
+use qmail_sources::{Provenance, SourceTree};
 
 use crate::sources::{workspace_root, SourceArgs};
 
@@ -157,7 +157,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
 pub(crate) fn release(trees: &[SourceTree], top: &'static str) -> Result<Release> {
     let t = trees
         .iter()
-        .find(|t| t.release.top_dir == top)
+        .find(|t| t.release.full_name == top)
         .with_context(|| format!("no source tree for {top}"))?;
     Ok(Release {
         name: top,

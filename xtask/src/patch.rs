@@ -68,7 +68,7 @@ pub fn run(args: PatchArgs) -> Result<()> {
     let trees = args.sources.obtain(&work.join("pristine"))?;
     let mut all: Vec<Patch> = Vec::new();
     for tree in &trees {
-        let release = tree.release.top_dir;
+        let release = tree.release.full_name;
         let Some(def_release) = [qmail_patches::NETQMAIL, qmail_patches::MESS822]
             .into_iter()
             .find(|r| *r == release)
