@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use upstream_hashes::NETQMAIL;
+use upstream_hashes::{MESS822, NETQMAIL};
 
 use crate::sources::{workspace_root, SourceArgs};
 
@@ -124,8 +124,8 @@ fn build(a: BuildBenchArgs) -> Result<()> {
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let trees = a.sources.obtain(&work.join("src"))?;
     let opts = qmail_build::BuildOptions {
-        netqmail: crate::build::release(&trees, qmail_patches::NETQMAIL)?,
-        mess822: crate::build::release(&trees, qmail_patches::MESS822)?,
+        netqmail: crate::build::tree_of(&trees, &NETQMAIL)?,
+        mess822: crate::build::tree_of(&trees, &MESS822)?,
         prefix: work.join("prefix"),
         mess822_home: None,
         destdir: None,
