@@ -584,6 +584,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_relative_mess822_home_is_reported_as_such_not_as_the_prefix() {
+        let t = tempfile::tempdir().unwrap();
+        let opts = BuildOptions {
+            netqmail: SourceTree::unverified(&NETQMAIL, t.path().join("nq")),
+            mess822: SourceTree::unverified(&MESS822, t.path().join("m8")),
+            prefix: t.path().join("prefix"),
+            mess822_home: Some("rel/mess822".into()),
+            destdir: None,
+            cc: "cc".into(),
+            cflags: None,
+            patches: Vec::new(),
+            ids: IdMap::build_user(),
+            ids_source: "build-user".into(),
+            work: t.path().join("work"),
+            force: false,
+            allow_symlinked_prefix: false,
+        };
+        let err = build(&opts).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--mess822-home rel/mess822: must be an absolute path (it is compiled into the programs)"
+        );
+        assert!(!t.path().join("work").exists(), "work dir created");
+        assert!(!t.path().join("prefix").exists(), "prefix created");
+    }
+
+    #[test]
     fn uid_map_beats_system_and_build_user_beats_all() {
         let map = "alias=1,qmaild=2,qmaill=3,root=0,qmailp=5,qmailq=6,qmailr=7,qmails=8,qmail=9,nofiles=10";
         let (ids, src, note) = resolve_ids(Some(map), false, false).unwrap();

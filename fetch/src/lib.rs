@@ -1,4 +1,6 @@
-//! Download the upstream release tarballs into a distfiles directory.
+//! Stage 1 of the pipeline (fetch → verify → unpack → sources → patch →
+//! build → test): download the upstream release tarballs
+//! into a distfiles directory.
 //!
 //! For each [`Release`] the mirrors are tried in order. A download is
 //! streamed to a temporary file in the distfiles directory while its size
