@@ -249,7 +249,7 @@ fn shsgr_check_would_stop() -> bool {
 /// Compile a mess822-0.58 tree in place: `conf-cc`, `conf-ld` and
 /// `conf-home` (= `opts.conf_qmail`), then `make` of the targets.
 /// Pristine mess822 does not link with current glibc; apply the `errno`
-/// patch first ([`crate::prepare_tree`]).
+/// patch first ([`qmail_patches::prepare_tree`]).
 pub fn compile_mess822(tree: &Path, opts: &CompileOptions) -> Result<(), BuildError> {
     let home = check_dir(&opts.conf_qmail, "conf-home")?;
     if !tree.join("mess822.h").is_file() {

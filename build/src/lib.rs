@@ -1,10 +1,12 @@
-//! Non-root build and install of netqmail-1.06 and mess822-0.58.
+//! Stage 6 of the pipeline (fetch → verify → unpack → sources → patch →
+//! build → test): non-root build and install of netqmail-1.06 and
+//! mess822-0.58.
 //!
-//! The pipeline, each step usable on its own:
+//! The steps, each usable on its own:
 //!
-//! 1. [`prepare_tree`]: copy a pristine tree into a scratch directory and
-//!    apply the generated patches with `patch -p1` (exactly what packagers
-//!    get);
+//! 1. [`qmail_patches::prepare_tree`] (the patch stage): copy a pristine
+//!    tree into a scratch directory and apply the generated patches with
+//!    `patch -p1` (exactly what packagers get);
 //! 2. [`compile_netqmail`] / [`compile_mess822`]: write `conf-*` and
 //!    netqmail's `auto_uids.c` (no qmail user needs to exist), run `make`;
 //! 3. [`hier::record`]: list what upstream `hier()` installs, by linking
@@ -20,7 +22,7 @@
 //! ([`check_install_paths`]) and takes the work directory's lock
 //! ([`WorkLock`]). The installer follows no symbolic link below the
 //! prefix, and the copied source trees may hold only regular files and
-//! directories ([`copy_tree`]).
+//! directories ([`qmail_patches::tree::copy_tree`]).
 #![warn(missing_docs)]
 
 pub mod compile;
@@ -32,7 +34,6 @@ pub mod manifest;
 mod pipeline;
 pub mod preflight;
 mod safefs;
-pub mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,11 +44,9 @@ pub use compile::{
 pub use ids::IdMap;
 pub use lock::WorkLock;
 pub use pipeline::{
-    bench_build, build, hash_tree, resolve_ids, BenchFigures, BuildOptions, BuildOutcome, Release,
-    LEAPSECS_PATH,
+    bench_build, build, resolve_ids, BenchFigures, BuildOptions, BuildOutcome, LEAPSECS_PATH,
 };
 pub use preflight::{check_install_paths, InstallPaths};
-pub use tree::{apply_patches, copy_tree, generate_patches, prepare_tree, prepare_tree_with};
 
 /// Everything that can go wrong in a build.
 #[derive(Debug, thiserror::Error)]
@@ -77,14 +76,9 @@ pub enum BuildError {
     /// An option or input value is unusable.
     #[error("{0}")]
     Invalid(String),
-    /// Generating a patch failed.
-    #[error("generating {name}: {source}")]
-    Patch {
-        /// The patch's short name.
-        name: String,
-        /// Why.
-        source: qmail_patches::PatchError,
-    },
+    /// Generating, copying or applying the patches to a tree failed.
+    #[error(transparent)]
+    Patch(#[from] qmail_patches::PatchError),
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {

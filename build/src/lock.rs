@@ -132,15 +132,10 @@ impl WorkLock {
     }
 }
 
-/// The names of the scratch trees [`crate::prepare_tree_with`] builds
-/// before renaming them into place: `.NAME.tmp`.
-pub fn is_scratch_tree(name: &str) -> bool {
-    name.len() > ".tmp".len() + 1 && name.starts_with('.') && name.ends_with(".tmp")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qmail_patches::is_scratch_tree;
     use std::sync::mpsc;
     use std::time::Duration;
 

@@ -6,55 +6,33 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use qmail_patches::{PatchDef, MESS822, NETQMAIL};
+use qmail_patches::tree::hash_tree;
+use qmail_patches::{generate, is_scratch_tree, prepare_tree, prepare_tree_with, PatchDef};
 use sha2::{Digest, Sha256};
+use upstream_hashes::{SourceTree, MESS822, NETQMAIL};
 
 use crate::compile::{compile_mess822, compile_netqmail, CompileOptions, Compiler};
 use crate::hier::{self, Package};
 use crate::install::{self, Target};
-use crate::lock::{is_scratch_tree, WorkLock};
+use crate::lock::WorkLock;
 use crate::manifest::{
     CompilerRecord, FileRecord, IdsRecord, Manifest, PatchRecord, ReleaseRecord, FORMAT,
     MANIFEST_PATH,
 };
 use crate::preflight::{check_install_paths, source_date_epoch, InstallPaths};
-use crate::tree::{generate_patches, prepare_tree_with};
 use crate::{ids, io_err, BuildError, IdMap};
 
 /// Where the bundled leapsecs.dat is installed, relative to the prefix
 /// (mess822-nonroot spec, Part 1 item 3).
 pub const LEAPSECS_PATH: &str = "share/mess822/leapsecs.dat";
 
-/// One upstream source tree and where it came from.
-#[derive(Debug, Clone)]
-pub struct Release {
-    /// [`NETQMAIL`] or [`MESS822`].
-    pub name: &'static str,
-    /// The unpacked pristine tree.
-    pub dir: PathBuf,
-    /// `sha256:HEX` of the verified tarball, or `unverified: DIR`.
-    pub digest: String,
-}
-
-impl Release {
-    /// A tree that was not unpacked from a verified tarball.
-    pub fn unverified(name: &'static str, dir: impl Into<PathBuf>) -> Self {
-        let dir = dir.into();
-        Release {
-            name,
-            digest: format!("unverified: {}", dir.display()),
-            dir,
-        }
-    }
-}
-
 /// Everything a build needs.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     /// The netqmail-1.06 source.
-    pub netqmail: Release,
+    pub netqmail: SourceTree,
     /// The mess822-0.58 source.
-    pub mess822: Release,
+    pub mess822: SourceTree,
     /// netqmail's `conf-qmail`: where the programs live.
     pub prefix: PathBuf,
     /// mess822's `conf-home`; `None` = `PREFIX/mess822` (see
@@ -210,35 +188,6 @@ impl Progress {
     }
 }
 
-/// SHA-256 over a directory tree: each file's relative path, executable
-/// bit and contents, in sorted order. Like [`crate::copy_tree`], it
-/// follows no link: a symbolic link or special file in the tree is
-/// refused with its path.
-pub fn hash_tree(dir: &Path) -> Result<String, BuildError> {
-    fn walk(base: &Path, dir: &Path, depth: usize, h: &mut Sha256) -> Result<(), BuildError> {
-        for (p, is_dir) in crate::tree::tree_entries(dir, depth)? {
-            let rel = p
-                .strip_prefix(base)
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .into_owned();
-            if is_dir {
-                h.update(format!("D {rel}\n"));
-                walk(base, &p, depth + 1, h)?;
-            } else {
-                let (mut f, mode) = crate::tree::open_regular(&p)?;
-                let len = f.metadata().map_err(io_err(&p))?.len();
-                h.update(format!("F {rel} {} {len}\n", mode & 0o111 != 0));
-                std::io::copy(&mut f, h).map_err(io_err(&p))?;
-            }
-        }
-        Ok(())
-    }
-    let mut h = Sha256::new();
-    walk(dir, dir, 0, &mut h)?;
-    Ok(hex::encode(h.finalize()))
-}
-
 /// The home of `homes` an installed (absolute) path is under, and the
 /// path below it.
 fn home_rel<'a>(path: &'a str, homes: &[&'a Path]) -> Option<(&'a Path, &'a str)> {
@@ -309,14 +258,14 @@ fn inputs(
 ) -> Result<Inputs, BuildError> {
     let compiler = Compiler::detect(&opts.cc)?;
     let (conf_cc, conf_ld) = compile_options(opts, &paths.prefix).conf_lines()?;
-    let nq_patches = generate_patches(&opts.netqmail.dir, NETQMAIL, &opts.patches)?;
-    let m8_patches = generate_patches(&opts.mess822.dir, MESS822, &opts.patches)?;
+    let nq_patches = generate(&opts.netqmail, &opts.patches)?;
+    let m8_patches = generate(&opts.mess822, &opts.patches)?;
     let mut releases = Vec::new();
     for r in [&opts.netqmail, &opts.mess822] {
         releases.push(ReleaseRecord {
-            name: r.name.to_string(),
-            digest: r.digest.clone(),
-            tree_sha256: hash_tree(&r.dir)?,
+            name: r.release.full_name.to_string(),
+            digest: r.digest(),
+            tree_sha256: hash_tree(&r.root)?,
         });
     }
     let patches: Vec<PatchRecord> = nq_patches
@@ -441,11 +390,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
     }
 
     progress.stage("preparing netqmail-1.06 (copy + patch -p1)");
-    let nq = prepare_tree_with(&opts.netqmail.dir, NETQMAIL, &inputs.nq_patches, &work)?;
+    let nq = prepare_tree_with(&opts.netqmail, &inputs.nq_patches, &work)?;
     progress.stage("compiling netqmail-1.06 (make it man)");
     compile_netqmail(&nq, &compile_options(opts, prefix))?;
     progress.stage("preparing mess822-0.58 (copy + patch -p1)");
-    let m8 = prepare_tree_with(&opts.mess822.dir, MESS822, &inputs.m8_patches, &work)?;
+    let m8 = prepare_tree_with(&opts.mess822, &inputs.m8_patches, &work)?;
     progress.stage("compiling mess822-0.58 (make it instcheck)");
     compile_mess822(&m8, &compile_options(opts, m8home))?;
 
@@ -515,10 +464,16 @@ fn install_all(
     let [(nq, nq_entries), (m8, m8_entries)] = pkgs;
     let prefix = &paths.prefix;
     let mut files: Vec<FileRecord> = Vec::new();
-    files.extend(install::install(nq, NETQMAIL, prefix, nq_entries, target)?);
+    files.extend(install::install(
+        nq,
+        NETQMAIL.full_name,
+        prefix,
+        nq_entries,
+        target,
+    )?);
     files.extend(install::install(
         m8,
-        MESS822,
+        MESS822.full_name,
         &paths.mess822_home,
         m8_entries,
         target,
@@ -585,13 +540,9 @@ impl BenchFigures {
 /// `opts.destdir` is kept.
 pub fn bench_build(opts: &BuildOptions, scratch: &Path) -> Result<BenchFigures, BuildError> {
     let plain = scratch.join("plain");
-    let errno =
-        qmail_patches::select(&["errno".to_string()]).map_err(|source| BuildError::Patch {
-            name: "errno".into(),
-            source,
-        })?;
-    let nq = crate::prepare_tree(&opts.netqmail.dir, NETQMAIL, &[], &plain)?;
-    let m8 = crate::prepare_tree(&opts.mess822.dir, MESS822, &errno, &plain)?;
+    let errno = qmail_patches::select(&["errno".to_string()])?;
+    let nq = prepare_tree(&opts.netqmail, &[], &plain)?;
+    let m8 = prepare_tree(&opts.mess822, &errno, &plain)?;
     let uids = nq.join("auto_uids.c");
     std::fs::write(&uids, opts.ids.auto_uids_c()).map_err(io_err(&uids))?;
     let t = Instant::now();
@@ -633,23 +584,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hash_tree_sees_contents_names_and_exec_bits() {
-        use std::os::unix::fs::PermissionsExt;
+    fn a_relative_mess822_home_is_reported_as_such_not_as_the_prefix() {
         let t = tempfile::tempdir().unwrap();
-        std::fs::write(t.path().join("a.c"), "int a;\n").unwrap();
-        std::fs::create_dir(t.path().join("sub")).unwrap();
-        std::fs::write(t.path().join("sub/b"), "x").unwrap();
-        let h0 = hash_tree(t.path()).unwrap();
-        assert_eq!(h0, hash_tree(t.path()).unwrap());
-        std::fs::write(t.path().join("a.c"), "int b;\n").unwrap();
-        let h1 = hash_tree(t.path()).unwrap();
-        assert_ne!(h0, h1);
-        std::fs::set_permissions(
-            t.path().join("sub/b"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-        assert_ne!(h1, hash_tree(t.path()).unwrap());
+        let opts = BuildOptions {
+            netqmail: SourceTree::unverified(&NETQMAIL, t.path().join("nq")),
+            mess822: SourceTree::unverified(&MESS822, t.path().join("m8")),
+            prefix: t.path().join("prefix"),
+            mess822_home: Some("rel/mess822".into()),
+            destdir: None,
+            cc: "cc".into(),
+            cflags: None,
+            patches: Vec::new(),
+            ids: IdMap::build_user(),
+            ids_source: "build-user".into(),
+            work: t.path().join("work"),
+            force: false,
+            allow_symlinked_prefix: false,
+        };
+        let err = build(&opts).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--mess822-home rel/mess822: must be an absolute path (it is compiled into the programs)"
+        );
+        assert!(!t.path().join("work").exists(), "work dir created");
+        assert!(!t.path().join("prefix").exists(), "prefix created");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 mod common;
 
 use qmail_build::hier::{record, EntryKind, Package};
-use qmail_build::{compile_mess822, compile_netqmail, prepare_tree, CompileOptions, IdMap};
+use qmail_build::{compile_mess822, compile_netqmail, CompileOptions, IdMap};
+use qmail_patches::prepare_tree;
+use upstream_hashes::{SourceTree, MESS822, NETQMAIL};
 
 #[test]
 fn netqmail_compiles_with_given_ids_and_prefix() {
@@ -12,7 +14,7 @@ fn netqmail_compiles_with_given_ids_and_prefix() {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let tree = prepare_tree(&src, qmail_patches::NETQMAIL, &[], work.path()).unwrap();
+    let tree = prepare_tree(&SourceTree::unverified(&NETQMAIL, src), &[], work.path()).unwrap();
     let ids = IdMap {
         uids: [7001, 7002, 7003, 0, 7005, 7006, 7007, 7008],
         gids: [7100, 7101],
@@ -63,7 +65,7 @@ fn mess822_compiles_after_errno_and_nonroot() {
     let Some(src) = common::mess822() else { return };
     let work = tempfile::tempdir().unwrap();
     let defs = qmail_patches::select(&["errno".into(), "nonroot".into()]).unwrap();
-    let tree = prepare_tree(&src, qmail_patches::MESS822, &defs, work.path()).unwrap();
+    let tree = prepare_tree(&SourceTree::unverified(&MESS822, src), &defs, work.path()).unwrap();
     let opts = CompileOptions::new("/opt/qtk-m8", IdMap::build_user());
     compile_mess822(&tree, &opts).unwrap();
     assert!(tree.join("822date").is_file());

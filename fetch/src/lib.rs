@@ -1,4 +1,6 @@
-//! Download the upstream release tarballs into a distfiles directory.
+//! Stage 1 of the pipeline (fetch → verify → unpack → sources → patch →
+//! build → test): download the upstream release tarballs
+//! into a distfiles directory.
 //!
 //! For each [`Release`] the mirrors are tried in order. A download is
 //! streamed to a temporary file in the distfiles directory while its size
@@ -24,7 +26,7 @@
 //! failing. Response bodies are never decompressed.
 //!
 //! Concurrency: while writing, a run holds an exclusive `flock` on the
-//! distfiles directory ([`lock::DirLock`]), so concurrent fetches into one
+//! distfiles directory ([`qmail_verify::lock::DirLock`]), so concurrent fetches into one
 //! directory are serialised, and the second one finds the file already
 //! there. Under that lock, `.<file name>.*.part` temporaries left by
 //! interrupted runs are removed (and said so on the log).
@@ -36,14 +38,12 @@
 //! at a distfile's name is never read or replaced; it is reported.
 #![warn(missing_docs)]
 
-pub mod lock;
-
 use std::fmt;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lock::DirLock;
+use qmail_verify::lock::DirLock;
 use qmail_verify::{Hasher, Status};
 pub use upstream_hashes::Release;
 
@@ -708,7 +708,7 @@ pub fn fetch_release(release: &Release, opts: &FetchOptions) -> Result<Fetched, 
 /// tried even when an earlier one failed; the error then lists every
 /// release that could not be obtained.
 ///
-/// Online, the distfiles directory is locked (see [`lock::DirLock`]) from
+/// Online, the distfiles directory is locked (see [`qmail_verify::lock::DirLock`]) from
 /// the first download needed to the end, so concurrent runs are
 /// serialised; offline nothing is written and nothing is locked.
 pub fn fetch_all(releases: &[Release], opts: &FetchOptions) -> Result<Vec<Fetched>, FetchError> {

@@ -8,7 +8,9 @@
 //! and FILES list the new files) and documents the new lines in
 //! `dot-qmail.9`.
 
-use crate::{FileChange, Patch, PatchError, Source};
+use upstream_hashes::{SourceTree, NETQMAIL};
+
+use crate::{FileChange, Patch, PatchError, Pristine};
 
 /// The C core the patch adds.
 pub const QBRANCH_C: &str = include_str!("../c/qbranch.c");
@@ -28,12 +30,12 @@ qmail-local's instruction loop, and documents the lines in dot-qmail.9.
 Apply with `patch -p1` in the netqmail-1.06 directory.";
 
 /// Generate the branch patch from a pristine netqmail-1.06 tree.
-pub fn generate(src: &Source) -> Result<Patch, PatchError> {
+pub fn generate(src: &SourceTree) -> Result<Patch, PatchError> {
     src.must_not_exist("qbranch.c")?;
     src.must_not_exist("qbranch.h")?;
     Ok(Patch {
-        file_name: format!("{}-branch.patch", crate::NETQMAIL),
-        release: crate::NETQMAIL,
+        file_name: format!("{}-branch.patch", NETQMAIL.full_name),
+        release: &NETQMAIL,
         description: DESCRIPTION.to_string(),
         files: vec![
             qmail_local(src)?,
@@ -47,7 +49,7 @@ pub fn generate(src: &Source) -> Result<Patch, PatchError> {
     })
 }
 
-fn qmail_local(src: &Source) -> Result<FileChange, PatchError> {
+fn qmail_local(src: &SourceTree) -> Result<FileChange, PatchError> {
     let mut ed = src.edit("qmail-local.c")?;
     ed.insert_after("#include \"auto_patrn.h\"\n", "#include \"qbranch.h\"\n")?;
     ed.insert_after(
@@ -86,7 +88,7 @@ fn qmail_local(src: &Source) -> Result<FileChange, PatchError> {
     Ok(ed.finish())
 }
 
-fn makefile(src: &Source) -> Result<FileChange, PatchError> {
+fn makefile(src: &SourceTree) -> Result<FileChange, PatchError> {
     let mut ed = src.edit("Makefile")?;
     ed.insert_before(
         "qmail-local: \\\n",
@@ -107,19 +109,19 @@ fn makefile(src: &Source) -> Result<FileChange, PatchError> {
     Ok(ed.finish())
 }
 
-fn targets(src: &Source) -> Result<FileChange, PatchError> {
+fn targets(src: &SourceTree) -> Result<FileChange, PatchError> {
     let mut ed = src.edit("TARGETS")?;
     ed.insert_after("\nqmail-local.o\n", "qbranch.o\n")?;
     Ok(ed.finish())
 }
 
-fn files(src: &Source) -> Result<FileChange, PatchError> {
+fn files(src: &SourceTree) -> Result<FileChange, PatchError> {
     let mut ed = src.edit("FILES")?;
     ed.insert_after("\nqmail-local.c\n", "qbranch.h\nqbranch.c\n")?;
     Ok(ed.finish())
 }
 
-fn dot_qmail(src: &Source) -> Result<FileChange, PatchError> {
+fn dot_qmail(src: &SourceTree) -> Result<FileChange, PatchError> {
     let mut ed = src.edit("dot-qmail.9")?;
     ed.replace(
         "There are five types of delivery instructions:\n\

@@ -1,11 +1,21 @@
-//! The patch generator: reads pristine upstream files, finds anchors in
-//! them, inserts this project's hooks, and emits unified diffs that apply
-//! with `patch -p1` and are byte-identical from run to run.
+//! Stage 5 of the pipeline (fetch → verify → unpack → sources → patch →
+//! build → test): the patch generator, and the one place patches are
+//! applied.
+//!
+//! The generator reads pristine upstream files, finds anchors in them,
+//! inserts this project's hooks, and emits unified diffs that apply with
+//! `patch -p1` and are byte-identical from run to run.
 //!
 //! Every patch is a [`PatchDef`]: a name, the release it applies to, and a
-//! generator function that turns a pristine [`Source`] tree into a
+//! generator function that turns a pristine [`SourceTree`] into a
 //! [`Patch`] (the list of changed and added files). [`series`] lists them in
-//! the order they must be applied.
+//! the order they must be applied; [`generate`] runs the generators of one
+//! tree's release.
+//!
+//! Applying ([`prepare_tree`], [`prepare_tree_with`]): the pristine tree is
+//! copied ([`tree::copy_tree`], which refuses symbolic links, FIFOs,
+//! sockets and devices with their path) under a scratch name, `patch -p1`
+//! applies each diff, and the result is renamed into place.
 //!
 //! Anchors are short strings of upstream text that must occur **exactly
 //! once** in the file they are looked for in ([`Editor`]); anything else is
@@ -13,21 +23,21 @@
 //! changed upstream file is caught instead of patched in the wrong place.
 #![warn(missing_docs)]
 
+mod apply;
 pub mod branch;
 pub mod nonroot;
 pub mod portability;
 pub mod realrcptto;
+pub mod tree;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 use similar::TextDiff;
+use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
 
-/// The release top directory of netqmail, as the patches name it.
-pub const NETQMAIL: &str = "netqmail-1.06";
-/// The release top directory of mess822, as the patches name it.
-pub const MESS822: &str = "mess822-0.58";
+pub use apply::{apply, is_scratch_tree, prepare_tree, prepare_tree_with};
 
 /// Everything that can go wrong while generating or applying a patch.
 #[derive(Debug, thiserror::Error)]
@@ -75,38 +85,59 @@ pub enum PatchError {
     /// No patch has this name.
     #[error("unknown patch {0:?}; known patches: {1}")]
     Unknown(String, String),
+    /// A generator failed ([`generate`]).
+    #[error("generating {name}: {source}")]
+    Generate {
+        /// The patch's short name.
+        name: String,
+        /// Why.
+        source: Box<PatchError>,
+    },
+    /// Copying, hashing or patching a tree failed on a file.
+    #[error("{path}: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// A tree holds something it may not (a symbolic link, a FIFO, too
+    /// deep a nesting), or is missing.
+    #[error("{0}")]
+    Refused(String),
+    /// `patch` failed.
+    #[error(transparent)]
+    Command(Box<CommandFailed>),
 }
 
-/// A pristine upstream tree to read files from.
-#[derive(Debug, Clone)]
-pub struct Source {
-    root: PathBuf,
-    release: &'static str,
+/// A `patch` run that failed: `log` holds its output, `tail` the last
+/// lines.
+#[derive(Debug, thiserror::Error)]
+#[error("`{command}` failed in {dir} ({status}); log: {log}\n{tail}")]
+pub struct CommandFailed {
+    /// The command line.
+    pub command: String,
+    /// Where it ran.
+    pub dir: PathBuf,
+    /// How it ended.
+    pub status: String,
+    /// The full output.
+    pub log: PathBuf,
+    /// The last lines of the output.
+    pub tail: String,
 }
 
-impl Source {
-    /// A tree rooted at `root` (the directory that holds the release's
-    /// files, e.g. `…/netqmail-1.06`), for the release `release`
-    /// ([`NETQMAIL`] or [`MESS822`]).
-    pub fn new(root: impl Into<PathBuf>, release: &'static str) -> Self {
-        Source {
-            root: root.into(),
-            release,
-        }
-    }
-
-    /// The tree's root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The release this tree is.
-    pub fn release(&self) -> &'static str {
-        self.release
-    }
-
+/// Reading a pristine [`SourceTree`] for a generator: the files to edit,
+/// the files a patch adds.
+pub trait Pristine {
     /// Read a file of the tree as text and wrap it in an [`Editor`].
-    pub fn edit(&self, file: &str) -> Result<Editor, PatchError> {
+    fn edit(&self, file: &str) -> Result<Editor, PatchError>;
+    /// Fail if `file` already exists (a patch is about to add it).
+    fn must_not_exist(&self, file: &str) -> Result<(), PatchError>;
+}
+
+impl Pristine for SourceTree {
+    fn edit(&self, file: &str) -> Result<Editor, PatchError> {
         let path = self.root.join(file);
         let bytes = std::fs::read(&path).map_err(|source| PatchError::Read {
             path: path.clone(),
@@ -115,14 +146,13 @@ impl Source {
         let text = String::from_utf8(bytes).map_err(|_| PatchError::NotText { path })?;
         Ok(Editor {
             file: file.to_string(),
-            release: self.release,
+            release: self.release.full_name,
             original: text.clone(),
             text,
         })
     }
 
-    /// Fail if `file` already exists (a patch is about to add it).
-    pub fn must_not_exist(&self, file: &str) -> Result<(), PatchError> {
+    fn must_not_exist(&self, file: &str) -> Result<(), PatchError> {
         let path = self.root.join(file);
         if path.symlink_metadata().is_ok() {
             return Err(PatchError::AlreadyExists { path });
@@ -218,8 +248,8 @@ impl FileChange {
 pub struct Patch {
     /// The file name of the patch, e.g. `netqmail-1.06-realrcptto.patch`.
     pub file_name: String,
-    /// The release top directory it applies to ([`NETQMAIL`], [`MESS822`]).
-    pub release: &'static str,
+    /// The release it applies to.
+    pub release: &'static Release,
     /// A few lines that describe it; written at the top of the diff, where
     /// `patch(1)` ignores them.
     pub description: String,
@@ -266,32 +296,6 @@ impl Patch {
     pub fn sha256(&self) -> String {
         hex::encode(Sha256::digest(self.to_diff().as_bytes()))
     }
-
-    /// Write the patched files into `root` directly (the same result as
-    /// `patch -p1 < this` in `root`). Each file is written to a temporary
-    /// name and renamed into place.
-    pub fn write_into(&self, root: &Path) -> Result<(), PatchError> {
-        for f in &self.files {
-            let path = root.join(&f.path);
-            let tmp = root.join(format!(".{}.tmp-patch", f.path.replace('/', "_")));
-            let mode = std::fs::metadata(&path)
-                .ok()
-                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
-            std::fs::write(&tmp, f.new.as_bytes()).map_err(|source| PatchError::Write {
-                path: tmp.clone(),
-                source,
-            })?;
-            if let Some(mode) = mode {
-                let perm = std::os::unix::fs::PermissionsExt::from_mode(mode);
-                std::fs::set_permissions(&tmp, perm).map_err(|source| PatchError::Write {
-                    path: tmp.clone(),
-                    source,
-                })?;
-            }
-            std::fs::rename(&tmp, &path).map_err(|source| PatchError::Write { path, source })?;
-        }
-        Ok(())
-    }
 }
 
 /// A patch this project knows how to generate.
@@ -300,12 +304,12 @@ pub struct PatchDef {
     /// The short name used on the command line (`--patches`), e.g. `realrcptto`.
     pub name: &'static str,
     /// The release it applies to.
-    pub release: &'static str,
+    pub release: &'static Release,
     /// Whether it is one of the mission patches (as opposed to a
     /// portability fix).
     pub mission: bool,
     /// Generates the patch from a pristine tree of `release`.
-    pub generate: fn(&Source) -> Result<Patch, PatchError>,
+    pub generate: fn(&SourceTree) -> Result<Patch, PatchError>,
 }
 
 /// Every patch, in series order: the order in which they are applied.
@@ -318,25 +322,25 @@ pub fn series() -> &'static [PatchDef] {
 static SERIES: [PatchDef; 4] = [
     PatchDef {
         name: "realrcptto",
-        release: NETQMAIL,
+        release: &NETQMAIL,
         mission: true,
         generate: realrcptto::generate,
     },
     PatchDef {
         name: "branch",
-        release: NETQMAIL,
+        release: &NETQMAIL,
         mission: true,
         generate: branch::generate,
     },
     PatchDef {
         name: "errno",
-        release: MESS822,
+        release: &MESS822,
         mission: false,
         generate: portability::generate_mess822,
     },
     PatchDef {
         name: "nonroot",
-        release: MESS822,
+        release: &MESS822,
         mission: true,
         generate: nonroot::generate,
     },
@@ -369,7 +373,22 @@ pub fn series_file(patches: &[Patch]) -> String {
     s
 }
 
-/// The file name a patch gets: `<release>-<name>.patch`.
+/// The file name a patch gets: `<release full name>-<name>.patch`.
 pub fn file_name(def: &PatchDef) -> String {
-    format!("{}-{}.patch", def.release, def.name)
+    format!("{}-{}.patch", def.release.full_name, def.name)
+}
+
+/// Generate the patches of `defs` that apply to `tree`'s release, from
+/// that pristine tree, in series order. Patches for other releases are
+/// skipped. A failing generator is named in the error.
+pub fn generate(tree: &SourceTree, defs: &[&PatchDef]) -> Result<Vec<Patch>, PatchError> {
+    defs.iter()
+        .filter(|d| d.release == tree.release)
+        .map(|d| {
+            (d.generate)(tree).map_err(|source| PatchError::Generate {
+                name: d.name.to_string(),
+                source: Box::new(source),
+            })
+        })
+        .collect()
 }

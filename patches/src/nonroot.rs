@@ -15,7 +15,9 @@
 //!   (`PREFIX/share/mess822/leapsecs.dat`) is the build's job, not the
 //!   patch's.
 
-use crate::{Patch, PatchError, Source, MESS822};
+use upstream_hashes::{SourceTree, MESS822};
+
+use crate::{Patch, PatchError, Pristine};
 
 /// The `hier()` entry that copies `leapsecs.dat` into `/etc` (the last
 /// line of `hier()` in the pristine `hier.c`).
@@ -25,12 +27,12 @@ pub const ETC_ENTRY: &str = "  c(\"/etc\",\".\",\"leapsecs.dat\",-1,-1,0644);\n"
 ///
 /// Fails with [`PatchError::Anchor`] naming `hier.c` if the `/etc` entry is
 /// not there exactly once.
-pub fn generate(src: &Source) -> Result<Patch, PatchError> {
+pub fn generate(src: &SourceTree) -> Result<Patch, PatchError> {
     let mut hier = src.edit("hier.c")?;
     hier.replace(ETC_ENTRY, "")?;
     Ok(Patch {
-        file_name: format!("{MESS822}-nonroot.patch"),
-        release: MESS822,
+        file_name: format!("{}-nonroot.patch", MESS822.full_name),
+        release: &MESS822,
         description: "mess822-0.58 nonroot: install and instcheck without root.\n\
              \n\
              Removes the one hier() entry that copies leapsecs.dat into /etc, so\n\

@@ -13,19 +13,21 @@
 //!   flags in `conf-cc` chosen by the build (`qmail-build`), not by a patch,
 //!   so there is no netqmail portability patch in the series.
 
-use crate::{Patch, PatchError, Source, MESS822};
+use upstream_hashes::{SourceTree, MESS822};
+
+use crate::{Patch, PatchError, Pristine};
 
 /// The pristine declaration in mess822's `error.h`.
 pub const ERRNO_DECL: &str = "extern int errno;\n";
 
 /// mess822-0.58 portability fix: `extern int errno;` → `#include <errno.h>`
 /// in `error.h`.
-pub fn generate_mess822(src: &Source) -> Result<Patch, PatchError> {
+pub fn generate_mess822(src: &SourceTree) -> Result<Patch, PatchError> {
     let mut h = src.edit("error.h")?;
     h.replace(ERRNO_DECL, "#include <errno.h>\n")?;
     Ok(Patch {
-        file_name: format!("{MESS822}-errno.patch"),
-        release: MESS822,
+        file_name: format!("{}-errno.patch", MESS822.full_name),
+        release: &MESS822,
         description: "mess822-0.58 errno: build with current glibc.\n\
              \n\
              error.h declares `extern int errno;`, which glibc (thread-local errno)\n\

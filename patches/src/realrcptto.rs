@@ -20,7 +20,9 @@
 //!   `realrcptto.o auto_break.o auto_usera.o auto_patrn.o`. TARGETS and
 //!   FILES list the new files.
 
-use crate::{FileChange, Patch, PatchError, Source, NETQMAIL};
+use upstream_hashes::{SourceTree, NETQMAIL};
+
+use crate::{FileChange, Patch, PatchError, Pristine};
 
 const DESCRIPTION: &str = "\
 realrcptto for netqmail-1.06: qmail-smtpd and qmail-qmtpd reject recipients
@@ -40,7 +42,7 @@ const INCLUDES: &str = "#include \"realrcptto.h\"
 
 const NOMAILBOX: &str = "sorry, no mailbox here by that name. (#5.1.1)";
 
-fn smtpd(src: &Source) -> Result<FileChange, PatchError> {
+fn smtpd(src: &SourceTree) -> Result<FileChange, PatchError> {
     let mut ed = src.edit("qmail-smtpd.c")?;
     ed.insert_after("#include \"commands.h\"\n", INCLUDES)?;
     ed.insert_before(
@@ -80,7 +82,7 @@ int rrt_ok(r) int r;
     Ok(ed.finish())
 }
 
-fn qmtpd(src: &Source) -> Result<FileChange, PatchError> {
+fn qmtpd(src: &SourceTree) -> Result<FileChange, PatchError> {
     let reply = format!("D{NOMAILBOX}");
     let mut ed = src.edit("qmail-qmtpd.c")?;
     ed.insert_after("#include \"received.h\"\n", INCLUDES)?;
@@ -121,7 +123,7 @@ fn qmtpd(src: &Source) -> Result<FileChange, PatchError> {
     Ok(ed.finish())
 }
 
-fn makefile(src: &Source) -> Result<FileChange, PatchError> {
+fn makefile(src: &SourceTree) -> Result<FileChange, PatchError> {
     const OBJS: &str = "realrcptto.o auto_break.o auto_usera.o auto_patrn.o";
     let mut ed = src.edit("Makefile")?;
     for prog in ["qmail-qmtpd", "qmail-smtpd"] {
@@ -151,7 +153,7 @@ fn makefile(src: &Source) -> Result<FileChange, PatchError> {
 /// Fails with [`PatchError::Anchor`] (naming the file and the anchor) when
 /// a hook point is missing or ambiguous, and with
 /// [`PatchError::AlreadyExists`] when the tree already has realrcptto.c.
-pub fn generate(src: &Source) -> Result<Patch, PatchError> {
+pub fn generate(src: &SourceTree) -> Result<Patch, PatchError> {
     src.must_not_exist("realrcptto.c")?;
     src.must_not_exist("realrcptto.h")?;
     let mut targets = src.edit("TARGETS")?;
@@ -159,8 +161,8 @@ pub fn generate(src: &Source) -> Result<Patch, PatchError> {
     let mut files = src.edit("FILES")?;
     files.insert_after("\nrcpthosts.c\n", "realrcptto.h\nrealrcptto.c\n")?;
     Ok(Patch {
-        file_name: format!("{NETQMAIL}-realrcptto.patch"),
-        release: NETQMAIL,
+        file_name: format!("{}-realrcptto.patch", NETQMAIL.full_name),
+        release: &NETQMAIL,
         description: DESCRIPTION.to_string(),
         files: vec![
             FileChange::added("realrcptto.h", include_str!("../c/realrcptto.h")),

@@ -10,14 +10,15 @@ use std::path::Path;
 use common::{
     assert_files_match, copy_tree, make_ok, netqmail_or_skip as netqmail, patch_p1 as apply,
 };
-use qmail_patches::{branch, PatchError, Source, NETQMAIL};
+use qmail_patches::{branch, PatchError};
+use upstream_hashes::{SourceTree, NETQMAIL};
 
 #[test]
 fn branch_diff_is_byte_stable_and_touches_the_right_files() {
     let Some(tree) = netqmail("branch_patch") else {
         return;
     };
-    let src = Source::new(&tree, NETQMAIL);
+    let src = SourceTree::unverified(&NETQMAIL, &tree);
     let a = branch::generate(&src).unwrap();
     let b = branch::generate(&src).unwrap();
     assert_eq!(a.to_diff(), b.to_diff());
@@ -42,7 +43,7 @@ fn branch_patch_applies_to_pristine_tree_and_qmail_local_compiles() {
     let Some(tree) = netqmail("branch_patch") else {
         return;
     };
-    let patch = branch::generate(&Source::new(&tree, NETQMAIL)).unwrap();
+    let patch = branch::generate(&SourceTree::unverified(&NETQMAIL, &tree)).unwrap();
     let diff = patch.to_diff();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -77,7 +78,7 @@ fn anchor_error_names_file_and_anchor() {
         "#include \"auto_patrn.h\"\n int flagforwardonly;\n",
     )
     .unwrap();
-    let err = branch::generate(&Source::new(dir, NETQMAIL)).unwrap_err();
+    let err = branch::generate(&SourceTree::unverified(&NETQMAIL, dir)).unwrap_err();
     match &err {
         PatchError::Anchor {
             file,
@@ -102,7 +103,7 @@ fn anchor_error_names_file_and_anchor() {
 fn generating_on_an_already_patched_tree_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("qbranch.c"), "int x;\n").unwrap();
-    let err = branch::generate(&Source::new(tmp.path(), NETQMAIL)).unwrap_err();
+    let err = branch::generate(&SourceTree::unverified(&NETQMAIL, tmp.path())).unwrap_err();
     assert!(matches!(err, PatchError::AlreadyExists { .. }), "{err:?}");
     assert!(err.to_string().contains("qbranch.c"));
 }
@@ -111,7 +112,7 @@ fn generating_on_an_already_patched_tree_is_refused() {
 /// `patch -p1`; patches whose generator is not written yet are left out
 /// with a note. Returns the names applied.
 fn apply_series(tree: &Path, dir: &Path, order: &[&str]) -> Vec<String> {
-    let src = Source::new(tree, NETQMAIL);
+    let src = SourceTree::unverified(&NETQMAIL, tree);
     let mut applied = Vec::new();
     for name in order {
         let Some(def) = qmail_patches::series().iter().find(|d| d.name == *name) else {
@@ -146,7 +147,7 @@ fn branch_applies_with_the_other_netqmail_patches_in_either_order() {
     // the series order, and the reverse
     let forward: Vec<&str> = qmail_patches::series()
         .iter()
-        .filter(|d| d.release == NETQMAIL)
+        .filter(|d| *d.release == NETQMAIL)
         .map(|d| d.name)
         .collect();
     let mut backward = forward.clone();

@@ -7,7 +7,8 @@ mod common;
 use std::process::Command;
 
 use common::{apply_ok, assert_files_match};
-use qmail_patches::{FileChange, Patch, Source, NETQMAIL};
+use qmail_patches::{FileChange, Patch, Pristine};
+use upstream_hashes::{SourceTree, NETQMAIL};
 
 fn patch_available() -> bool {
     Command::new("patch").arg("--version").output().is_ok()
@@ -29,7 +30,7 @@ fn diff_applies_with_patch_p1_and_reproduces_the_files() {
     std::fs::write(root.join("file.c"), pristine).unwrap();
     std::fs::write(root.join("Makefile"), "a: \\\nb c \n\tcc -o a b c \n").unwrap();
 
-    let src = Source::new(root, NETQMAIL);
+    let src = SourceTree::unverified(&NETQMAIL, root);
     let mut ed = src.edit("file.c").unwrap();
     ed.insert_after("two \n", "inserted\n").unwrap();
     ed.replace("last line no newline ", "last line changed\n")
@@ -38,7 +39,7 @@ fn diff_applies_with_patch_p1_and_reproduces_the_files() {
     mk.insert_before("\tcc", "\t@echo hi\n").unwrap();
     let patch = Patch {
         file_name: "netqmail-1.06-test.patch".into(),
-        release: NETQMAIL,
+        release: &NETQMAIL,
         description: "A test patch.\nSecond line.".into(),
         files: vec![
             ed.finish(),
@@ -59,7 +60,7 @@ fn diff_applies_with_patch_p1_and_reproduces_the_files() {
 fn anchor_must_match_exactly_once_and_error_names_file_and_anchor() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x.c"), "foo\nfoo\nbar\n").unwrap();
-    let src = Source::new(dir.path(), NETQMAIL);
+    let src = SourceTree::unverified(&NETQMAIL, dir.path());
     let mut ed = src.edit("x.c").unwrap();
     let err = ed.insert_after("foo\n", "z").unwrap_err().to_string();
     assert!(

@@ -7,7 +7,8 @@ mod common;
 use std::path::PathBuf;
 
 use common::{apply_ok, assert_files_match, copy_tree as copy};
-use qmail_patches::{nonroot, portability, select, Source, MESS822};
+use qmail_patches::{nonroot, portability, select};
+use upstream_hashes::{SourceTree, MESS822};
 
 fn mess822() -> Option<PathBuf> {
     common::mess822_or_skip("nonroot_patch")
@@ -16,7 +17,7 @@ fn mess822() -> Option<PathBuf> {
 #[test]
 fn nonroot_removes_only_the_etc_entry_and_is_byte_stable() {
     let Some(dir) = mess822() else { return };
-    let src = Source::new(&dir, MESS822);
+    let src = SourceTree::unverified(&MESS822, &dir);
     let p = nonroot::generate(&src).unwrap();
     assert_eq!(p.file_name, "mess822-0.58-nonroot.patch");
     let diff = p.to_diff();
@@ -52,7 +53,7 @@ fn mess822_patches_apply_with_patch_p1() {
     let Some(dir) = mess822() else { return };
     let t = tempfile::tempdir().unwrap();
     copy(&dir, t.path());
-    let src = Source::new(&dir, MESS822);
+    let src = SourceTree::unverified(&MESS822, &dir);
     for def in select(&["errno".into(), "nonroot".into()]).unwrap() {
         let p = (def.generate)(&src).unwrap();
         assert_eq!(p.file_name, qmail_patches::file_name(def));
@@ -74,14 +75,14 @@ fn missing_anchor_names_the_file() {
     let hier = t.path().join("hier.c");
     let text = std::fs::read_to_string(&hier).unwrap();
     std::fs::write(&hier, text.replace(nonroot::ETC_ENTRY, "")).unwrap();
-    let err = nonroot::generate(&Source::new(t.path(), MESS822))
+    let err = nonroot::generate(&SourceTree::unverified(&MESS822, t.path()))
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("hier.c: anchor"), "{err}");
     assert!(err.contains("found 0 times"), "{err}");
     let h = t.path().join("error.h");
     std::fs::write(&h, "#include <errno.h>\n").unwrap();
-    let err = portability::generate_mess822(&Source::new(t.path(), MESS822))
+    let err = portability::generate_mess822(&SourceTree::unverified(&MESS822, t.path()))
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("error.h: anchor"), "{err}");

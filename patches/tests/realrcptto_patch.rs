@@ -8,15 +8,16 @@ mod common;
 use std::process::Command;
 
 use common::{apply_ok, assert_files_match, copy_tree, make_ok, netqmail_or_skip};
-use qmail_patches::{realrcptto, PatchError, Source, NETQMAIL};
+use qmail_patches::{realrcptto, PatchError};
+use upstream_hashes::{SourceTree, NETQMAIL};
 
 #[test]
 fn diff_is_byte_identical_across_runs() {
     let Some(src) = netqmail_or_skip("realrcptto_patch") else {
         return;
     };
-    let a = realrcptto::generate(&Source::new(&src, NETQMAIL)).unwrap();
-    let b = realrcptto::generate(&Source::new(&src, NETQMAIL)).unwrap();
+    let a = realrcptto::generate(&SourceTree::unverified(&NETQMAIL, &src)).unwrap();
+    let b = realrcptto::generate(&SourceTree::unverified(&NETQMAIL, &src)).unwrap();
     assert_eq!(a.to_diff(), b.to_diff());
     assert_eq!(a.sha256(), b.sha256());
     assert_eq!(a.file_name, "netqmail-1.06-realrcptto.patch");
@@ -40,9 +41,9 @@ fn patch_applies_to_pristine_tree_and_programs_build() {
     let Some(src) = netqmail_or_skip("realrcptto_patch") else {
         return;
     };
-    let p = realrcptto::generate(&Source::new(&src, NETQMAIL)).unwrap();
+    let p = realrcptto::generate(&SourceTree::unverified(&NETQMAIL, &src)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join(NETQMAIL);
+    let root = dir.path().join(NETQMAIL.full_name);
     std::fs::create_dir(&root).unwrap();
     copy_tree(&src, &root);
     let diff = p.to_diff();
@@ -70,7 +71,7 @@ fn anchor_error(content_change: impl Fn(&str) -> String, anchor: &str, count: us
     let f = dir.path().join("qmail-smtpd.c");
     let text = std::fs::read_to_string(&f).unwrap();
     std::fs::write(&f, content_change(&text)).unwrap();
-    let err = realrcptto::generate(&Source::new(dir.path(), NETQMAIL)).unwrap_err();
+    let err = realrcptto::generate(&SourceTree::unverified(&NETQMAIL, dir.path())).unwrap_err();
     match &err {
         PatchError::Anchor {
             file,
@@ -119,6 +120,6 @@ fn already_patched_tree_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&src, dir.path());
     std::fs::write(dir.path().join("realrcptto.c"), "x").unwrap();
-    let err = realrcptto::generate(&Source::new(dir.path(), NETQMAIL)).unwrap_err();
+    let err = realrcptto::generate(&SourceTree::unverified(&NETQMAIL, dir.path())).unwrap_err();
     assert!(matches!(err, PatchError::AlreadyExists { .. }), "{err}");
 }

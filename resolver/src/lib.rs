@@ -1,4 +1,5 @@
-//! qmail-resolver: a model of how netqmail-1.06 turns an envelope
+//! Beside the pipeline (fetch → verify → unpack → sources → patch → build
+//! → test), which tests it: qmail-resolver, a model of how netqmail-1.06 turns an envelope
 //! recipient into a delivery decision (resolution.md), the realrcptto
 //! verdict (realrcptto.md Part 1) and the `.qmail` branch rules (branch.md
 //! Part 1), plus the text and JSON reports of `qtraceaddr` (qtraceaddr.md).

@@ -1,4 +1,6 @@
-//! The differential test suite: the oracles of `spec/differential.md`
+//! Stage 7 of the pipeline (fetch → verify → unpack → sources → patch →
+//! build → test): the differential test suite. The oracles of
+//! `spec/differential.md`
 //! (R, the Rust resolver; C and B, the realrcptto and branch C cores; S, Q
 //! and L, patched qmail-smtpd, qmail-qmtpd and qmail-local; G, pristine
 //! netqmail-1.06) run on the same generated scenarios and compared.

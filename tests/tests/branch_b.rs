@@ -280,9 +280,11 @@ fn rule8_the_generated_patch_documents_the_lines_in_dot_qmail() {
     let Some(tree) = qmail_difftest::upstream::netqmail_or_skip("branch rule 8") else {
         return;
     };
-    let p =
-        qmail_patches::branch::generate(&qmail_patches::Source::new(tree, qmail_patches::NETQMAIL))
-            .unwrap();
+    let p = qmail_patches::branch::generate(&upstream_hashes::SourceTree::unverified(
+        &upstream_hashes::NETQMAIL,
+        tree,
+    ))
+    .unwrap();
     let dot = p.files.iter().find(|f| f.path == "dot-qmail.9").unwrap();
     let errors = &dot.new[dot.new.find(".SH \"ERROR HANDLING\"").unwrap()..];
     assert!(errors.contains("branch line returns exit code 99"));

@@ -1,5 +1,5 @@
-//! Safe unpacking of the upstream `.tar.gz` releases, and the
-//! [`SourceTree`] every later pipeline stage works on.
+//! Stage 3 of the pipeline (fetch → verify → unpack → sources → patch →
+//! build → test): safe unpacking of the upstream `.tar.gz` releases.
 //!
 //! [`unpack_archive`] accepts only regular files and directories, all under
 //! the release's single top directory. Absolute paths, `..` components,
@@ -25,9 +25,8 @@
 //! with a line on stderr, by the next unpack into the same parent (under a
 //! short lock on the parent directory itself).
 //!
-//! [`obtain_sources`] is the entry point for later stages: it turns a
-//! distfiles directory, an offline flag and optional `name=DIR` overrides
-//! into one verified (or explicitly unverified) [`SourceTree`] per release.
+//! Getting the source trees (fetch, verify, unpack or a tree given by
+//! hand) is the next stage, `qmail-sources`.
 #![warn(missing_docs)]
 
 use std::cell::Cell;
@@ -37,9 +36,7 @@ use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use qmail_fetch::lock::DirLock;
-pub use qmail_fetch::FetchError;
-use qmail_verify::Status;
+use qmail_verify::lock::DirLock;
 pub use upstream_hashes::Release;
 
 /// Errors from unpacking an archive.
@@ -115,7 +112,7 @@ enum Existing {
     Replace,
 }
 
-/// Unpack the `.tar.gz` at `archive` into `dest_parent/<release.top_dir>`
+/// Unpack the `.tar.gz` at `archive` into `dest_parent/<release.full_name>`
 /// and return that path. `dest_parent` must exist; the destination must
 /// not. Uses the default [`UnpackLimits`].
 pub fn unpack_archive(
@@ -166,7 +163,7 @@ pub fn unpack_archive_limited(
 }
 
 /// Unpack a `.tar.gz` held in memory (named `archive_name` in messages)
-/// into `dest_parent/<release.top_dir>`; like [`unpack_archive`].
+/// into `dest_parent/<release.full_name>`; like [`unpack_archive`].
 pub fn unpack_bytes(
     data: &[u8],
     archive_name: &str,
@@ -195,6 +192,27 @@ pub fn unpack_bytes_limited(
         release,
         dest_parent,
         existing: Existing::Refuse,
+        limits,
+    };
+    job.run(data)
+}
+
+/// [`unpack_bytes_limited`], except that a tree already at
+/// `dest_parent/<release.full_name>` is replaced by the fresh one, and only
+/// once the fresh one is complete (the old tree is moved into the staging
+/// directory and removed with it).
+pub fn unpack_bytes_replacing(
+    data: &[u8],
+    archive_name: &str,
+    release: &Release,
+    dest_parent: &Path,
+    limits: &UnpackLimits,
+) -> Result<PathBuf, UnpackError> {
+    let job = Job {
+        label: archive_name,
+        release,
+        dest_parent,
+        existing: Existing::Replace,
         limits,
     };
     job.run(data)
@@ -379,7 +397,7 @@ impl Job<'_> {
     }
 
     fn run<R: BufRead>(&self, reader: R) -> Result<PathBuf, UnpackError> {
-        let dest = self.dest_parent.join(self.release.top_dir);
+        let dest = self.dest_parent.join(self.release.full_name);
         let dest_exists = fs::symlink_metadata(&dest).is_ok();
         if dest_exists && self.existing == Existing::Refuse {
             return Err(UnpackError::Exists {
@@ -400,11 +418,11 @@ impl Job<'_> {
         self.extract_all(&mut archive, stage, &exceeded)?;
         self.check_trailing(archive.into_inner(), &exceeded)?;
 
-        let top = stage.join(self.release.top_dir);
+        let top = stage.join(self.release.full_name);
         if !fs::symlink_metadata(&top).is_ok_and(|m| m.is_dir()) {
             return Err(self.reject(
                 None,
-                format!("no {}/ directory in the archive", self.release.top_dir),
+                format!("no {}/ directory in the archive", self.release.full_name),
             ));
         }
         normalise_dirs(&top).map_err(self.io_err(&top))?;
@@ -482,7 +500,7 @@ impl Job<'_> {
                 ))
             }
         };
-        let top_dir = self.release.top_dir;
+        let top_dir = self.release.full_name;
         let rel = checked_path(&raw, top_dir).map_err(|r| self.reject(Some(&raw), r))?;
         let target = stage.join(&rel);
         if is_dir {
@@ -576,307 +594,4 @@ fn force_remove(dir: &Path) -> io::Result<()> {
     }
     normalise_dirs(dir)?;
     fs::remove_dir_all(dir)
-}
-
-/// Where a [`SourceTree`] came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Provenance {
-    /// Unpacked from the distfile, whose size and SHA-256/SHA-512 matched
-    /// `upstream-hashes`.
-    Verified {
-        /// SHA-256 of the tarball it was unpacked from.
-        sha256: String,
-    },
-    /// An unpacked tree given by hand (`--source name=DIR`), used as is.
-    Unverified {
-        /// The directory given.
-        dir: PathBuf,
-    },
-}
-
-/// An unpacked source tree of one release, as later stages use it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceTree {
-    /// The release.
-    pub release: &'static Release,
-    /// The tree's top directory (the one containing e.g. `qmail-local.c`).
-    pub root: PathBuf,
-    /// Where it came from.
-    pub provenance: Provenance,
-}
-
-impl SourceTree {
-    /// Use an already unpacked tree as is (unverified). `dir` may be the
-    /// tree itself or a directory containing `<release.top_dir>/`; it must
-    /// contain the release's marker file (`qmail-local.c` for netqmail,
-    /// `822date.c` for mess822).
-    pub fn from_dir(release: &'static Release, dir: &Path) -> Result<SourceTree, SourcesError> {
-        let bad = |reason: String| SourcesError::NotASourceTree {
-            name: release.name.to_string(),
-            dir: dir.to_path_buf(),
-            top_dir: release.top_dir.to_string(),
-            reason,
-        };
-        match fs::metadata(dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(bad("not a directory".into())),
-            Err(e) => return Err(bad(e.to_string())),
-        }
-        let nested = dir.join(release.top_dir);
-        let root = if dir.join(release.marker_file).is_file() {
-            dir.to_path_buf()
-        } else if nested.join(release.marker_file).is_file() {
-            nested
-        } else {
-            return Err(bad(format!("no {} in it", release.marker_file)));
-        };
-        let root = root.canonicalize().map_err(|e| bad(e.to_string()))?;
-        Ok(SourceTree {
-            release,
-            root,
-            provenance: Provenance::Unverified {
-                dir: dir.to_path_buf(),
-            },
-        })
-    }
-
-    /// True if the tree was unpacked from a verified upstream tarball.
-    pub fn is_verified(&self) -> bool {
-        matches!(self.provenance, Provenance::Verified { .. })
-    }
-
-    /// One line saying where the tree came from, for every stage to print,
-    /// e.g. `netqmail-1.06: unpacked from netqmail-1.06.tar.gz (SHA-256
-    /// 8e7d…, verified)` or `netqmail-1.06: taken as is from /src/nq;
-    /// provenance NOT verified`.
-    pub fn provenance_note(&self) -> String {
-        match &self.provenance {
-            Provenance::Verified { sha256 } => format!(
-                "{}: unpacked from {} (size and SHA-256 {} verified)",
-                self.release.top_dir, self.release.file_name, sha256
-            ),
-            Provenance::Unverified { .. } => format!(
-                "{}: taken as is from {}; provenance NOT verified",
-                self.release.top_dir,
-                self.root.display()
-            ),
-        }
-    }
-}
-
-/// Errors from [`obtain_sources`].
-#[derive(Debug, thiserror::Error)]
-pub enum SourcesError {
-    /// A release could not be fetched (the message says how to fetch it by
-    /// hand).
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    /// A verified archive could not be unpacked.
-    #[error(transparent)]
-    Unpack(#[from] UnpackError),
-    /// A file-system operation failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// What went wrong.
-        #[source]
-        source: io::Error,
-    },
-    /// An override names no known release.
-    #[error("source override {name}=…: no release called {name:?} (known: {known})")]
-    UnknownRelease {
-        /// The name given.
-        name: String,
-        /// The known names, comma-separated.
-        known: String,
-    },
-    /// Two overrides for the same release.
-    #[error("source for {name} given more than once")]
-    DuplicateOverride {
-        /// The release name.
-        name: String,
-    },
-    /// An override directory is not a source tree of the release.
-    #[error("source override {name}={}: does not look like {top_dir}: {reason}", dir.display())]
-    NotASourceTree {
-        /// The release name.
-        name: String,
-        /// The directory given.
-        dir: PathBuf,
-        /// The release's top directory name.
-        top_dir: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The distfile changed between fetching and reading it.
-    #[error("{}: {status}; refusing to unpack it", path.display())]
-    NotVerified {
-        /// The distfile.
-        path: PathBuf,
-        /// What the check found.
-        status: Status,
-    },
-}
-
-/// Parse `NAME=DIR` (as given to `--source`).
-pub fn parse_source_override(s: &str) -> Result<(String, PathBuf), String> {
-    match s.split_once('=') {
-        Some((name, dir)) if !name.is_empty() && !dir.is_empty() => {
-            Ok((name.to_string(), PathBuf::from(dir)))
-        }
-        _ => Err(format!(
-            "expected NAME=DIR (e.g. netqmail=/src/netqmail-1.06), got {s:?}"
-        )),
-    }
-}
-
-/// Inputs of [`obtain_sources`].
-#[derive(Debug, Clone)]
-pub struct SourcesOptions {
-    /// The distfiles directory (see `qmail-fetch`).
-    pub distfiles: PathBuf,
-    /// Never touch the network.
-    pub offline: bool,
-    /// `(release name, directory)`: use this unpacked tree as is instead of
-    /// the verified tarball.
-    pub overrides: Vec<(String, PathBuf)>,
-    /// The releases wanted, in order; by default every upstream release.
-    pub releases: Vec<&'static Release>,
-    /// Progress and log lines on stderr.
-    pub log: bool,
-    /// Deadline of one mirror attempt (see
-    /// [`qmail_fetch::FetchOptions::download_timeout`]).
-    pub download_timeout: Duration,
-    /// Limits applied while unpacking.
-    pub limits: UnpackLimits,
-}
-
-impl SourcesOptions {
-    /// Every upstream release from `distfiles`, online, no overrides,
-    /// logging on.
-    pub fn new(distfiles: impl Into<PathBuf>) -> Self {
-        Self {
-            distfiles: distfiles.into(),
-            offline: false,
-            overrides: Vec::new(),
-            releases: upstream_hashes::releases().iter().collect(),
-            log: true,
-            download_timeout: qmail_fetch::DEFAULT_DOWNLOAD_TIMEOUT,
-            limits: UnpackLimits::default(),
-        }
-    }
-}
-
-/// The bytes of the distfile at `path`: opened without blocking, only if
-/// a regular file, and never more than one byte past the release's size
-/// (so a file swapped in after fetching cannot make us read gigabytes).
-fn read_distfile(path: &Path, release: &Release) -> Result<Vec<u8>, SourcesError> {
-    let io_err = |source| SourcesError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = match qmail_verify::open_regular(path) {
-        Ok(Some((file, _))) => file,
-        Ok(None) => return Err(io_err(io::ErrorKind::NotFound.into())),
-        Err(qmail_verify::VerifyError::Io { source, .. }) => return Err(io_err(source)),
-        Err(e) => return Err(io_err(io::Error::other(e.to_string()))),
-    };
-    let mut data = Vec::new();
-    file.take(release.size + 1)
-        .read_to_end(&mut data)
-        .map_err(io_err)?;
-    Ok(data)
-}
-
-/// One [`SourceTree`] per release in `opts.releases`, in that order.
-///
-/// A release with an override is taken as is from its directory
-/// ([`Provenance::Unverified`]). Every other release is fetched into
-/// `opts.distfiles` unless already there (or, offline, must already be
-/// there), its bytes are checked against the size and digests, and
-/// exactly those bytes are unpacked into `work_dir/<top_dir>`
-/// ([`Provenance::Verified`]). `work_dir` is created if needed; a tree
-/// already at `work_dir/<top_dir>` is replaced by the fresh one (only once
-/// the fresh one is complete).
-pub fn obtain_sources(
-    opts: &SourcesOptions,
-    work_dir: &Path,
-) -> Result<Vec<SourceTree>, SourcesError> {
-    let mut overrides: Vec<(&'static Release, &Path)> = Vec::new();
-    for (name, dir) in &opts.overrides {
-        let Some(release) = opts.releases.iter().copied().find(|r| r.name == name) else {
-            return Err(SourcesError::UnknownRelease {
-                name: name.clone(),
-                known: opts
-                    .releases
-                    .iter()
-                    .map(|r| r.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        };
-        if overrides.iter().any(|(r, _)| r.name == release.name) {
-            return Err(SourcesError::DuplicateOverride { name: name.clone() });
-        }
-        overrides.push((release, dir));
-    }
-    let override_for = |r: &Release| overrides.iter().find(|(o, _)| o.name == r.name);
-
-    // Check every override before any network or disk work.
-    let mut given = Vec::new();
-    for (release, dir) in &overrides {
-        given.push(SourceTree::from_dir(release, dir)?);
-    }
-
-    let to_fetch: Vec<Release> = opts
-        .releases
-        .iter()
-        .filter(|r| override_for(r).is_none())
-        .map(|r| **r)
-        .collect();
-    if !to_fetch.is_empty() {
-        let mut fetch_opts = qmail_fetch::FetchOptions::new(&opts.distfiles);
-        fetch_opts.offline = opts.offline;
-        fetch_opts.log = opts.log;
-        fetch_opts.download_timeout = opts.download_timeout;
-        qmail_fetch::fetch_all(&to_fetch, &fetch_opts)?;
-        fs::create_dir_all(work_dir).map_err(|source| SourcesError::Io {
-            path: work_dir.to_path_buf(),
-            source,
-        })?;
-    }
-
-    let mut trees = Vec::new();
-    for release in &opts.releases {
-        if let Some(pos) = given.iter().position(|t| t.release.name == release.name) {
-            trees.push(given.remove(pos));
-            continue;
-        }
-        let path = qmail_verify::distfile_path(&opts.distfiles, release);
-        let data = read_distfile(&path, release)?;
-        let status = qmail_verify::verify_bytes(&data, release);
-        if !status.is_ok() {
-            return Err(SourcesError::NotVerified { path, status });
-        }
-        let job = Job {
-            label: release.file_name,
-            release,
-            dest_parent: work_dir,
-            existing: Existing::Replace,
-            limits: &opts.limits,
-        };
-        let root = job.run(&data[..])?;
-        if opts.log {
-            eprintln!("{}: unpacked into {}", release.file_name, root.display());
-        }
-        trees.push(SourceTree {
-            release,
-            root,
-            provenance: Provenance::Verified {
-                sha256: release.sha256.to_ascii_lowercase(),
-            },
-        });
-    }
-    Ok(trees)
 }

@@ -13,7 +13,7 @@ use qmail_unpack::{
 const REL: Release = Release {
     name: "pkg",
     file_name: "pkg-1.0.tar.gz",
-    top_dir: "pkg-1.0",
+    full_name: "pkg-1.0",
     marker_file: "pkg.c",
     size: 0,
     sha256: "",
@@ -200,7 +200,7 @@ fn stale_staging_directories_are_removed_live_ones_kept() {
     // A live run's staging directory: its lock is held.
     let live = dest.join(".unpack-LIVE01");
     std::fs::create_dir_all(&live).unwrap();
-    let lock = qmail_fetch::lock::DirLock::try_exclusive(&live)
+    let lock = qmail_verify::lock::DirLock::try_exclusive(&live)
         .unwrap()
         .unwrap();
     // Look-alikes that are not directories are not touched.

@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use qmail_unpack::{unpack_archive, unpack_bytes, Release, UnpackError};
+use qmail_unpack::{
+    unpack_archive, unpack_bytes, unpack_bytes_replacing, Release, UnpackError, UnpackLimits,
+};
 use sha2::{Digest, Sha256, Sha512};
 use tar::{EntryType, Header};
 
@@ -17,7 +19,7 @@ fn release_for(archive: &[u8], mirrors: Vec<String>) -> &'static Release {
     Box::leak(Box::new(Release {
         name: "pkg",
         file_name: "pkg-1.0.tar.gz",
-        top_dir: "pkg-1.0",
+        full_name: "pkg-1.0",
         marker_file: "pkg.c",
         size: archive.len() as u64,
         sha256: leak(hex::encode(Sha256::digest(archive))),
@@ -188,6 +190,29 @@ fn existing_destination_is_refused_and_kept() {
     assert!(err.to_string().contains("pkg-1.0.tar.gz"), "{err}");
     assert_eq!(list(&d.dest), vec!["pkg-1.0"]);
     assert_eq!(list(&d.dest.join("pkg-1.0")), vec!["mine"]);
+}
+
+#[test]
+fn replacing_swaps_in_the_fresh_tree_and_keeps_the_old_one_on_error() {
+    let d = dirs();
+    let gz = good_archive().gz();
+    let rel = release_for(&gz, vec![]);
+    let limits = UnpackLimits::default();
+    std::fs::create_dir(d.dest.join("pkg-1.0")).unwrap();
+    std::fs::write(d.dest.join("pkg-1.0/old"), b"old").unwrap();
+    // A broken archive leaves the old tree as it was.
+    let err =
+        unpack_bytes_replacing(b"not gzip", "pkg-1.0.tar.gz", rel, &d.dest, &limits).unwrap_err();
+    assert!(err.to_string().starts_with("pkg-1.0.tar.gz: "), "{err}");
+    assert_eq!(list(&d.dest), vec!["pkg-1.0"]);
+    assert_eq!(list(&d.dest.join("pkg-1.0")), vec!["old"]);
+    let root = unpack_bytes_replacing(&gz, "pkg-1.0.tar.gz", rel, &d.dest, &limits).unwrap();
+    assert_eq!(root, d.dest.join("pkg-1.0"));
+    assert_eq!(list(&d.dest), vec!["pkg-1.0"], "staging or old tree left");
+    assert_eq!(
+        list(&root),
+        vec!["configure", "only-user-x", "pkg.c", "readonly.txt", "sub"]
+    );
 }
 
 /// Unpacking `gz` must fail with an error naming the archive (and

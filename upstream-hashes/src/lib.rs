@@ -1,8 +1,11 @@
-//! The upstream releases this toolkit packages: netqmail-1.06 and
-//! mess822-0.58.
+//! Shared by every stage of the pipeline (fetch → verify → unpack →
+//! sources → patch → build → test): the upstream releases this toolkit
+//! packages, netqmail-1.06 and mess822-0.58, and [`SourceTree`], an
+//! unpacked tree of one of them.
 //!
-//! For each release: the distfile name, the directory the tarball unpacks
-//! into, the exact size and the SHA-256 and SHA-512 of the compressed
+//! For each [`Release`]: its short name (`netqmail`), its full name
+//! (`netqmail-1.06`, also the directory the tarball unpacks into), the
+//! distfile name, the exact size and the SHA-256 and SHA-512 of the compressed
 //! `.tar.gz`, and the mirrors to download it from, in the order packagers
 //! use them. The same digests are kept in `SHA256SUMS` and `SHA512SUMS`
 //! next to this crate's `Cargo.toml`, in the format `sha256sum -c` and
@@ -12,6 +15,8 @@
 //! `netqmail-1.06.tar.gz` (133282 bytes). Only the digests here are
 //! upstream.
 #![warn(missing_docs)]
+
+use std::path::PathBuf;
 
 /// One upstream release tarball and everything needed to fetch and check
 /// it.
@@ -26,9 +31,11 @@ pub struct Release {
     pub name: &'static str,
     /// File name of the distfile, e.g. `netqmail-1.06.tar.gz`.
     pub file_name: &'static str,
-    /// The single top-level directory every archive member lives under,
-    /// without a trailing slash, e.g. `netqmail-1.06`.
-    pub top_dir: &'static str,
+    /// The release's full name, `NAME-VERSION`, e.g. `netqmail-1.06`: the
+    /// single top-level directory every archive member lives under
+    /// (without a trailing slash), the directory a tree of it is unpacked
+    /// or patched into, and the prefix of its patch files' names.
+    pub full_name: &'static str,
     /// A file every genuine source tree of this release has directly in its
     /// top directory (`qmail-local.c`, `822date.c`); used to recognise an
     /// unpacked tree given by hand.
@@ -47,7 +54,7 @@ pub struct Release {
 pub const NETQMAIL: Release = Release {
     name: "netqmail",
     file_name: "netqmail-1.06.tar.gz",
-    top_dir: "netqmail-1.06",
+    full_name: "netqmail-1.06",
     marker_file: "qmail-local.c",
     size: 260_941,
     sha256: "8e7d98d15211fc9f9c28109e942e2268f42a6672d68df92a42f2afa90ff00532",
@@ -65,7 +72,7 @@ pub const NETQMAIL: Release = Release {
 pub const MESS822: Release = Release {
     name: "mess822",
     file_name: "mess822-0.58.tar.gz",
-    top_dir: "mess822-0.58",
+    full_name: "mess822-0.58",
     marker_file: "822date.c",
     size: 64_287,
     sha256: "23d37a783474ad5cd9bda0a1309deaea27e570a0d5db0ed8cc2cb46da1c413e0",
@@ -88,6 +95,81 @@ pub fn releases() -> &'static [Release] {
 /// The release with short name `name` (`netqmail`, `mess822`), if any.
 pub fn release(name: &str) -> Option<&'static Release> {
     RELEASES.iter().find(|r| r.name == name)
+}
+
+/// Where a [`SourceTree`] came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provenance {
+    /// Unpacked from the distfile, whose size and SHA-256/SHA-512 matched
+    /// the release's.
+    Verified {
+        /// SHA-256 of the tarball it was unpacked from.
+        sha256: String,
+    },
+    /// An unpacked tree given by hand (`--source name=DIR`, or
+    /// `QMAIL_SOURCE_<NAME>` in the tests), used as is.
+    Unverified {
+        /// The directory given.
+        dir: PathBuf,
+    },
+}
+
+/// An unpacked source tree of one release: the one type every stage after
+/// unpacking (sources, patch, build, the differential oracles) works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTree {
+    /// The release.
+    pub release: &'static Release,
+    /// The tree's top directory (the one containing e.g. `qmail-local.c`).
+    pub root: PathBuf,
+    /// Where it came from.
+    pub provenance: Provenance,
+}
+
+impl SourceTree {
+    /// The tree at `root`, taken as is ([`Provenance::Unverified`] with
+    /// `root` as the directory given). Nothing is checked; `qmail-sources`
+    /// checks a tree given on a command line.
+    pub fn unverified(release: &'static Release, root: impl Into<PathBuf>) -> SourceTree {
+        let root = root.into();
+        SourceTree {
+            release,
+            provenance: Provenance::Unverified { dir: root.clone() },
+            root,
+        }
+    }
+
+    /// True if the tree was unpacked from a verified upstream tarball.
+    pub fn is_verified(&self) -> bool {
+        matches!(self.provenance, Provenance::Verified { .. })
+    }
+
+    /// The provenance as a build manifest records it: `sha256:HEX` of the
+    /// verified tarball, or `unverified: DIR` with the directory given.
+    pub fn digest(&self) -> String {
+        match &self.provenance {
+            Provenance::Verified { sha256 } => format!("sha256:{sha256}"),
+            Provenance::Unverified { dir } => format!("unverified: {}", dir.display()),
+        }
+    }
+
+    /// One line saying where the tree came from, for every stage to print,
+    /// e.g. `netqmail-1.06: unpacked from netqmail-1.06.tar.gz (SHA-256
+    /// 8e7d…, verified)` or `netqmail-1.06: taken as is from /src/nq;
+    /// provenance NOT verified`.
+    pub fn provenance_note(&self) -> String {
+        match &self.provenance {
+            Provenance::Verified { sha256 } => format!(
+                "{}: unpacked from {} (size and SHA-256 {} verified)",
+                self.release.full_name, self.release.file_name, sha256
+            ),
+            Provenance::Unverified { .. } => format!(
+                "{}: taken as is from {}; provenance NOT verified",
+                self.release.full_name,
+                self.root.display()
+            ),
+        }
+    }
 }
 
 /// The contents of `upstream-hashes/SHA256SUMS` (for `sha256sum -c`).
@@ -141,9 +223,9 @@ mod tests {
     #[test]
     fn constants_are_consistent() {
         for r in releases() {
-            assert_eq!(r.file_name, format!("{}.tar.gz", r.top_dir));
-            assert!(r.top_dir.starts_with(r.name));
-            assert!(!r.top_dir.ends_with('/'));
+            assert_eq!(r.file_name, format!("{}.tar.gz", r.full_name));
+            assert!(r.full_name.starts_with(r.name));
+            assert!(!r.full_name.ends_with('/'));
             assert!(!r.mirrors.is_empty());
             for url in r.mirrors {
                 assert!(url.ends_with(&format!("/{}", r.file_name)), "{url}");
@@ -152,5 +234,28 @@ mod tests {
             assert_eq!(release(r.name), Some(r));
         }
         assert_eq!(release("qmail"), None);
+    }
+
+    #[test]
+    fn a_tree_says_where_it_came_from() {
+        let given = SourceTree::unverified(&NETQMAIL, "/src/nq");
+        assert!(!given.is_verified());
+        assert_eq!(given.digest(), "unverified: /src/nq");
+        assert_eq!(
+            given.provenance_note(),
+            "netqmail-1.06: taken as is from /src/nq; provenance NOT verified"
+        );
+        let verified = SourceTree {
+            provenance: Provenance::Verified {
+                sha256: MESS822.sha256.to_string(),
+            },
+            release: &MESS822,
+            root: "/w/mess822-0.58".into(),
+        };
+        assert!(verified.is_verified());
+        assert_eq!(verified.digest(), format!("sha256:{}", MESS822.sha256));
+        assert!(verified
+            .provenance_note()
+            .starts_with("mess822-0.58: unpacked from mess822-0.58.tar.gz (size and SHA-256 "));
     }
 }

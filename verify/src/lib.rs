@@ -1,11 +1,20 @@
-//! Check distfiles against the sizes and digests in `upstream-hashes`.
+//! Stage 2 of the pipeline (fetch → verify → unpack → sources → patch →
+//! build → test): check distfiles against the sizes and digests in
+//! `upstream-hashes`.
 //!
 //! Files are streamed through SHA-256 and SHA-512 (never read whole into
 //! memory by this crate); the size is checked first, so a truncated or
 //! padded file is reported as `wrong size` without hashing it. The same
 //! streaming [`Hasher`] is used by `qmail-fetch` while a download is in
 //! flight, so a download is checked before it is ever given its real name.
+//!
+//! The file-safety helpers the stages around it share live here too:
+//! [`open_regular`] (open without blocking, regular files only) and
+//! [`lock::DirLock`] (an `flock` on a directory), used by `qmail-fetch`
+//! and `qmail-unpack`.
 #![warn(missing_docs)]
+
+pub mod lock;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -310,7 +319,7 @@ mod tests {
         Release {
             name: "abc",
             file_name: "abc-1.0.tar.gz",
-            top_dir: "abc-1.0",
+            full_name: "abc-1.0",
             marker_file: "abc.c",
             size: 3,
             sha256: ABC_SHA256,

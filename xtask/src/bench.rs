@@ -14,6 +14,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use upstream_hashes::{MESS822, NETQMAIL};
 
 use crate::sources::{workspace_root, SourceArgs};
 
@@ -76,11 +77,10 @@ fn rcpt(a: RcptArgs) -> Result<()> {
         .sources
         .overrides()
         .into_iter()
-        .find(|(n, _)| n == "netqmail")
+        .find(|(n, _)| n == NETQMAIL.name)
     {
         Some((_, dir)) => {
-            let rel = upstream_hashes::release("netqmail").context("netqmail release unknown")?;
-            let t = qmail_unpack::SourceTree::from_dir(rel, &dir)
+            let t = qmail_sources::given_tree(&NETQMAIL, &dir)
                 .with_context(|| format!("using {} as the netqmail tree", dir.display()))?;
             eprintln!("{}", t.provenance_note());
             t.root
@@ -89,7 +89,7 @@ fn rcpt(a: RcptArgs) -> Result<()> {
             let trees = a.sources.obtain(&work.join("src"))?;
             trees
                 .into_iter()
-                .find(|t| t.release.name == "netqmail")
+                .find(|t| *t.release == NETQMAIL)
                 .context("no netqmail source tree")?
                 .root
         }
@@ -124,8 +124,8 @@ fn build(a: BuildBenchArgs) -> Result<()> {
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let trees = a.sources.obtain(&work.join("src"))?;
     let opts = qmail_build::BuildOptions {
-        netqmail: crate::build::release(&trees, qmail_patches::NETQMAIL)?,
-        mess822: crate::build::release(&trees, qmail_patches::MESS822)?,
+        netqmail: crate::build::tree_of(&trees, &NETQMAIL)?,
+        mess822: crate::build::tree_of(&trees, &MESS822)?,
         prefix: work.join("prefix"),
         mess822_home: None,
         destdir: None,

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use qmail_build::{resolve_ids, BuildOptions, Release};
-use qmail_unpack::{Provenance, SourceTree};
+use qmail_build::{resolve_ids, BuildOptions};
+use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
 
 use crate::sources::{workspace_root, SourceArgs};
 
@@ -95,8 +95,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let _lock = crate::patch::lock_work(&work, "build")?;
     let trees = args.sources.obtain(&work.join("pristine"))?;
     let opts = BuildOptions {
-        netqmail: release(&trees, qmail_patches::NETQMAIL)?,
-        mess822: release(&trees, qmail_patches::MESS822)?,
+        netqmail: tree_of(&trees, &NETQMAIL)?,
+        mess822: tree_of(&trees, &MESS822)?,
         prefix: args.prefix.clone(),
         mess822_home: args.mess822_home.clone(),
         destdir: args.destdir.clone(),
@@ -152,19 +152,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// The build's view of the unpacked tree of release `top` (its directory
-/// and the digest the manifest records).
-pub(crate) fn release(trees: &[SourceTree], top: &'static str) -> Result<Release> {
-    let t = trees
+/// The tree of `release` among `trees`.
+pub(crate) fn tree_of(trees: &[SourceTree], release: &Release) -> Result<SourceTree> {
+    trees
         .iter()
-        .find(|t| t.release.top_dir == top)
-        .with_context(|| format!("no source tree for {top}"))?;
-    Ok(Release {
-        name: top,
-        dir: t.root.clone(),
-        digest: match &t.provenance {
-            Provenance::Verified { sha256 } => format!("sha256:{sha256}"),
-            Provenance::Unverified { dir } => format!("unverified: {}", dir.display()),
-        },
-    })
+        .find(|t| t.release == release)
+        .cloned()
+        .with_context(|| format!("no source tree for {}", release.full_name))
 }

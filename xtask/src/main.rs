@@ -1,5 +1,6 @@
-//! `cargo xtask`: the qmail packaging pipeline, fetch → verify → unpack →
-//! patch → build → test, as one command line.
+//! Drives the whole pipeline (fetch → verify → unpack → sources → patch →
+//! build → test): `cargo xtask`, the qmail packaging pipeline as one
+//! command line.
 //!
 //! Each subcommand lives in its own module; this file only declares the
 //! command line.

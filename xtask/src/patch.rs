@@ -43,7 +43,7 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
 /// unpacker's `pristine/.unpack-*` directories.
 pub(crate) fn lock_work(work: &Path, what: &str) -> Result<qmail_build::WorkLock> {
     let lock = qmail_build::WorkLock::acquire(work, |m| eprintln!("{what}: {m}"))?;
-    let mut removed = lock.remove_stale(work, qmail_build::lock::is_scratch_tree)?;
+    let mut removed = lock.remove_stale(work, qmail_patches::is_scratch_tree)?;
     removed.extend(lock.remove_stale(&work.join("pristine"), |n| n.starts_with(".unpack-"))?);
     for p in removed {
         eprintln!(
@@ -68,15 +68,9 @@ pub fn run(args: PatchArgs) -> Result<()> {
     let trees = args.sources.obtain(&work.join("pristine"))?;
     let mut all: Vec<Patch> = Vec::new();
     for tree in &trees {
-        let release = tree.release.top_dir;
-        let Some(def_release) = [qmail_patches::NETQMAIL, qmail_patches::MESS822]
-            .into_iter()
-            .find(|r| *r == release)
-        else {
-            continue;
-        };
-        let patches = qmail_build::generate_patches(&tree.root, def_release, &defs)?;
-        let dir = qmail_build::prepare_tree_with(&tree.root, def_release, &patches, &work)
+        let release = tree.release.full_name;
+        let patches = qmail_patches::generate(tree, &defs)?;
+        let dir = qmail_patches::prepare_tree_with(tree, &patches, &work)
             .with_context(|| format!("applying the patches to {release}"))?;
         eprintln!("{release}: patched tree in {}", dir.display());
         all.extend(patches);

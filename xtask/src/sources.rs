@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use qmail_unpack::{SourceTree, SourcesOptions};
+use qmail_sources::{SourceTree, SourcesOptions};
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
@@ -20,7 +20,7 @@ pub fn default_distfiles() -> PathBuf {
 }
 
 fn parse_source(s: &str) -> Result<(String, PathBuf), String> {
-    let (name, dir) = qmail_unpack::parse_source_override(s)?;
+    let (name, dir) = qmail_sources::parse_source_override(s)?;
     if upstream_hashes::release(&name).is_none() {
         let known: Vec<&str> = upstream_hashes::releases().iter().map(|r| r.name).collect();
         return Err(format!(
@@ -174,9 +174,6 @@ pub struct SourceArgs {
     pub timeout: DownloadTimeoutArg,
 }
 
-// Used by the patch, build and test subcommands; allowed so that xtask
-// stays warning-free while any of them does not use it yet.
-#[allow(dead_code)]
 impl SourceArgs {
     /// The overrides: `--source` options first, then
     /// `QMAIL_SOURCE_<NAME>` for releases without one.
@@ -203,7 +200,7 @@ impl SourceArgs {
         opts.offline = self.offline;
         opts.overrides = self.overrides();
         opts.download_timeout = self.timeout.get();
-        let trees = qmail_unpack::obtain_sources(&opts, work_dir)?;
+        let trees = qmail_sources::obtain_sources(&opts, work_dir)?;
         for t in &trees {
             eprintln!("{}", t.provenance_note());
         }

@@ -22,6 +22,7 @@ use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+use upstream_hashes::{MESS822, NETQMAIL};
 
 /// Scenarios per run without upstream sources (R and C).
 pub const CI_SCENARIOS: u64 = 500;
@@ -98,7 +99,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     let mut netqmail: Option<PathBuf> = None;
     let mut mess822: Option<PathBuf> = None;
     for release in upstream_hashes::releases() {
-        let mut opts = qmail_unpack::SourcesOptions::new(args.sources.distfiles.dir());
+        let mut opts = qmail_sources::SourcesOptions::new(args.sources.distfiles.dir());
         opts.offline = true;
         opts.releases = vec![release];
         opts.overrides = overrides
@@ -106,14 +107,14 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             .filter(|(n, _)| n == release.name)
             .cloned()
             .collect();
-        match qmail_unpack::obtain_sources(&opts, &work) {
+        match qmail_sources::obtain_sources(&opts, &work) {
             Ok(trees) => {
                 for t in trees {
                     eprintln!("{}", t.provenance_note());
-                    match t.release.name {
-                        "netqmail" => netqmail = Some(t.root.clone()),
-                        "mess822" => mess822 = Some(t.root.clone()),
-                        _ => {}
+                    if *t.release == NETQMAIL {
+                        netqmail = Some(t.root.clone());
+                    } else if *t.release == MESS822 {
+                        mess822 = Some(t.root.clone());
                     }
                 }
             }
@@ -124,7 +125,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             ),
         }
     }
-    for (name, v) in [("netqmail", &netqmail), ("mess822", &mess822)] {
+    for (name, v) in [(NETQMAIL.name, &netqmail), (MESS822.name, &mess822)] {
         if v.is_none() && args.require_upstream && args.replay.is_none() {
             println!("upstream sources required (--require-upstream) but {name} is unavailable");
             println!("{passed} passed, 1 failed");

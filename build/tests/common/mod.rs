@@ -31,13 +31,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
-use qmail_build::{BuildOptions, IdMap, Release};
+use qmail_build::{BuildOptions, IdMap};
+use upstream_hashes::{SourceTree, MESS822, NETQMAIL};
 
 /// Build options for the two upstream trees, with the working patches.
 pub fn options(nq: &Path, m8: &Path, prefix: &Path, work: &Path) -> BuildOptions {
     BuildOptions {
-        netqmail: Release::unverified(qmail_patches::NETQMAIL, nq),
-        mess822: Release::unverified(qmail_patches::MESS822, m8),
+        netqmail: SourceTree::unverified(&NETQMAIL, nq),
+        mess822: SourceTree::unverified(&MESS822, m8),
         prefix: prefix.to_path_buf(),
         mess822_home: None,
         destdir: None,

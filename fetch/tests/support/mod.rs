@@ -205,7 +205,7 @@ pub fn release_for(name: &str, content: &[u8], mirrors: Vec<String>) -> Release 
     Release {
         name: leak(name.to_string()),
         file_name: leak(format!("{name}-1.0.tar.gz")),
-        top_dir: leak(format!("{name}-1.0")),
+        full_name: leak(format!("{name}-1.0")),
         marker_file: leak(format!("{name}.c")),
         size: content.len() as u64,
         sha256: leak(hex::encode(Sha256::digest(content))),

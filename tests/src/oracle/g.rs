@@ -44,13 +44,13 @@
 use crate::procenv;
 use crate::scenario::{self, Scenario, GID_NOFILES, GID_QMAIL, UID_QMAILQ};
 use qmail_build::{CompileOptions, IdMap};
-use qmail_patches::NETQMAIL;
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use upstream_hashes::{SourceTree, NETQMAIL};
 
 /// Why G could not run.
 #[derive(Debug, thiserror::Error)]
@@ -263,7 +263,7 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
         .map_err(io_err(format!("cannot resolve {}", work.display())))?;
     std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755))
         .map_err(io_err(format!("cannot chmod {}", work.display())))?;
-    let tree = work.join(NETQMAIL);
+    let tree = work.join(NETQMAIL.full_name);
     let qmail_link = work.join("qmail");
     let g = GBuild {
         work: work.clone(),
@@ -277,8 +277,9 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
     {
         return Ok(g);
     }
-    let built = qmail_build::prepare_tree_with(src, NETQMAIL, &[], &work)
-        .map_err(|e| GError::Build(e.to_string()))?;
+    let built =
+        qmail_patches::prepare_tree_with(&SourceTree::unverified(&NETQMAIL, src), &[], &work)
+            .map_err(|e| GError::Build(e.to_string()))?;
     debug_assert_eq!(built, tree);
     let opts = CompileOptions {
         targets: Some(

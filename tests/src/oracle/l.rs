@@ -5,7 +5,7 @@
 //! How it is set up:
 //! * [`LocalBuild::build`] copies the netqmail tree into a work directory
 //!   and applies the branch patch with `patch -p1` (or leaves it pristine)
-//!   ([`qmail_build::prepare_tree_with`]), then sets `conf-qmail` to a
+//!   ([`qmail_patches::prepare_tree_with`]), then sets `conf-qmail` to a
 //!   directory of the work area and runs `make qmail-local`
 //!   ([`qmail_build::compile_netqmail`]). qmail-local needs only `auto_qmail.o` and
 //!   `auto_patrn.o`, not `auto_uids.o`, so no qmail users or groups must
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use qmail_build::{CompileOptions, IdMap};
-use qmail_patches::{Source, NETQMAIL};
+use upstream_hashes::{SourceTree, NETQMAIL};
 
 use super::b::{Mode, Step, Trace};
 
@@ -103,13 +103,17 @@ impl LocalBuild {
             std::fs::create_dir_all(qhome.join("bin")),
         )?;
         let patches = if patched {
-            vec![qmail_patches::branch::generate(&Source::new(
-                netqmail, NETQMAIL,
+            vec![qmail_patches::branch::generate(&SourceTree::unverified(
+                &NETQMAIL, netqmail,
             ))?]
         } else {
             Vec::new()
         };
-        let tree = qmail_build::prepare_tree_with(netqmail, NETQMAIL, &patches, work)?;
+        let tree = qmail_patches::prepare_tree_with(
+            &SourceTree::unverified(&NETQMAIL, netqmail),
+            &patches,
+            work,
+        )?;
         let stub = qhome.join("bin/qmail-queue");
         io(
             || "write qmail-queue stub".into(),
@@ -141,7 +145,7 @@ impl LocalBuild {
     /// key file written after a successful build records them).
     pub fn build_cached(netqmail: &Path, work: &Path, patched: bool) -> Result<LocalBuild, LError> {
         let patch = if patched {
-            qmail_patches::branch::generate(&Source::new(netqmail, NETQMAIL))?.sha256()
+            qmail_patches::branch::generate(&SourceTree::unverified(&NETQMAIL, netqmail))?.sha256()
         } else {
             "pristine".into()
         };
@@ -154,7 +158,7 @@ impl LocalBuild {
         ]);
         let stamp = work.join("build.key");
         let b = LocalBuild {
-            qmail_local: work.join(NETQMAIL).join("qmail-local"),
+            qmail_local: work.join(NETQMAIL.full_name).join("qmail-local"),
             work: work.to_path_buf(),
         };
         if std::fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str())

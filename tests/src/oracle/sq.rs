@@ -22,7 +22,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::Instant;
 
 use qmail_build::{CompileOptions, IdMap};
-use qmail_patches::{realrcptto, Patch, Source, NETQMAIL};
+use qmail_patches::{realrcptto, Patch};
+use upstream_hashes::{SourceTree, NETQMAIL};
 
 use super::c::cached_build;
 use crate::cc::{self, Sanitize};
@@ -106,7 +107,9 @@ impl SqBuild {
     pub fn build_in(src: &Path, patched: bool, parent: &Path) -> Result<Self, SqError> {
         std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
         let patch: Option<Patch> = if patched {
-            Some(realrcptto::generate(&Source::new(src, NETQMAIL))?)
+            Some(realrcptto::generate(&SourceTree::unverified(
+                &NETQMAIL, src,
+            ))?)
         } else {
             None
         };
@@ -130,8 +133,12 @@ impl SqBuild {
             .prefix(&format!("{name}.tmp"))
             .tempdir_in(parent)
             .map_err(io("creating a build dir"))?;
-        let tree = qmail_build::prepare_tree_with(src, NETQMAIL, patch.as_slice(), tmp.path())
-            .map_err(|e| SqError::Build(e.to_string()))?;
+        let tree = qmail_patches::prepare_tree_with(
+            &SourceTree::unverified(&NETQMAIL, src),
+            patch.as_slice(),
+            tmp.path(),
+        )
+        .map_err(|e| SqError::Build(e.to_string()))?;
         let opts = CompileOptions {
             targets: Some(vec!["qmail-smtpd".into(), "qmail-qmtpd".into()]),
             ..CompileOptions::new("/", IdMap::build_user())

@@ -1,15 +1,24 @@
-//! Scratch copies of pristine trees, with the generated patches applied.
+//! Reading a given source tree safely: its entries, its files, a copy of
+//! it and a digest of it. Nothing in a tree is followed or opened but
+//! regular files and directories: a symbolic link, FIFO, socket or device
+//! is refused with its path (a FIFO is never blocked on).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use qmail_patches::{Patch, PatchDef, Source};
+use sha2::{Digest, Sha256};
 
-use crate::{io_err, run_logged, BuildError};
+use crate::PatchError;
 
 /// How deep a given source tree may nest (upstream trees are flat).
 pub const MAX_DEPTH: usize = 64;
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PatchError + '_ {
+    move |error| PatchError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
 
 /// What a non-regular, non-directory entry is, for messages.
 fn kind_name(ty: &std::fs::FileType) -> &'static str {
@@ -33,9 +42,9 @@ fn kind_name(ty: &std::fs::FileType) -> &'static str {
 /// checked to be a regular file or a directory (a symbolic link, FIFO,
 /// device or socket is refused with its path: it is never followed or
 /// opened). `depth` is the directory's depth below the tree's top.
-pub(crate) fn tree_entries(dir: &Path, depth: usize) -> Result<Vec<(PathBuf, bool)>, BuildError> {
+pub fn entries(dir: &Path, depth: usize) -> Result<Vec<(PathBuf, bool)>, PatchError> {
     if depth > MAX_DEPTH {
-        return Err(BuildError::Invalid(format!(
+        return Err(PatchError::Refused(format!(
             "{}: more than {MAX_DEPTH} directory levels in a source tree",
             dir.display()
         )));
@@ -53,7 +62,7 @@ pub(crate) fn tree_entries(dir: &Path, depth: usize) -> Result<Vec<(PathBuf, boo
             if ty.is_dir() || ty.is_file() {
                 Ok((p, ty.is_dir()))
             } else {
-                Err(BuildError::Invalid(format!(
+                Err(PatchError::Refused(format!(
                     "{}: is a {}; a source tree may hold only regular files and directories (refusing it)",
                     p.display(),
                     kind_name(&ty)
@@ -64,8 +73,9 @@ pub(crate) fn tree_entries(dir: &Path, depth: usize) -> Result<Vec<(PathBuf, boo
 }
 
 /// Open a file of a given tree for reading: no link is followed, a FIFO
-/// does not block, and anything but a regular file is refused.
-pub(crate) fn open_regular(path: &Path) -> Result<(std::fs::File, u32), BuildError> {
+/// does not block, and anything but a regular file is refused. Returns
+/// the file and its permission bits.
+pub fn open_regular(path: &Path) -> Result<(std::fs::File, u32), PatchError> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
@@ -74,7 +84,7 @@ pub(crate) fn open_regular(path: &Path) -> Result<(std::fs::File, u32), BuildErr
         .map_err(io_err(path))?;
     let meta = f.metadata().map_err(io_err(path))?;
     if !meta.is_file() {
-        return Err(BuildError::Invalid(format!(
+        return Err(PatchError::Refused(format!(
             "{}: not a regular file (refusing it)",
             path.display()
         )));
@@ -87,14 +97,14 @@ pub(crate) fn open_regular(path: &Path) -> Result<(std::fs::File, u32), BuildErr
 /// other kind of file (FIFO, socket, device) in it is refused with its
 /// path; nothing is followed or opened but regular files. `to` is
 /// created if missing; the copied entries must not exist in it yet.
-pub fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
+pub fn copy_tree(from: &Path, to: &Path) -> Result<(), PatchError> {
     std::fs::create_dir_all(to).map_err(io_err(to))?;
     copy_dir(from, to, 0)
 }
 
-fn copy_dir(from: &Path, to: &Path, depth: usize) -> Result<(), BuildError> {
+fn copy_dir(from: &Path, to: &Path, depth: usize) -> Result<(), PatchError> {
     use std::os::unix::fs::OpenOptionsExt;
-    for (src, is_dir) in tree_entries(from, depth)? {
+    for (src, is_dir) in entries(from, depth)? {
         let Some(name) = src.file_name() else {
             continue;
         };
@@ -119,86 +129,33 @@ fn copy_dir(from: &Path, to: &Path, depth: usize) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Generate the patches `defs` that apply to `release`, from the pristine
-/// tree `src`, in series order. Patches for other releases are skipped.
-pub fn generate_patches(
-    src: &Path,
-    release: &'static str,
-    defs: &[&PatchDef],
-) -> Result<Vec<Patch>, BuildError> {
-    let source = Source::new(src, release);
-    defs.iter()
-        .filter(|d| d.release == release)
-        .map(|d| {
-            (d.generate)(&source).map_err(|source| BuildError::Patch {
-                name: d.name.to_string(),
-                source,
-            })
-        })
-        .collect()
-}
-
-/// Apply patches to `tree` with `patch -p1` (their `to_diff()` text, the
-/// same bytes `cargo xtask patch --emit` writes).
-pub fn apply_patches(tree: &Path, patches: &[Patch]) -> Result<(), BuildError> {
-    for p in patches {
-        let file = tree.join(format!(".qtk-{}", p.file_name));
-        std::fs::write(&file, p.to_diff()).map_err(io_err(&file))?;
-        let mut cmd = Command::new("patch");
-        cmd.args([
-            "-p1",
-            "--batch",
-            "--forward",
-            "--no-backup-if-mismatch",
-            "-i",
-        ])
-        .arg(&file)
-        .current_dir(tree);
-        run_logged(cmd, &tree.join(format!(".qtk-{}.log", p.file_name)))?;
-    }
-    Ok(())
-}
-
-/// Copy the pristine tree `src` of `release` to `work/<release>` and apply
-/// the generated patches of `patches` that belong to `release` with
-/// `patch -p1`. The copy is made under a temporary name and renamed into
-/// place when complete; an older `work/<release>` is replaced. Returns the
-/// patched tree.
-pub fn prepare_tree(
-    src: &Path,
-    release: &'static str,
-    patches: &[&PatchDef],
-    work: &Path,
-) -> Result<PathBuf, BuildError> {
-    let generated = generate_patches(src, release, patches)?;
-    prepare_tree_with(src, release, &generated, work)
-}
-
-/// [`prepare_tree`] with already generated patches.
-pub fn prepare_tree_with(
-    src: &Path,
-    release: &str,
-    patches: &[Patch],
-    work: &Path,
-) -> Result<PathBuf, BuildError> {
-    if !src.is_dir() {
-        return Err(BuildError::Invalid(format!(
-            "{}: no such source directory for {release}",
-            src.display()
-        )));
-    }
-    std::fs::create_dir_all(work).map_err(io_err(work))?;
-    let final_dir = work.join(release);
-    let tmp = work.join(format!(".{release}.tmp"));
-    for d in [&tmp, &final_dir] {
-        if d.exists() {
-            std::fs::remove_dir_all(d).map_err(io_err(d))?;
+/// SHA-256 over a directory tree: each file's relative path, executable
+/// bit and contents, in sorted order. Like [`copy_tree`], it
+/// follows no link: a symbolic link or special file in the tree is
+/// refused with its path.
+pub fn hash_tree(dir: &Path) -> Result<String, PatchError> {
+    fn walk(base: &Path, dir: &Path, depth: usize, h: &mut Sha256) -> Result<(), PatchError> {
+        for (p, is_dir) in entries(dir, depth)? {
+            let rel = p
+                .strip_prefix(base)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            if is_dir {
+                h.update(format!("D {rel}\n"));
+                walk(base, &p, depth + 1, h)?;
+            } else {
+                let (mut f, mode) = open_regular(&p)?;
+                let len = f.metadata().map_err(io_err(&p))?.len();
+                h.update(format!("F {rel} {} {len}\n", mode & 0o111 != 0));
+                std::io::copy(&mut f, h).map_err(io_err(&p))?;
+            }
         }
+        Ok(())
     }
-    copy_tree(src, &tmp)?;
-    apply_patches(&tmp, patches)?;
-    std::fs::rename(&tmp, &final_dir).map_err(io_err(&final_dir))?;
-    Ok(final_dir)
+    let mut h = Sha256::new();
+    walk(dir, dir, 0, &mut h)?;
+    Ok(hex::encode(h.finalize()))
 }
 
 #[cfg(test)]
@@ -235,7 +192,7 @@ mod tests {
             !t.path().join("dst/sub/FAQ").exists(),
             "the link was copied"
         );
-        let err = crate::hash_tree(&src).unwrap_err().to_string();
+        let err = hash_tree(&src).unwrap_err().to_string();
         assert!(err.contains("sub/FAQ: is a symbolic link"), "{err}");
     }
 
@@ -252,7 +209,7 @@ mod tests {
             err.starts_with(&format!("{}: is a named pipe", src.join("pipe").display())),
             "{err}"
         );
-        let err = crate::hash_tree(&src).unwrap_err().to_string();
+        let err = hash_tree(&src).unwrap_err().to_string();
         assert!(err.contains("pipe: is a named pipe"), "{err}");
     }
 
@@ -270,5 +227,25 @@ mod tests {
         let mode = |p: &str| std::fs::metadata(dst.join(p)).unwrap().permissions().mode() & 0o7777;
         assert_eq!((mode("d/x"), mode("y")), (0o755, 0o600));
         assert_eq!(std::fs::read(dst.join("d/x")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn hash_tree_sees_contents_names_and_exec_bits() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("a.c"), "int a;\n").unwrap();
+        std::fs::create_dir(t.path().join("sub")).unwrap();
+        std::fs::write(t.path().join("sub/b"), "x").unwrap();
+        let h0 = hash_tree(t.path()).unwrap();
+        assert_eq!(h0, hash_tree(t.path()).unwrap());
+        std::fs::write(t.path().join("a.c"), "int b;\n").unwrap();
+        let h1 = hash_tree(t.path()).unwrap();
+        assert_ne!(h0, h1);
+        std::fs::set_permissions(
+            t.path().join("sub/b"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        assert_ne!(h1, hash_tree(t.path()).unwrap());
     }
 }

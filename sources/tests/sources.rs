@@ -1,11 +1,11 @@
-//! obtain_sources and SourceTree: verified trees from distfiles,
+//! obtain_sources and given_tree: verified trees from distfiles,
 //! overrides taken as is, and the real upstream trees when available.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use qmail_unpack::{
-    obtain_sources, parse_source_override, Provenance, Release, SourceTree, SourcesError,
+use qmail_sources::{
+    given_tree, obtain_sources, parse_source_override, Provenance, Release, SourcesError,
     SourcesOptions,
 };
 use sha2::{Digest, Sha256, Sha512};
@@ -45,7 +45,7 @@ fn release_for(archive: &[u8]) -> &'static Release {
     Box::leak(Box::new(Release {
         name: "pkg",
         file_name: "pkg-1.0.tar.gz",
-        top_dir: "pkg-1.0",
+        full_name: "pkg-1.0",
         marker_file: "pkg.c",
         size: archive.len() as u64,
         sha256: leak(hex::encode(Sha256::digest(archive))),
@@ -217,7 +217,7 @@ fn override_may_name_the_parent_of_the_tree() {
     let src = s.base.join("unpacked");
     std::fs::create_dir_all(src.join("pkg-1.0")).unwrap();
     std::fs::write(src.join("pkg-1.0/pkg.c"), b"x").unwrap();
-    let t = SourceTree::from_dir(rel, &src).unwrap();
+    let t = given_tree(rel, &src).unwrap();
     assert_eq!(t.root, src.join("pkg-1.0").canonicalize().unwrap());
 }
 
@@ -290,13 +290,13 @@ fn real_upstream_trees_are_recognised() {
             continue;
         };
         let rel = upstream_hashes::release(name).unwrap();
-        let t = SourceTree::from_dir(rel, Path::new(&dir)).unwrap();
+        let t = given_tree(rel, Path::new(&dir)).unwrap();
         assert!(t.root.join(rel.marker_file).is_file());
         assert!(t.provenance_note().contains("NOT verified"));
 
         // Round trip through the safe unpacker.
         let mut b = tar::Builder::new(Vec::new());
-        b.append_dir_all(rel.top_dir, &t.root).unwrap();
+        b.append_dir_all(rel.full_name, &t.root).unwrap();
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(&b.into_inner().unwrap()).unwrap();
         let gz = enc.finish().unwrap();
