@@ -222,49 +222,7 @@ pub fn parse_output(out: &[u8]) -> Result<Trace, BError> {
             }
             _ => {
                 let n = num(head).ok_or_else(|| bad(line))? as usize;
-                let (what, arg) = split1(rest);
-                let step = match what {
-                    b"blank" => Step::Blank,
-                    b"comment" => Step::Comment,
-                    b"skip" => Step::Skip,
-                    b"list" => Step::List,
-                    b"ignore" => Step::Ignore,
-                    b"stop" => Step::Stop,
-                    b"target" => Step::Target(unescape(arg)?),
-                    b"mbox" => Step::Mbox(unescape(arg)?),
-                    b"maildir" => Step::Maildir(unescape(arg)?),
-                    b"forward" => Step::Forward(unescape(arg)?),
-                    b"program" => {
-                        let (st, cmd) = split1(arg);
-                        let status = if st == b"-" {
-                            None
-                        } else {
-                            Some(
-                                num(st)
-                                    .and_then(|c| u8::try_from(c).ok())
-                                    .ok_or_else(|| bad(line))?,
-                            )
-                        };
-                        Step::Program {
-                            status,
-                            cmd: unescape(cmd)?,
-                        }
-                    }
-                    b"jump" => {
-                        let (next, label) = split1(arg);
-                        let next = if next == b"none" {
-                            None
-                        } else {
-                            Some(num(next).ok_or_else(|| bad(line))? as usize)
-                        };
-                        Step::Jump {
-                            next,
-                            label: unescape(label)?,
-                        }
-                    }
-                    _ => return Err(bad(line)),
-                };
-                t.steps.push((n, step));
+                t.steps.push((n, parse_step(rest, line)?));
             }
         }
     }
@@ -272,4 +230,48 @@ pub fn parse_output(out: &[u8]) -> Result<Trace, BError> {
         return Err(BError::Driver("no exit line".into()));
     }
     Ok(t)
+}
+
+/// The step `rest` of the numbered output line `line`.
+fn parse_step(rest: &[u8], line: &[u8]) -> Result<Step, BError> {
+    let bad = || BError::Driver(format!("bad line {:?}", String::from_utf8_lossy(line)));
+    let num = |b: &[u8]| -> Option<u64> { std::str::from_utf8(b).ok()?.parse().ok() };
+    let (what, arg) = split1(rest);
+    Ok(match what {
+        b"blank" => Step::Blank,
+        b"comment" => Step::Comment,
+        b"skip" => Step::Skip,
+        b"list" => Step::List,
+        b"ignore" => Step::Ignore,
+        b"stop" => Step::Stop,
+        b"target" => Step::Target(unescape(arg)?),
+        b"mbox" => Step::Mbox(unescape(arg)?),
+        b"maildir" => Step::Maildir(unescape(arg)?),
+        b"forward" => Step::Forward(unescape(arg)?),
+        b"program" => {
+            let (st, cmd) = split1(arg);
+            let status = if st == b"-" {
+                None
+            } else {
+                Some(num(st).and_then(|c| u8::try_from(c).ok()).ok_or_else(bad)?)
+            };
+            Step::Program {
+                status,
+                cmd: unescape(cmd)?,
+            }
+        }
+        b"jump" => {
+            let (next, label) = split1(arg);
+            let next = if next == b"none" {
+                None
+            } else {
+                Some(num(next).ok_or_else(bad)? as usize)
+            };
+            Step::Jump {
+                next,
+                label: unescape(label)?,
+            }
+        }
+        _ => return Err(bad()),
+    })
 }

@@ -87,11 +87,46 @@ pub fn lines(program: &[u8]) -> Vec<&[u8]> {
 /// statuses of the command lines in file order (missing ones are 0).
 pub fn reference_model(program: &[u8], forward_only: bool, mode: Mode, statuses: &[u8]) -> Trace {
     let ls = lines(program);
-    let mut t = Trace::default();
-    let mut fwd_only = forward_only;
-    let (mut nf, mut nw, mut np) = (0u64, 0u64, 0u64);
-    let mut forwards: Vec<Vec<u8>> = Vec::new();
-    // status of each command line, by line index
+    let status_of = command_statuses(&ls, statuses);
+    let mut run = Run {
+        t: Trace::default(),
+        mode,
+        fwd_only: forward_only,
+        did: (0, 0, 0),
+        forwards: Vec::new(),
+    };
+    let mut resume: usize = 0; // first line index that is not skipped
+    let mut idx = 0;
+    while idx < ls.len() {
+        let n = idx + 1;
+        if idx < resume {
+            run.t.steps.push((n, Step::Skip));
+            idx += 1;
+            continue;
+        }
+        match run.line(idx, clean(ls[idx]), status_of[idx]) {
+            Flow::Next => {}
+            Flow::Jump(label) => resume = run.jump(&ls, idx, label),
+            Flow::Stop => break,
+            Flow::Fail(code, msg) => {
+                let mut t = run.t;
+                t.exit = code;
+                t.message = msg.map(str::to_string);
+                return t;
+            }
+        }
+        idx += 1;
+    }
+    let mut t = run.t;
+    t.sent = run.forwards;
+    t.did = Some(run.did);
+    t.exit = 0;
+    t
+}
+
+/// The status of each command line, by line index (P5: the commands get
+/// `statuses` in file order, missing ones are 0).
+fn command_statuses(ls: &[&[u8]], statuses: &[u8]) -> Vec<u8> {
     let mut status_of = vec![0u8; ls.len()];
     let mut c = 0;
     for (idx, l) in ls.iter().enumerate() {
@@ -100,137 +135,147 @@ pub fn reference_model(program: &[u8], forward_only: bool, mode: Mode, statuses:
             c += 1;
         }
     }
-    let fail = |mut t: Trace, code: u8, msg: Option<&str>| {
-        t.exit = code;
-        t.message = msg.map(str::to_string);
-        t
-    };
-    let mut resume: usize = 0; // first line index that is not skipped
-    let mut idx = 0;
-    while idx < ls.len() {
+    status_of
+}
+
+/// What the loop does after a line.
+enum Flow<'a> {
+    /// Go on with the next line.
+    Next,
+    /// Jump to the `:LABEL` line after this one.
+    Jump(&'a [u8]),
+    /// Read no further lines (`|` exit 99), a success.
+    Stop,
+    /// Exit with this status and qmail-local's own text, if any.
+    Fail(u8, Option<&'static str>),
+}
+
+/// The state of one run of the model.
+struct Run {
+    t: Trace,
+    mode: Mode,
+    /// Forward-only (the x bit, or after `+list`).
+    fwd_only: bool,
+    /// Files, forwards, programs so far.
+    did: (u64, u64, u64),
+    /// Forwards collected (deliver mode), sent at the end.
+    forwards: Vec<Vec<u8>>,
+}
+
+impl Run {
+    /// One cleaned line `l` at index `idx` whose command (if any) exits
+    /// with `status`.
+    fn line<'a>(&mut self, idx: usize, l: &'a [u8], status: u8) -> Flow<'a> {
         let n = idx + 1;
-        if idx < resume {
-            t.steps.push((n, Step::Skip));
-            idx += 1;
-            continue;
-        }
-        let l = clean(ls[idx]);
-        let mut jump_label: Option<&[u8]> = None;
         match l.first() {
             None => {
                 if idx == 0 {
-                    return fail(
-                        t,
+                    return Flow::Fail(
                         111,
                         Some("Uh-oh: first line of .qmail file is blank. (#4.2.1)"),
                     );
                 }
-                t.steps.push((n, Step::Blank));
+                self.t.steps.push((n, Step::Blank));
             }
-            Some(b'#') => t.steps.push((n, Step::Comment)),
+            Some(b'#') => self.t.steps.push((n, Step::Comment)),
             Some(b'.') | Some(b'/') => {
-                nf += 1;
-                if fwd_only {
-                    return fail(
-                        t,
+                self.did.0 += 1;
+                if self.fwd_only {
+                    return Flow::Fail(
                         111,
                         Some("Uh-oh: .qmail has file delivery but has x bit set. (#4.7.0)"),
                     );
                 }
                 if l.ends_with(b"/") {
-                    t.steps.push((n, Step::Maildir(l.to_vec())));
+                    self.t.steps.push((n, Step::Maildir(l.to_vec())));
                 } else {
-                    t.steps.push((n, Step::Mbox(l.to_vec())));
+                    self.t.steps.push((n, Step::Mbox(l.to_vec())));
                 }
             }
-            Some(b'|') | Some(b'?') if is_command(l) => {
-                np += 1;
-                if fwd_only {
-                    return fail(
-                        t,
-                        111,
-                        Some("Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)"),
-                    );
-                }
-                let (cmd, label) = match parse_branch(l) {
-                    Some(BranchLine::Cond(label, cmd)) => (cmd, Some(label)),
-                    _ => (&l[1..], None),
-                };
-                let status = match mode {
-                    Mode::Deliver => Some(status_of[idx]),
-                    Mode::Print => None,
-                };
-                t.steps.push((
-                    n,
-                    Step::Program {
-                        status,
-                        cmd: cmd.to_vec(),
-                    },
-                ));
-                if let Some(s) = status {
-                    match (status_class(s), label) {
-                        (0, _) => {}
-                        (99, None) => {
-                            t.steps.push((n, Step::Stop));
-                            break;
-                        }
-                        (99, Some(label)) => jump_label = Some(label),
-                        (code, _) => return fail(t, code, None),
-                    }
-                }
-            }
+            Some(b'|') | Some(b'?') if is_command(l) => return self.program(n, l, status),
             Some(b'?') | Some(b':') => match parse_branch(l) {
-                Some(BranchLine::Jump(label)) => jump_label = Some(label),
-                Some(BranchLine::Target(label)) => t.steps.push((n, Step::Target(label.to_vec()))),
+                Some(BranchLine::Jump(label)) => return Flow::Jump(label),
+                Some(BranchLine::Target(label)) => {
+                    self.t.steps.push((n, Step::Target(label.to_vec())))
+                }
                 _ => unreachable!("a ? line without a command is a jump"),
             },
             Some(b'+') => {
                 if l == b"+list" {
-                    fwd_only = true;
-                    t.steps.push((n, Step::List));
+                    self.fwd_only = true;
+                    self.t.steps.push((n, Step::List));
                 } else {
-                    t.steps.push((n, Step::Ignore));
+                    self.t.steps.push((n, Step::Ignore));
                 }
             }
             Some(_) => {
                 let addr = l.strip_prefix(b"&").unwrap_or(l);
-                nw += 1;
-                t.steps.push((n, Step::Forward(addr.to_vec())));
-                if mode == Mode::Deliver {
-                    forwards.push(addr.to_vec());
+                self.did.1 += 1;
+                self.t.steps.push((n, Step::Forward(addr.to_vec())));
+                if self.mode == Mode::Deliver {
+                    self.forwards.push(addr.to_vec());
                 }
             }
         }
-        if let Some(label) = jump_label {
-            let target = (idx + 1..ls.len())
-                .find(|&m| parse_branch(ls[m]) == Some(BranchLine::Target(label)));
-            match target {
-                Some(m) => {
-                    resume = m + 1;
-                    t.steps.push((
-                        n,
-                        Step::Jump {
-                            next: Some(m + 2),
-                            label: label.to_vec(),
-                        },
-                    ));
-                }
-                None => {
-                    resume = ls.len();
-                    t.steps.push((
-                        n,
-                        Step::Jump {
-                            next: None,
-                            label: label.to_vec(),
-                        },
-                    ));
-                }
-            }
-        }
-        idx += 1;
+        Flow::Next
     }
-    t.sent = forwards;
-    t.did = Some((nf, nw, np));
-    t.exit = 0;
-    t
+
+    /// The command line `l` (line `n`: `|COMMAND` or `?LABEL COMMAND`).
+    fn program<'a>(&mut self, n: usize, l: &'a [u8], status: u8) -> Flow<'a> {
+        self.did.2 += 1;
+        if self.fwd_only {
+            return Flow::Fail(
+                111,
+                Some("Uh-oh: .qmail has prog delivery but has x bit set. (#4.7.0)"),
+            );
+        }
+        let (cmd, label) = match parse_branch(l) {
+            Some(BranchLine::Cond(label, cmd)) => (cmd, Some(label)),
+            _ => (&l[1..], None),
+        };
+        let status = match self.mode {
+            Mode::Deliver => Some(status),
+            Mode::Print => None,
+        };
+        self.t.steps.push((
+            n,
+            Step::Program {
+                status,
+                cmd: cmd.to_vec(),
+            },
+        ));
+        let Some(s) = status else {
+            return Flow::Next;
+        };
+        match (status_class(s), label) {
+            (0, _) => Flow::Next,
+            (99, None) => {
+                self.t.steps.push((n, Step::Stop));
+                Flow::Stop
+            }
+            (99, Some(label)) => Flow::Jump(label),
+            (code, _) => Flow::Fail(code, None),
+        }
+    }
+
+    /// The jump to `label` from line index `idx`: records it and returns
+    /// the first line index not skipped (after the `:LABEL` line, or the
+    /// end when there is none further down).
+    fn jump(&mut self, ls: &[&[u8]], idx: usize, label: &[u8]) -> usize {
+        let n = idx + 1;
+        let target =
+            (idx + 1..ls.len()).find(|&m| parse_branch(ls[m]) == Some(BranchLine::Target(label)));
+        let (resume, next) = match target {
+            Some(m) => (m + 1, Some(m + 2)),
+            None => (ls.len(), None),
+        };
+        self.t.steps.push((
+            n,
+            Step::Jump {
+                next,
+                label: label.to_vec(),
+            },
+        ));
+        resume
+    }
 }
