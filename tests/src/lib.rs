@@ -4,6 +4,7 @@
 //! netqmail-1.06) run on the same generated scenarios and compared.
 #![warn(missing_docs)]
 
+pub mod bench_rcpt;
 pub mod cc;
 pub mod corpus;
 pub mod known;
