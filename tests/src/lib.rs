@@ -18,6 +18,7 @@
 //! | run and report | [`runner`] (the run loop, tallies, replay), [`report`], [`corpus`] (fuzzing seeds) |
 #![warn(missing_docs)]
 
+pub mod bench_rcpt;
 pub mod cc;
 pub mod compare_programs;
 pub mod compare_rg;

@@ -4,7 +4,9 @@
 //! * `cargo xtask bench rcpt [--source netqmail=DIR] [--work DIR]`: what
 //!   the realrcptto check costs per RCPT: one SMTP session of 1,000 RCPTs
 //!   against patched and unpatched qmail-smtpd on the same qmail home,
-//!   microseconds and system calls (`strace -f -c`) per RCPT.
+//!   microseconds and system calls (`strace -f -c`) per RCPT; the
+//!   `bench-rcpt` binary of qmail-difftest measures
+//!   (`qmail_difftest::bench_rcpt`).
 //! * `cargo xtask bench resolve`: the resolver's throughput (addresses per
 //!   second, allocations per address) on a generated qmail home; the same
 //!   as `cargo bench -p qmail-resolver`.
@@ -99,10 +101,9 @@ fn rcpt(a: RcptArgs) -> Result<()> {
         netqmail.display(),
         work.display()
     );
-    let report = qmail_difftest::oracle::sq::rcpt_bench(&netqmail, &work)
-        .context("running the RCPT benchmark")?;
-    print!("{report}");
-    Ok(())
+    let mut c = crate::difftest_bin::command("bench-rcpt");
+    c.arg("--netqmail").arg(&netqmail).arg("--work").arg(&work);
+    crate::difftest_bin::run(&mut c, "bench-rcpt").context("running the RCPT benchmark")
 }
 
 fn resolve() -> Result<()> {

@@ -9,10 +9,10 @@
 //!
 //! Each harness is built with `clang -fsanitize=fuzzer,address,undefined
 //! -fno-sanitize-recover=all` (coverage instrumentation on the core only)
-//! into `target/fuzz/fuzz-TARGET`, its corpus
-//! `target/fuzz/corpus-TARGET` is seeded from generated scenarios
-//! (`qmail_difftest::corpus`), and it runs for `--seconds` (one target after
-//! the other). A crash, leak, timeout or out-of-memory input is saved in
+//! into `target/fuzz/fuzz-TARGET`, its corpus `target/fuzz/corpus/TARGET`
+//! is seeded from generated scenarios (`difftest corpus`, run through
+//! `cargo run`; see `qmail_difftest::corpus`), and it runs for `--seconds`
+//! (one target after the other). A crash, leak, timeout or out-of-memory input is saved in
 //! `target/fuzz/crashes-TARGET/`, and the command fails naming that file.
 
 use std::path::{Path, PathBuf};
@@ -20,7 +20,6 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use qmail_difftest::corpus::{self, Target};
 
 use crate::sources::workspace_root;
 
@@ -45,13 +44,6 @@ impl FuzzTarget {
         match self {
             FuzzTarget::Realrcptto => "realrcptto",
             FuzzTarget::Qbranch => "qbranch",
-        }
-    }
-
-    fn corpus_target(self) -> Target {
-        match self {
-            FuzzTarget::Realrcptto => Target::Realrcptto,
-            FuzzTarget::Qbranch => Target::Qbranch,
         }
     }
 
@@ -96,18 +88,11 @@ pub fn run(args: FuzzArgs) -> Result<()> {
     let scratch = Scratch::new(&work)?;
     let mut crashes = Vec::new();
     let mut passed = 0;
+    let corpora = work.join("corpus");
+    seed_corpora(&corpora)?;
     for t in &targets {
         let exe = build(*t, &root, &work)?;
-        let corpus_dir = work.join(format!("corpus-{}", t.name()));
-        let n = corpus::write_seeds(t.corpus_target(), SEED, SEEDS, &corpus_dir)
-            .with_context(|| format!("seeding {}", corpus_dir.display()))?;
-        if n > 0 {
-            println!(
-                "fuzz {}: {n} seed inputs from scenario seed {SEED} in {}",
-                t.name(),
-                corpus_dir.display()
-            );
-        }
+        let corpus_dir = corpora.join(t.name());
         match fuzz_one(*t, &exe, &corpus_dir, &work, &scratch.0, args.seconds)? {
             None => passed += 1,
             Some(c) => crashes.push(c),
@@ -118,6 +103,25 @@ pub fn run(args: FuzzArgs) -> Result<()> {
         bail!("fuzzing found a crash: {}", crashes.join("; "));
     }
     Ok(())
+}
+
+/// Seeds `corpora/realrcptto` and `corpora/qbranch` with [`SEEDS`] inputs
+/// each from scenario seed [`SEED`] (`difftest corpus`; inputs already
+/// there are kept).
+fn seed_corpora(corpora: &Path) -> Result<()> {
+    println!(
+        "fuzz: seed inputs from scenario seed {SEED} in {}",
+        corpora.display()
+    );
+    let mut c = crate::difftest_bin::command("difftest");
+    c.arg("corpus")
+        .arg("--seed")
+        .arg(SEED.to_string())
+        .arg("--count")
+        .arg(SEEDS.to_string())
+        .arg(corpora);
+    crate::difftest_bin::run(&mut c, "difftest corpus")
+        .with_context(|| format!("seeding {}", corpora.display()))
 }
 
 /// A scratch directory for the harnesses' worlds (TMPDIR), on tmpfs when

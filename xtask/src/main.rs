@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod cargo_tests;
+mod difftest_bin;
 mod fuzz;
 mod patch;
 mod sources;

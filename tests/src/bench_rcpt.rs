@@ -1,0 +1,226 @@
+//! The RCPT benchmark (`cargo xtask bench rcpt`, which runs the
+//! `bench-rcpt` binary): what the realrcptto check adds per RCPT to
+//! qmail-smtpd, in microseconds and system calls, patched against
+//! unpatched on the same qmail home. Not a test: nothing asserts a speed.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::oracle::sq::{SqBuild, SqError};
+use crate::procenv;
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SqError {
+    let what = what.into();
+    move |source| SqError::Io { what, source }
+}
+
+/// The qmail home of the benchmark under `root`: `bench.example` local,
+/// users `joe` (a `.qmail`) and alias (`.qmail-exists-default`) in
+/// users/cdb.
+fn bench_home(root: &Path) -> Result<PathBuf, SqError> {
+    let home = root.join("qmailhome");
+    let w = |p: PathBuf, d: &[u8]| -> Result<(), SqError> {
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(io(format!("creating {}", parent.display())))?;
+        }
+        std::fs::write(&p, d).map_err(io(format!("writing {}", p.display())))
+    };
+    w(home.join("control/me"), b"bench.example\n")?;
+    w(home.join("control/locals"), b"bench.example\n")?;
+    w(home.join("control/rcpthosts"), b"bench.example\n")?;
+    let users = root.join("users");
+    let joe = users.join("joe");
+    let alias = users.join("alias");
+    w(alias.join(".qmail-exists-default"), b"./Maildir/\n")?;
+    w(joe.join(".qmail"), b"./Maildir/\n")?;
+    std::fs::create_dir_all(home.join("users")).map_err(io("creating users/"))?;
+    let f = std::fs::File::create(home.join("users/cdb")).map_err(io("creating users/cdb"))?;
+    let mut c = cdb::CDBMake::new(f).map_err(io("writing users/cdb"))?;
+    let rec = |h: &Path, dash: &str| format!("x\x001000\x001000\x00{}\x00{dash}\x00", h.display());
+    c.add(b"", b"-").map_err(io("writing users/cdb"))?;
+    c.add(b"!joe\0", rec(&joe, "").as_bytes())
+        .map_err(io("writing users/cdb"))?;
+    c.add(b"!", rec(&alias, "-").as_bytes())
+        .map_err(io("writing users/cdb"))?;
+    c.finish().map_err(io("writing users/cdb"))?;
+    Ok(home)
+}
+
+/// The SMTP session: HELO, MAIL, `n` RCPTs of the four kinds, QUIT.
+fn bench_script(n: usize) -> Vec<u8> {
+    let mut s = b"HELO bench\r\nMAIL FROM:<sender@remote.example>\r\n".to_vec();
+    for i in 0..n {
+        let a = match i % 4 {
+            0 => "joe@bench.example".to_string(),
+            1 => format!("exists-{i}@bench.example"),
+            2 => format!("nobody{i}@bench.example"),
+            _ => format!("x{i}@remote.example"),
+        };
+        s.extend_from_slice(format!("RCPT TO:<{a}>\r\n").as_bytes());
+    }
+    s.extend_from_slice(b"QUIT\r\n");
+    s
+}
+
+/// Run one pipelined session (under `strace -f -c -o FILE` when
+/// `strace_out` is given); returns (seconds, replies).
+fn bench_session(
+    prog: &Path,
+    home: &Path,
+    script: &[u8],
+    strace_out: Option<&Path>,
+) -> Result<(f64, String), SqError> {
+    let mut cmd = match strace_out {
+        Some(o) => {
+            let strace = procenv::which("strace")
+                .ok_or_else(|| SqError::Build("strace not found".into()))?;
+            let mut c = Command::new(strace);
+            c.arg("-f").arg("-c").arg("-o").arg(o).arg(prog);
+            c
+        }
+        None => Command::new(prog),
+    };
+    cmd.env_clear()
+        .env("TCPREMOTEIP", "192.0.2.1")
+        .env("PROTO", "TCP")
+        .env("RELAYCLIENT", "")
+        .current_dir(home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(io(format!("starting {}", prog.display())))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = script.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)
+        .map_err(io("reading qmail-smtpd"))?;
+    child.wait().map_err(io("waiting for qmail-smtpd"))?;
+    let secs = start.elapsed().as_secs_f64();
+    let _ = writer.join();
+    Ok((secs, out))
+}
+
+/// The `calls` column of the `total` line of `strace -c` output in `path`.
+fn strace_calls(path: &Path) -> Result<u64, SqError> {
+    let text = std::fs::read_to_string(path).map_err(io(format!("reading {}", path.display())))?;
+    let total = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_end().ends_with("total"))
+        .ok_or_else(|| SqError::Protocol(format!("no total line in strace output:\n{text}")))?;
+    let f: Vec<&str> = total.split_whitespace().collect();
+    // % time, seconds, usecs/call, calls, [errors], "total"
+    f.get(3)
+        .and_then(|x| x.parse().ok())
+        .ok_or_else(|| SqError::Protocol(format!("cannot parse strace total line {total:?}")))
+}
+
+/// The median of `v` (not empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+/// The benchmark of what realrcptto adds per RCPT: one pipelined SMTP
+/// session with 1,000 RCPTs (a quarter each: a user with a default
+/// delivery, an existing `-default` extension, a missing mailbox, a remote
+/// address with RELAYCLIENT set) against patched and unpatched
+/// qmail-smtpd on the same qmail home, minus a session with no RCPT.
+/// Reports microseconds per RCPT (median of 7 runs) and system calls per
+/// RCPT (`strace -f -c`). Builds and scenario files go under `work`.
+pub fn rcpt_bench(netqmail_src: &Path, work: &Path) -> Result<String, SqError> {
+    let builds = work.join("builds");
+    let patched = SqBuild::build_in(netqmail_src, true, &builds)?;
+    let pristine = SqBuild::build_in(netqmail_src, false, &builds)?;
+    let scen = work.join("scenario");
+    let _ = std::fs::remove_dir_all(&scen);
+    let home = bench_home(&scen)?;
+    let mut report = String::new();
+    report.push_str(&format!(
+        "realrcptto RCPT cost: one SMTP session, {N} RCPTs (25% user, 25% -default file, 25% no mailbox, 25% remote), median of {RUNS} runs minus a 0-RCPT session\n"
+    ));
+    let mut rows = Vec::new();
+    for (label, b) in [("unpatched", &pristine), ("patched", &patched)] {
+        rows.push(measure(label, &b.smtpd(), &home, work)?);
+    }
+    for r in &rows {
+        let (label, us, calls, acc, rej) = (r.label, r.us, r.calls, r.accepted, r.rejected);
+        report.push_str(&format!(
+            "{label:>9}: {us:8.1} us/RCPT  {calls:6.2} syscalls/RCPT  (250 ok: {acc}, 550: {rej})\n"
+        ));
+    }
+    if let [r0, r1] = rows.as_slice() {
+        report.push_str(&format!(
+            "    added: {:8.1} us/RCPT  {:6.2} syscalls/RCPT\n",
+            r1.us - r0.us,
+            r1.calls - r0.calls
+        ));
+    }
+    Ok(report)
+}
+
+/// RCPTs in the measured session.
+const N: usize = 1000;
+/// Timed runs per session (the median is taken).
+const RUNS: usize = 7;
+
+/// One line of the report.
+struct Row {
+    label: &'static str,
+    /// Microseconds per RCPT.
+    us: f64,
+    /// System calls per RCPT.
+    calls: f64,
+    /// RCPTs answered `250 ok`.
+    accepted: usize,
+    /// RCPTs answered 550 (no mailbox).
+    rejected: usize,
+}
+
+/// Measures the qmail-smtpd `prog` on `home` (strace output under `work`).
+fn measure(label: &'static str, prog: &Path, home: &Path, work: &Path) -> Result<Row, SqError> {
+    let full = bench_script(N);
+    let empty = bench_script(0);
+    let (_, check) = bench_session(prog, home, &full, None)?;
+    let rejected = check
+        .matches("550 sorry, no mailbox here by that name. (#5.1.1)")
+        .count();
+    // every "250 ok" but the one for MAIL
+    let accepted = check
+        .lines()
+        .filter(|l| l.starts_with("250 ok"))
+        .count()
+        .saturating_sub(1);
+    let mut t_full = Vec::new();
+    let mut t_empty = Vec::new();
+    for _ in 0..RUNS {
+        t_full.push(bench_session(prog, home, &full, None)?.0);
+        t_empty.push(bench_session(prog, home, &empty, None)?.0);
+    }
+    let us = (median(t_full) - median(t_empty)) * 1e6 / N as f64;
+    let sf = work.join(format!("strace-{label}-full.txt"));
+    let se = work.join(format!("strace-{label}-empty.txt"));
+    bench_session(prog, home, &full, Some(&sf))?;
+    bench_session(prog, home, &empty, Some(&se))?;
+    let calls = (strace_calls(&sf)? as f64 - strace_calls(&se)? as f64) / N as f64;
+    Ok(Row {
+        label,
+        us,
+        calls,
+        accepted,
+        rejected,
+    })
+}
