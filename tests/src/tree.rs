@@ -6,7 +6,7 @@
 //! `mkfifoat` or `symlinkat`, and owners and modes are set with `fchown`
 //! and `fchmod` on a descriptor opened with `O_NOFOLLOW` (or `fchownat(…,
 //! AT_SYMLINK_NOFOLLOW)` for a symlink) — never by path. So even a
-//! scenario that slipped past [`crate::scenario::Scenario::validate`]
+//! scenario that slipped past `Scenario::validate` (in the scenario module above)
 //! cannot make or change anything outside the root.
 
 use std::ffi::CString;

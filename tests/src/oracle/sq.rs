@@ -13,7 +13,7 @@
 //!   queued (`queued …`, exit 0) or the envelope was cut short (`aborted`,
 //!   exit 54, what qmail-queue does after `qmail_fail`).
 //! * The unpatched build (same tree, same conf-qmail) is available for
-//!   comparisons and the benchmark ([`crate::bench_rcpt`]).
+//!   comparisons and the benchmark (`bench_rcpt.rs`, above this module).
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
