@@ -85,19 +85,22 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// `cargo xtask test`: exits non-zero (after the summary line) when any
-/// check failed.
-pub fn run(args: TestArgs) -> Result<ExitCode> {
-    let root = workspace_root();
-    let mut passed = 0u64;
-    let mut failed = 0u64;
+/// The upstream trees found offline (`None` where absent).
+struct Trees {
+    netqmail: Option<PathBuf>,
+    mess822: Option<PathBuf>,
+}
 
-    // 1. Sources, offline only, one release at a time (a missing mess822
-    // must not hide a present netqmail).
+/// Step 1: the sources, offline only, one release at a time (a missing
+/// mess822 must not hide a present netqmail). Absent ones print a
+/// `SKIPPED:` line.
+fn find_trees(args: &TestArgs, root: &std::path::Path) -> Trees {
     let overrides = args.sources.overrides();
     let work = root.join("target").join("xtask-test");
-    let mut netqmail: Option<PathBuf> = None;
-    let mut mess822: Option<PathBuf> = None;
+    let mut trees = Trees {
+        netqmail: None,
+        mess822: None,
+    };
     for release in upstream_hashes::releases() {
         let mut opts = qmail_sources::SourcesOptions::new(args.sources.distfiles.dir());
         opts.offline = true;
@@ -108,13 +111,13 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             .cloned()
             .collect();
         match qmail_sources::obtain_sources(&opts, &work) {
-            Ok(trees) => {
-                for t in trees {
+            Ok(found) => {
+                for t in found {
                     eprintln!("{}", t.provenance_note());
                     if *t.release == NETQMAIL {
-                        netqmail = Some(t.root.clone());
+                        trees.netqmail = Some(t.root.clone());
                     } else if *t.release == MESS822 {
-                        mess822 = Some(t.root.clone());
+                        trees.mess822 = Some(t.root.clone());
                     }
                 }
             }
@@ -125,53 +128,14 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             ),
         }
     }
-    for (name, v) in [(NETQMAIL.name, &netqmail), (MESS822.name, &mess822)] {
-        if v.is_none() && args.require_upstream && args.replay.is_none() {
-            println!("upstream sources required (--require-upstream) but {name} is unavailable");
-            println!("{passed} passed, 1 failed");
-            return Ok(ExitCode::FAILURE);
-        }
-    }
-    let tmp = crate::tmpdir::for_tests()?;
-    let envs = |c: &mut Command| {
-        if let Some(t) = &tmp {
-            c.env("TMPDIR", t.path());
-        }
-        if let Some(n) = &netqmail {
-            c.env("QMAIL_SOURCE_NETQMAIL", n);
-        } else {
-            c.env_remove("QMAIL_SOURCE_NETQMAIL");
-        }
-        if let Some(m) = &mess822 {
-            c.env("QMAIL_SOURCE_MESS822", m);
-        } else {
-            c.env_remove("QMAIL_SOURCE_MESS822");
-        }
-        if args.require_upstream {
-            c.env("QMAIL_REQUIRE_UPSTREAM", "1");
-        }
-    };
+    trees
+}
 
-    // 2. cargo test --workspace --no-fail-fast.
-    if args.replay.is_none() && !args.no_cargo_test {
-        println!("== cargo test --workspace");
-        let t = cargo_tests::run(&cargo(), &root, &envs)?;
-        let missing = t.not_finished();
-        passed += t.passed;
-        failed += t.failed + missing;
-        print!("== cargo test: {} passed, {} failed", t.passed, t.failed);
-        if missing > 0 {
-            print!(
-                "; {missing} of {} test binaries did not run or did not finish",
-                t.binaries + t.doc_runs
-            );
-        }
-        println!();
-    }
-
-    // 3. The differential run.
+/// Step 3: the `difftest` command line (a run, or the replay of one
+/// saved failure).
+fn difftest_command(args: &TestArgs, root: &std::path::Path, trees: &Trees) -> Command {
     let mut c = Command::new(cargo());
-    c.current_dir(&root).args([
+    c.current_dir(root).args([
         "run",
         "--quiet",
         "-p",
@@ -186,15 +150,14 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             c.arg("replay").arg(dir);
         }
         None => {
-            let n = args.scenarios.unwrap_or(if netqmail.is_some() {
-                FULL_SCENARIOS
-            } else {
-                CI_SCENARIOS
-            });
+            let with_g = trees.netqmail.is_some();
+            let n = args
+                .scenarios
+                .unwrap_or(if with_g { FULL_SCENARIOS } else { CI_SCENARIOS });
             println!(
                 "== difftest: seed {}, {n} scenarios, oracles R, C{}",
                 args.seed,
-                if netqmail.is_some() { ", G" } else { "" }
+                if with_g { ", G" } else { "" }
             );
             c.arg("run")
                 .arg("--seed")
@@ -206,6 +169,70 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     if args.require_upstream {
         c.arg("--require-upstream");
     }
+    c
+}
+
+/// Step 2: `cargo test --workspace --no-fail-fast`, as (passed, failed);
+/// binaries that did not run or finish count as failures.
+fn cargo_step(root: &std::path::Path, envs: &dyn Fn(&mut Command)) -> Result<(u64, u64)> {
+    println!("== cargo test --workspace");
+    let t = cargo_tests::run(&cargo(), root, envs)?;
+    let missing = t.not_finished();
+    print!("== cargo test: {} passed, {} failed", t.passed, t.failed);
+    if missing > 0 {
+        print!(
+            "; {missing} of {} test binaries did not run or did not finish",
+            t.binaries + t.doc_runs
+        );
+    }
+    println!();
+    Ok((t.passed, t.failed + missing))
+}
+
+/// `cargo xtask test`: exits non-zero (after the summary line) when any
+/// check failed.
+pub fn run(args: TestArgs) -> Result<ExitCode> {
+    let root = workspace_root();
+    let mut passed = 0u64;
+    let mut failed = 0u64;
+
+    let trees = find_trees(&args, &root);
+    for (name, v) in [
+        (NETQMAIL.name, &trees.netqmail),
+        (MESS822.name, &trees.mess822),
+    ] {
+        if v.is_none() && args.require_upstream && args.replay.is_none() {
+            println!("upstream sources required (--require-upstream) but {name} is unavailable");
+            println!("{passed} passed, 1 failed");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let tmp = crate::tmpdir::for_tests()?;
+    let envs = |c: &mut Command| {
+        if let Some(t) = &tmp {
+            c.env("TMPDIR", t.path());
+        }
+        for (var, tree) in [
+            ("QMAIL_SOURCE_NETQMAIL", &trees.netqmail),
+            ("QMAIL_SOURCE_MESS822", &trees.mess822),
+        ] {
+            match tree {
+                Some(t) => c.env(var, t),
+                None => c.env_remove(var),
+            };
+        }
+        if args.require_upstream {
+            c.env("QMAIL_REQUIRE_UPSTREAM", "1");
+        }
+    };
+
+    if args.replay.is_none() && !args.no_cargo_test {
+        let (p, f) = cargo_step(&root, &envs)?;
+        passed += p;
+        failed += f;
+    }
+
+    let mut c = difftest_command(&args, &root, &trees);
     envs(&mut c);
     let (lines, ok) = run_echo(&mut c)?;
     match lines.iter().rev().find_map(|l| parse_summary(l)) {
