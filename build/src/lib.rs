@@ -99,38 +99,20 @@ pub(crate) fn reproducible_env(cmd: &mut Command) {
 }
 
 /// Run a command with stdout and stderr going to `log`; fail with the
-/// log's last lines.
-pub(crate) fn run_logged(mut cmd: Command, log: &Path) -> Result<(), BuildError> {
-    let file = std::fs::File::create(log).map_err(io_err(log))?;
-    let file2 = file.try_clone().map_err(io_err(log))?;
-    let dir = cmd
-        .get_current_dir()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let command = format!("{cmd:?}").replace('"', "");
-    let status = cmd
-        .stdout(file)
-        .stderr(file2)
-        .status()
-        .map_err(|e| BuildError::Command {
-            command: command.clone(),
-            dir: dir.clone(),
-            status: format!("cannot start: {e}"),
-            log: log.to_path_buf(),
-            tail: String::new(),
-        })?;
-    if status.success() {
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-    Err(BuildError::Command {
-        command,
-        dir,
-        status: status.to_string(),
-        log: log.to_path_buf(),
-        tail,
+/// log's last lines (the one runner is [`qmail_patches::run_logged`]).
+pub(crate) fn run_logged(cmd: Command, log: &Path) -> Result<(), BuildError> {
+    qmail_patches::run_logged(cmd, log).map_err(|e| match e {
+        qmail_patches::PatchError::Command(c) => {
+            let c = *c;
+            BuildError::Command {
+                command: c.command,
+                dir: c.dir,
+                status: c.status,
+                log: c.log,
+                tail: c.tail,
+            }
+        }
+        other => BuildError::Patch(other),
     })
 }
 

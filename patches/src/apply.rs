@@ -80,9 +80,10 @@ pub fn is_scratch_tree(name: &str) -> bool {
     name.len() > ".tmp".len() + 1 && name.starts_with('.') && name.ends_with(".tmp")
 }
 
-/// Run `patch` with stdout and stderr going to `log`; fail with the log's
-/// last lines.
-fn run_logged(mut cmd: Command, log: &Path) -> Result<(), PatchError> {
+/// Run a command (`patch` here; `make` and the compilers in the build
+/// stage) with stdout and stderr going to `log`; fail with the log's last
+/// lines.
+pub fn run_logged(mut cmd: Command, log: &Path) -> Result<(), PatchError> {
     let file = std::fs::File::create(log).map_err(io_err(log))?;
     let file2 = file.try_clone().map_err(io_err(log))?;
     let dir = cmd

@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 use similar::TextDiff;
 use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
 
-pub use apply::{apply, is_scratch_tree, prepare_tree, prepare_tree_with};
+pub use apply::{apply, is_scratch_tree, prepare_tree, prepare_tree_with, run_logged};
 
 /// Everything that can go wrong while generating or applying a patch.
 #[derive(Debug, thiserror::Error)]
