@@ -201,7 +201,14 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
         tree: tree.clone(),
         qmail_link: qmail_link.clone(),
     };
-    let stamp = format!("{STAMP}\n{}\n{}\n", src.display(), qmail_link.display());
+    // The harness's own digest is in the stamp, so editing
+    // tests/c/g-rewrite-harness.c rebuilds G.
+    let harness_key = crate::cc::fnv_key(&[HARNESS.as_bytes()]);
+    let stamp = format!(
+        "{STAMP}\n{harness_key}\n{}\n{}\n",
+        src.display(),
+        qmail_link.display()
+    );
     let stamp_file = tree.join(".difftest-stamp");
     if std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str())
         && tree.join("rwharness").is_file()
