@@ -16,7 +16,8 @@
 //!   mailbox here by that name. (#5.1.1)`), and deny-all: `qmail_fail`
 //!   before `qmail_close` (nothing is queued) and the no-mailbox result for
 //!   every recipient.
-//! * Makefile: `realrcptto.o` rule; qmail-smtpd and qmail-qmtpd link
+//! * Makefile: `realrcptto.o` rule; qmail-smtpd.o and qmail-qmtpd.o get
+//!   the new headers in a prerequisite rule of their own; the programs link
 //!   `realrcptto.o auto_break.o auto_usera.o auto_patrn.o`. TARGETS and
 //!   FILES list the new files.
 
@@ -133,14 +134,15 @@ fn makefile(src: &SourceTree) -> Result<FileChange, PatchError> {
             &format!("\t./load {prog} {OBJS} \\\n\trcpthosts.o"),
         )?;
     }
-    ed.replace(
-        "control.h received.h\n\t./compile qmail-qmtpd.c",
-        "control.h received.h \\\nrealrcptto.h auto_break.h auto_usera.h auto_patrn.h\n\t./compile qmail-qmtpd.c",
-    )?;
-    ed.replace(
-        "commands.h\n\t./compile qmail-smtpd.c",
-        "commands.h \\\nrealrcptto.h auto_break.h auto_usera.h auto_patrn.h\n\t./compile qmail-smtpd.c",
-    )?;
+    // The headers go in a rule of their own (make merges the
+    // prerequisites of one target), not at the end of the dependency
+    // list: third-party patches (SMTP AUTH) extend that list.
+    for obj in ["qmail-qmtpd.o", "qmail-smtpd.o"] {
+        ed.insert_before(
+            &format!("\n{obj}: \\\n"),
+            &format!("\n{obj}: realrcptto.h auto_break.h auto_usera.h auto_patrn.h\n"),
+        )?;
+    }
     ed.insert_before(
         "\nreceived.o: \\\n",
         "\nrealrcptto.o: \\\ncompile realrcptto.c realrcptto.h\n\t./compile realrcptto.c\n",
