@@ -28,6 +28,7 @@ pub mod branch;
 pub mod nonroot;
 pub mod portability;
 pub mod realrcptto;
+pub mod stack;
 pub mod tree;
 
 use std::fmt::Write as _;
@@ -38,6 +39,7 @@ use similar::TextDiff;
 use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
 
 pub use apply::{apply, is_scratch_tree, prepare_tree, prepare_tree_with, run_logged};
+pub use stack::{apply_stack, generate_on_stack, ThirdPartyPatch};
 
 /// Everything that can go wrong while generating or applying a patch.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,48 @@ pub enum PatchError {
     /// `patch` failed.
     #[error(transparent)]
     Command(Box<CommandFailed>),
+    /// A third-party patch of the stack does not apply (without fuzz) to
+    /// the tree as the patches before it left it.
+    #[error("third-party patch {patch} does not apply to {on} without fuzz: {file}: {hunk}; the stack itself conflicts, so nothing of ours was generated")]
+    StackHunk {
+        /// The patch (name, digest, strip level).
+        patch: String,
+        /// The release and the patches applied before it.
+        on: String,
+        /// The file of the first failing hunk.
+        file: String,
+        /// `patch`'s line for that hunk (`Hunk #4 FAILED at 1453`).
+        hunk: String,
+    },
+    /// A third-party patch could not be applied for another reason (not a
+    /// diff, already applied, a file it patches is missing).
+    #[error("third-party patch {patch} does not apply to {on}:\n{output}")]
+    StackApply {
+        /// The patch (name, digest, strip level).
+        patch: String,
+        /// The release and the patches applied before it.
+        on: String,
+        /// The first lines of `patch`'s output.
+        output: String,
+    },
+    /// One of our anchors, unique in the pristine file, is missing or
+    /// ambiguous after the third-party patches.
+    #[error("generating {ours}: {file}: anchor {anchor:?} occurs once in pristine {release} but {count} times after {}; {ours} is not generated at a guessed place", by.as_deref().unwrap_or("the third-party patches"))]
+    StackAnchor {
+        /// Our patch's short name.
+        ours: String,
+        /// The file, relative to the release top directory.
+        file: String,
+        /// The anchor text.
+        anchor: String,
+        /// How often it occurs on the stacked tree.
+        count: usize,
+        /// The third-party patch after which it no longer occurs once
+        /// (`None`: only the patches together changed it).
+        by: Option<String>,
+        /// The release.
+        release: &'static str,
+    },
 }
 
 /// A `patch` run that failed: `log` holds its output, `tail` the last
@@ -361,11 +405,20 @@ pub fn select(names: &[String]) -> Result<Vec<&'static PatchDef>, PatchError> {
         .collect())
 }
 
-/// The `series` file for a list of generated patches: one file name per
-/// line, in application order (quilt's format). Each patch applies with
-/// `patch -p1` inside the top directory its name starts with.
-pub fn series_file(patches: &[Patch]) -> String {
+/// The `series` file: one file name per line, in application order
+/// (quilt's format): the third-party patches of `stack` first (followed
+/// by ` -pN` when not applied with `-p1`), then ours. Each of ours applies
+/// with `patch -p1` inside the top directory its name starts with; the
+/// third-party ones inside the qmail tree.
+pub fn series_file(stack: &[ThirdPartyPatch], patches: &[Patch]) -> String {
     let mut s = String::new();
+    for t in stack {
+        s.push_str(&t.file_name);
+        if t.strip != 1 {
+            let _ = write!(s, " -p{}", t.strip);
+        }
+        s.push('\n');
+    }
     for p in patches {
         s.push_str(&p.file_name);
         s.push('\n');
