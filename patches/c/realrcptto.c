@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -228,6 +229,73 @@ static int patrn = 002;
 static int denyall = 0;
 static int denyany = 0;
 static const char *why = "no check yet";
+static unsigned long mypid; /* getpid() at init: one system call less per denial */
+
+/* users/cdb, kept for the life of the process.  It is opened at the first
+   look-up, mapped (the descriptor is then closed: nothing leaks into
+   qmail-queue), or, when it cannot be mapped, kept open close-on-exec and
+   read with pread.  The first look-up of each transaction stat()s the name
+   and reopens it when the inode, size, mtime or ctime differ, so that a
+   users/cdb that qmail-newu renames into place is seen from the next
+   transaction on; within one transaction every RCPT sees the same
+   version. */
+static struct {
+  int open;                /* a version is held (map or fd) */
+  int checked;             /* the name was checked in this transaction */
+  int absent;              /* users/cdb did not exist at that check */
+  int fd;                  /* -1 when mapped */
+  const char *map;         /* the mapping, 0 when read through fd */
+  unsigned long size;      /* file size (a mapping covers all of it) */
+  dev_t dev;
+  ino_t ino;
+  off_t stsize;
+  time_t mtime;
+  time_t ctime;
+} ucdb = { 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0 };
+
+/* What stat() said about a name earlier in this transaction: the homes
+   found usable ('H') and the .qmail candidates found or found absent
+   ('P').  Outcomes that log a line (errors) are never kept, so the log
+   stays one line per event.  A few entries, reused round-robin; cleared
+   by realrcptto_start, so a file created or removed during a transaction
+   counts from the next one, like a new users/cdb. */
+#define RRT_STATCACHE 16
+static struct {
+  rrt_buf name;
+  int kind;
+  int result;
+} scache[RRT_STATCACHE];
+static unsigned int scache_n;
+static unsigned int scache_next;
+
+static int scache_find(int kind, const char *name, unsigned long len)
+{
+  unsigned int i;
+  for (i = 0; i < scache_n; ++i)
+    if (scache[i].kind == kind && scache[i].name.len == len
+        && !memcmp(scache[i].name.s, name, len))
+      return scache[i].result;
+  return -1;
+}
+
+/* keep the outcome; when memory is short it is simply not kept */
+static void scache_add(int kind, const char *name, unsigned long len, int result)
+{
+  unsigned int i = scache_next;
+  if (!buf_copyb(&scache[i].name, name, len)) return;
+  scache[i].kind = kind;
+  scache[i].result = result;
+  scache_next = (i + 1) % RRT_STATCACHE;
+  if (scache_n < RRT_STATCACHE) ++scache_n;
+}
+
+static void scache_free(void)
+{
+  unsigned int i;
+  for (i = 0; i < RRT_STATCACHE; ++i) buf_free(&scache[i].name);
+  scache_n = 0;
+  scache_next = 0;
+}
 
 /* scratch buffers, reused from call to call */
 static rrt_buf tmp;
@@ -299,7 +367,7 @@ static void log_deny(const char *a, unsigned long n)
   char num[40];
   line.len = 0;
   if (!buf_cats(&line, "realrcptto ")) return;
-  if (!buf_catb(&line, num, (unsigned long) fmt_ulong(num, (unsigned long) getpid()))) return;
+  if (!buf_catb(&line, num, (unsigned long) fmt_ulong(num, mypid))) return;
   if (!buf_cats(&line, " ")) return;
   if (!buf_catb(&line, remoteip.s, remoteip.len)) return;
   if (!buf_cats(&line, " ")) return;
@@ -476,8 +544,22 @@ static const char *map_find(const struct rrt_map *m, const char *s, unsigned lon
   return 0;
 }
 
+static void ucdb_drop(void)
+{
+  if (ucdb.map && ucdb.size) munmap((void *) ucdb.map, (size_t) ucdb.size);
+  if (ucdb.fd != -1) close(ucdb.fd);
+  ucdb.map = 0;
+  ucdb.fd = -1;
+  ucdb.open = 0;
+  ucdb.size = 0;
+}
+
 void realrcptto_free(void)
 {
+  scache_free();
+  ucdb_drop();
+  ucdb.checked = 0;
+  ucdb.absent = 0;
   map_free(&locals);
   map_free(&percenthack);
   map_free(&vdoms);
@@ -543,6 +625,7 @@ int realrcptto_init(const char *qmailhome, int brk, const char *alias, int mode)
   if (!map_index(&percenthack, 0)) return RRT_ENOMEM;
   if (!map_index(&vdoms, 1)) return RRT_ENOMEM;
 
+  mypid = (unsigned long) getpid();
   x = getenv("QMAILRRTDENYALL");
   denyall = (x && x[0] == '1' && x[1] == 0);
 
@@ -559,6 +642,9 @@ int realrcptto_init(const char *qmailhome, int brk, const char *alias, int mode)
 void realrcptto_start(void)
 {
   denyany = 0;
+  ucdb.checked = 0;
+  scache_n = 0;
+  scache_next = 0;
 }
 
 int realrcptto_deny(void)
@@ -623,12 +709,19 @@ static unsigned long unpack(const unsigned char *b)
     | ((unsigned long) b[2] << 16) | ((unsigned long) b[3] << 24);
 }
 
-/* read n bytes at offset pos (pread: one system call per cdb step) */
-static int bread(int fd, unsigned long pos, char *b, unsigned long n)
+/* read n bytes at offset pos of users/cdb: from the mapping, or with
+   pread; past the end of the file is EIO either way (qmail's cdb_bread
+   hits EOF) */
+static int bread(unsigned long pos, char *b, unsigned long n)
 {
   long r;
+  if (ucdb.map || ucdb.fd == -1) {
+    if (pos > ucdb.size || n > ucdb.size - pos) { errno = EIO; return -1; }
+    if (n) memcpy(b, ucdb.map + pos, n);
+    return 0;
+  }
   while (n > 0) {
-    r = (long) pread(fd, b, n, (off_t) pos);
+    r = (long) pread(ucdb.fd, b, n, (off_t) pos);
     if (r == -1) { if (errno == EINTR) continue; return -1; }
     if (r == 0) { errno = EIO; return -1; }
     b += r;
@@ -647,7 +740,7 @@ static unsigned long cdbhash_add(unsigned long h, unsigned char c)
 
 /* 1 found (data length in *dlen, data offset in *dpos), 0 not, -1
    error; h is cdbhash(key, len); the same walk as qmail's cdb_seek */
-static int cdbseek(int fd, const char *key, unsigned long len, unsigned long h,
+static int cdbseek(const char *key, unsigned long len, unsigned long h,
                    unsigned long *dlen, unsigned long *dpos)
 {
   unsigned char pb[8];
@@ -655,24 +748,24 @@ static int cdbseek(int fd, const char *key, unsigned long len, unsigned long h,
   unsigned long pos, lenhash, h2, loop, poskd, done, m, k;
   int same;
 
-  if (bread(fd, 8 * (h & 255), (char *) pb, 8) == -1) return -1;
+  if (bread(8 * (h & 255), (char *) pb, 8) == -1) return -1;
   pos = unpack(pb);
   lenhash = unpack(pb + 4);
   if (!lenhash) return 0;
   h2 = (h >> 8) % lenhash;
   for (loop = 0; loop < lenhash; ++loop) {
-    if (bread(fd, (pos + 8 * h2) & 0xffffffffUL, (char *) pb, 8) == -1) return -1;
+    if (bread((pos + 8 * h2) & 0xffffffffUL, (char *) pb, 8) == -1) return -1;
     poskd = unpack(pb + 4);
     if (!poskd) return 0;
     if (unpack(pb) == h) {
-      if (bread(fd, poskd, (char *) pb, 8) == -1) return -1;
+      if (bread(poskd, (char *) pb, 8) == -1) return -1;
       if (unpack(pb) == len) {
         same = 1;
         done = 0;
         while (done < len) {
           m = len - done;
           if (m > sizeof kb) m = sizeof kb;
-          if (bread(fd, poskd + 8 + done, kb, m) == -1) return -1;
+          if (bread(poskd + 8 + done, kb, m) == -1) return -1;
           for (k = 0; k < m; ++k) if (kb[k] != key[done + k]) same = 0;
           done += m;
           if (!same) break;
@@ -693,12 +786,12 @@ static int cdbseek(int fd, const char *key, unsigned long len, unsigned long h,
    runs past the end of the file is trouble (qmail's cdb_bread would hit
    EOF: QLX_CDB), found before anything is allocated for it, so that a
    corrupt length cannot make us allocate gigabytes */
-static int cdbread(int fd, unsigned long size, unsigned long pos, rrt_buf *b, unsigned long n)
+static int cdbread(unsigned long pos, rrt_buf *b, unsigned long n)
 {
   b->len = 0;
-  if (pos > size || n > size - pos) { errno = EIO; return -1; }
+  if (pos > ucdb.size || n > ucdb.size - pos) { errno = EIO; return -1; }
   if (!buf_ready(b, n)) return -2;
-  if (bread(fd, pos, b->s, n) == -1) return -1;
+  if (bread(pos, b->s, n) == -1) return -1;
   b->len = n;
   b->s[n] = 0;
   return 0;
@@ -727,16 +820,20 @@ static int probe(unsigned long relstart)
     log_stat(path.s, ENAMETOOLONG);
     return PROBE_UNKNOWN;
   }
+  e = scache_find('P', path.s, path.len);
+  if (e != -1) return e;
   if (stat(path.s, &st) == -1) {
     e = errno;
     if (e == EACCES || e == EPERM || temp_errno(e)) {
       log_stat(path.s, e);
       return PROBE_UNKNOWN;
     }
-    return PROBE_ABSENT;
+    e = PROBE_ABSENT;
   }
-  if (S_ISREG(st.st_mode)) return PROBE_FOUND;
-  return PROBE_ABSENT;
+  else
+    e = S_ISREG(st.st_mode) ? PROBE_FOUND : PROBE_ABSENT;
+  scache_add('P', path.s, path.len, e);
+  return e;
 }
 
 static int qmail_path(const char *h, const char *dash, const char *sext,
@@ -763,14 +860,17 @@ static int local_check(const char *h, const char *dash, const char *ext, unsigne
 
   if (!*dash) { why = "default delivery (empty dash)"; return RRT_ACCEPT; }
   if (h[0] != '/') { why = "relative home directory (qmail-local usage error)"; return RRT_ACCEPT; }
-  if (stat(h, &st) == -1) {
-    log_stat(h, errno);
-    why = "home directory cannot be stat()ed (qmail-local defers)";
-    return RRT_ACCEPT;
+  if (scache_find('H', h, (unsigned long) strlen(h)) != 1) {
+    if (stat(h, &st) == -1) {
+      log_stat(h, errno);
+      why = "home directory cannot be stat()ed (qmail-local defers)";
+      return RRT_ACCEPT;
+    }
+    if (!S_ISDIR(st.st_mode)) { why = "home is not a directory (qmail-local defers)"; return RRT_ACCEPT; }
+    if (st.st_mode & patrn) { why = "home directory is writable (qmail-local defers)"; return RRT_ACCEPT; }
+    if (st.st_mode & 01000) { why = "home directory is sticky (qmail-local defers)"; return RRT_ACCEPT; }
+    scache_add('H', h, (unsigned long) strlen(h), 1);
   }
-  if (!S_ISDIR(st.st_mode)) { why = "home is not a directory (qmail-local defers)"; return RRT_ACCEPT; }
-  if (st.st_mode & patrn) { why = "home directory is writable (qmail-local defers)"; return RRT_ACCEPT; }
-  if (st.st_mode & 01000) { why = "home directory is sticky (qmail-local defers)"; return RRT_ACCEPT; }
 
   /* safeext in wild (scratch) */
   if (!buf_copyb(&wild, ext, extlen)) return RRT_ENOMEM;
@@ -802,56 +902,112 @@ static int local_check(const char *h, const char *dash, const char *ext, unsigne
 /* ------------------------------------------------------------------ */
 /* stage U: users/cdb (qmail-lspawn.c nughde_get)                      */
 
+static int same_file(const struct stat *st)
+{
+  return st->st_dev == ucdb.dev && st->st_ino == ucdb.ino && st->st_size == ucdb.stsize
+    && st->st_mtime == ucdb.mtime && st->st_ctime == ucdb.ctime;
+}
+
+/* hold the users/cdb that the open fd refers to (fd is consumed) */
+static int ucdb_hold(int fd)
+{
+  struct stat st;
+  void *m;
+  int flags;
+  if (fstat(fd, &st) == -1) { close(fd); return RRT_ECDB; }
+  ucdb.dev = st.st_dev;
+  ucdb.ino = st.st_ino;
+  ucdb.stsize = st.st_size;
+  ucdb.mtime = st.st_mtime;
+  ucdb.ctime = st.st_ctime;
+  ucdb.size = (unsigned long) st.st_size;
+  if (st.st_size < 0) ucdb.size = 0;
+  else if ((off_t) ucdb.size != st.st_size) ucdb.size = (unsigned long) -1;
+  ucdb.open = 1;
+  if (S_ISREG(st.st_mode) && ucdb.size == 0) { close(fd); return 1; } /* every read: EIO */
+  if (S_ISREG(st.st_mode) && ucdb.size != (unsigned long) -1
+      && (unsigned long) (size_t) ucdb.size == ucdb.size) {
+    m = mmap(0, (size_t) ucdb.size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m != MAP_FAILED) {
+      close(fd);
+      ucdb.map = (const char *) m;
+      return 1;
+    }
+  }
+  /* not mapped (not a regular file, too big, mmap refused): read with
+     pread, as before; close-on-exec, so that qmail-queue does not get it */
+  flags = fcntl(fd, F_GETFD);
+  if (flags != -1) (void) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  ucdb.fd = fd;
+  return 1;
+}
+
+/* make ucdb current for this transaction: 1 held, 0 no users/cdb, RRT_E* */
+static int ucdb_ready(void)
+{
+  struct stat st;
+  int fd;
+  if (ucdb.checked) return ucdb.absent ? 0 : 1;
+  path.len = 0;
+  if (!buf_catb(&path, home.s, home.len)) return RRT_ENOMEM;
+  if (!buf_cats(&path, "/users/cdb")) return RRT_ENOMEM;
+  if (stat(path.s, &st) == -1) {
+    if (errno != ENOENT) return RRT_ECDB;
+    ucdb_drop();
+    ucdb.absent = 1;
+    ucdb.checked = 1;
+    return 0;
+  }
+  if (!ucdb.open || !same_file(&st)) {
+    ucdb_drop();
+    fd = open(path.s, O_RDONLY | O_NONBLOCK);
+    if (fd == -1) {
+      if (errno != ENOENT) return RRT_ECDB;
+      ucdb.absent = 1;
+      ucdb.checked = 1;
+      return 0;
+    }
+    fd = ucdb_hold(fd);
+    if (fd != 1) return fd;
+  }
+  ucdb.absent = 0;
+  ucdb.checked = 1;
+  return 1;
+}
+
 /* 1: found (record in rec), 0: not found or no users/cdb, <0: RRT_E* */
 static int cdb_lookup(const char *local, unsigned long n)
 {
-  int fd;
   int r;
   int flagwild;
   unsigned long dlen;
   unsigned long dpos;
   unsigned long i;
   unsigned long k;
-  unsigned long size;
-  struct stat st;
 
-  path.len = 0;
-  if (!buf_catb(&path, home.s, home.len)) return RRT_ENOMEM;
-  if (!buf_cats(&path, "/users/cdb")) return RRT_ENOMEM;
-  fd = open(path.s, O_RDONLY | O_NONBLOCK);
-  if (fd == -1) {
-    if (errno == ENOENT) return 0;
-    return RRT_ECDB;
-  }
-  if (fstat(fd, &st) == -1) { close(fd); return RRT_ECDB; }
-  size = (unsigned long) st.st_size;
-  if (st.st_size < 0) size = 0;
-  else if ((off_t) size != st.st_size) size = (unsigned long) -1;
-  if (!buf_copyb(&lower, "!", 1) || !buf_catb(&lower, local, n) || !buf_catb(&lower, "", 1)) {
-    close(fd);
+  r = ucdb_ready();
+  if (r != 1) return r;
+  if (!buf_copyb(&lower, "!", 1) || !buf_catb(&lower, local, n) || !buf_catb(&lower, "", 1))
     return RRT_ENOMEM;
-  }
   lowerb(lower.s, lower.len);
 
   if (lower.len + 1 > phash_n) {
     unsigned long *t;
-    if (lower.len + 1 < lower.len || lower.len + 1 > ((unsigned long) -1) / sizeof(unsigned long)) {
-      close(fd);
+    if (lower.len + 1 < lower.len || lower.len + 1 > ((unsigned long) -1) / sizeof(unsigned long))
       return RRT_ENOMEM;
-    }
     t = (unsigned long *) realloc(phash, (lower.len + 1) * sizeof(unsigned long));
-    if (!t) { close(fd); return RRT_ENOMEM; }
+    if (!t) return RRT_ENOMEM;
     phash = t;
     phash_n = lower.len + 1;
   }
   phash[0] = 5381;
   for (i = 0; i < lower.len; ++i) phash[i + 1] = cdbhash_add(phash[i], (unsigned char) lower.s[i]);
 
-  r = cdbseek(fd, "", 0, 5381, &dlen, &dpos);
-  if (r != 1) { close(fd); return RRT_ECDB; }
-  r = cdbread(fd, size, dpos, &wild, dlen);
-  if (r == -2) { close(fd); return RRT_ENOMEM; }
-  if (r == -1) { close(fd); return RRT_ECDB; }
+  r = cdbseek("", 0, 5381, &dlen, &dpos);
+  if (r != 1) return RRT_ECDB;
+  r = cdbread(dpos, &wild, dlen);
+  if (r == -2) return RRT_ENOMEM;
+  if (r == -1) return RRT_ECDB;
 
   i = lower.len;
   flagwild = 0;
@@ -861,11 +1017,10 @@ static int cdb_lookup(const char *local, unsigned long n)
       for (k = 0; k < wild.len; ++k)
         if (wild.s[k] == lower.s[i - 1]) { probeit = 1; break; }
     if (probeit) {
-      r = cdbseek(fd, lower.s, i, phash[i], &dlen, &dpos);
-      if (r == -1) { close(fd); return RRT_ECDB; }
+      r = cdbseek(lower.s, i, phash[i], &dlen, &dpos);
+      if (r == -1) return RRT_ECDB;
       if (r == 1) {
-        r = cdbread(fd, size, dpos, &rec, dlen);
-        close(fd);
+        r = cdbread(dpos, &rec, dlen);
         if (r == -2) return RRT_ENOMEM;
         if (r == -1) return RRT_ECDB;
         if (flagwild)
@@ -877,7 +1032,6 @@ static int cdb_lookup(const char *local, unsigned long n)
     --i;
     flagwild = 1;
   } while (i);
-  close(fd);
   return 0;
 }
 

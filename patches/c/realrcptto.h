@@ -34,7 +34,14 @@
 extern int realrcptto_init(const char *qmailhome, int brk,
                            const char *usera, int patrn);
 
-/* Start a transaction (SMTP MAIL, QMTP message): forget earlier denials. */
+/*
+ * Start a transaction (SMTP MAIL, QMTP message): forget earlier denials
+ * and what stat() said about homes and .qmail files; the next users/cdb
+ * look-up checks whether users/cdb was replaced (qmail-newu renames a new
+ * one into place) and, if so, opens the new one.  users/cdb stays open
+ * (mapped, its descriptor closed; or, when it cannot be mapped, open
+ * close-on-exec) from its first look-up until realrcptto_free.
+ */
 extern void realrcptto_start(void);
 
 /*
@@ -52,7 +59,7 @@ extern int realrcptto_deny(void);
 /* A short static description of why the last call decided as it did. */
 extern const char *realrcptto_why(void);
 
-/* Free everything realrcptto_init allocated. */
+/* Free everything realrcptto_init allocated and close users/cdb. */
 extern void realrcptto_free(void);
 
 #endif

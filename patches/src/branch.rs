@@ -6,7 +6,8 @@
 //! which the patch adds; the patch hooks it into `qmail-local.c`'s
 //! instruction loop, links `qbranch.o` into qmail-local (Makefile; TARGETS
 //! and FILES list the new files) and documents the new lines in
-//! `dot-qmail.9`.
+//! `dot-qmail.9` (in full) and `qmail-local.8` (a summary, and what `-n`
+//! does with them).
 
 use upstream_hashes::{SourceTree, NETQMAIL};
 
@@ -26,26 +27,28 @@ netqmail-1.06 branch patch: forward jumps in .qmail files.
 
 A label that is never found skips all following lines. Adds qbranch.c and
 qbranch.h (the line parser and jump-target search), hooks them into
-qmail-local's instruction loop, and documents the lines in dot-qmail.9.
+qmail-local's instruction loop, and documents the lines in dot-qmail.9
+and qmail-local.8.
 Apply with `patch -p1` in the netqmail-1.06 directory.";
 
 /// Generate the branch patch from a pristine netqmail-1.06 tree.
 pub fn generate(src: &SourceTree) -> Result<Patch, PatchError> {
     src.must_not_exist("qbranch.c")?;
     src.must_not_exist("qbranch.h")?;
+    let mut changes = vec![
+        qmail_local(src)?,
+        makefile(src)?,
+        targets(src)?,
+        files(src)?,
+    ];
+    changes.extend(man_pages(src)?);
+    changes.push(FileChange::added("qbranch.c", QBRANCH_C));
+    changes.push(FileChange::added("qbranch.h", QBRANCH_H));
     Ok(Patch {
         file_name: format!("{}-branch.patch", NETQMAIL.full_name),
         release: &NETQMAIL,
         description: DESCRIPTION.to_string(),
-        files: vec![
-            qmail_local(src)?,
-            makefile(src)?,
-            targets(src)?,
-            files(src)?,
-            dot_qmail(src)?,
-            FileChange::added("qbranch.c", QBRANCH_C),
-            FileChange::added("qbranch.h", QBRANCH_H),
-        ],
+        files: changes,
     })
 }
 
@@ -141,6 +144,65 @@ fn dot_qmail(src: &SourceTree) -> Result<FileChange, PatchError> {
     )?;
     Ok(ed.finish())
 }
+
+/// The man-page part of the patch (also in [`generate`]): `dot-qmail.9`
+/// and `qmail-local.8`, in that order. Needs only those two files in
+/// `src`.
+pub fn man_pages(src: &SourceTree) -> Result<Vec<FileChange>, PatchError> {
+    Ok(vec![dot_qmail(src)?, local_man(src)?])
+}
+
+fn local_man(src: &SourceTree) -> Result<FileChange, PatchError> {
+    let mut ed = src.edit("qmail-local.8")?;
+    ed.insert_after("can read it more than once.\n", MAN_LOCAL)?;
+    ed.insert_after(
+        "print a description of the delivery instructions.\n",
+        MAN_LOCAL_N,
+    )?;
+    Ok(ed.finish())
+}
+
+/// qmail-local.8: the branch and label lines, in short.
+const MAN_LOCAL: &str = r"
+Besides the delivery instructions described in
+.BR dot-qmail(5) ,
+.B qmail-local
+follows branch and label lines:
+
+.EX
+     ?\fIlabel\fP \fIcommand\fP
+.br
+     ?\fIlabel\fP
+.br
+     :\fIlabel\fP \fIanything\fP
+.EE
+
+A branch line with a
+.I command
+runs it exactly as a program line would;
+if it exits 99,
+.B qmail-local
+jumps.
+A branch line without a command always jumps.
+To jump,
+.B qmail-local
+skips forward past the first later label line with the same
+.I label
+(bytes compared exactly, so case matters)
+and goes on with the line after it;
+if there is no such line, it skips all the remaining lines.
+Skipped lines deliver nothing, and their forward addresses are not used.
+A label line is otherwise a comment.
+";
+
+/// qmail-local.8, option -n: what it prints for branch lines.
+const MAN_LOCAL_N: &str = r"A branch line with a command is printed as a program line,
+and
+.B qmail-local
+does not jump after it;
+a branch line without a command jumps;
+label lines print nothing.
+";
 
 const MAN_BRANCH: &str = r".TP 5
 (6)

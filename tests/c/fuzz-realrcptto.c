@@ -19,7 +19,9 @@
  *   bytes (cut short at the end of the input): the five control files,
  *   the users/cdb image, the passwd text, the file tree;
  *   the rest: addresses, one per '\n'-ended line (at most 64), all in one
- *   transaction.
+ *   transaction; then a second transaction judges the first address again
+ *   and must come to the same verdict (users/cdb stays open between
+ *   transactions; realrcptto_free at the end of each input closes it).
  *
  * passwd: lines NAME:PW:UID:GID:GECOS:DIR:SHELL (getpwnam returns the first
  * line whose NAME matches); a line "!NAME" makes getpwnam(NAME) fail with
@@ -407,6 +409,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   int brk;
   int r;
   int naddr = 0;
+  int first = 0;
+  size_t firstpos = 0;
+  size_t firstend = 0;
 
   if (size < 2) return 0;
   brk = data[0];
@@ -475,8 +480,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       putchar('\n');
       fflush(stdout);
     }
+    if (!naddr) { first = r; firstpos = pos; firstend = end; }
     ++naddr;
     pos = end + 1;
+  }
+  /* a second transaction in the same process (users/cdb stays mapped, its
+     name is checked again) must judge the first address the same way */
+  if (naddr) {
+    char *copy = (char *) malloc(firstend - firstpos ? firstend - firstpos : 1);
+    if (!copy) fatal("malloc");
+    memcpy(copy, data + firstpos, firstend - firstpos);
+    realrcptto_start();
+    r = realrcptto(copy, (unsigned long) (firstend - firstpos));
+    free(copy);
+    if (r != first) abort();
   }
   realrcptto_free();
   return 0;

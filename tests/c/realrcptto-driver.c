@@ -2,7 +2,7 @@
  * realrcptto-driver: runs the realrcptto C core on addresses and prints
  * one verdict per address.  Part of the differential test suite (oracle C).
  *
- * usage: realrcptto-driver [-z] [-1] [-p PATRN] [-m SRC DST] QMAILHOME BREAK ALIAS
+ * usage: realrcptto-driver [-z] [-1] [-p PATRN] [-m SRC DST] [-M K SRC DST] QMAILHOME BREAK ALIAS
  *   BREAK  the conf-break byte as a decimal number (45 for '-')
  *   PATRN  the auto_patrn mode bits, octal (default 002)
  *   -z     addresses on stdin are netstrings "LEN:BYTES," (any byte value,
@@ -11,6 +11,8 @@
  *          once); default: each address is its own transaction
  *   -m     after realrcptto_init, rename SRC to DST (to show that control
  *          files are read once, at init)
+ *   -M K SRC DST  rename SRC to DST after the K-th address (to show when a
+ *          users/cdb that qmail-newu renames into place is seen)
  *
  * Output (stdout):
  *   "init ok\n", or "init nomem\n" / "init control\n" and nothing else;
@@ -129,12 +131,22 @@ int main(int argc, char **argv)
   unsigned long pos;
   const char *mvsrc = 0;
   const char *mvdst = 0;
+  unsigned long mvafter = 0;
+  const char *mv2src = 0;
+  const char *mv2dst = 0;
+  unsigned long count = 0;
 
   while (i < argc && argv[i][0] == '-') {
     if (!strcmp(argv[i], "-z")) netstrings = 1;
     else if (!strcmp(argv[i], "-1")) each = 0;
     else if (!strcmp(argv[i], "-p") && i + 1 < argc) patrn = (int) strtol(argv[++i], 0, 8);
     else if (!strcmp(argv[i], "-m") && i + 2 < argc) { mvsrc = argv[i + 1]; mvdst = argv[i + 2]; i += 2; }
+    else if (!strcmp(argv[i], "-M") && i + 3 < argc) {
+      mvafter = strtoul(argv[i + 1], 0, 10);
+      mv2src = argv[i + 2];
+      mv2dst = argv[i + 3];
+      i += 3;
+    }
     else die("usage");
     ++i;
   }
@@ -167,12 +179,14 @@ int main(int argc, char **argv)
       if (n > inlen - pos || inlen - pos - n < 1 || in[pos + n] != ',') die("bad netstring");
       one(in + pos, n, each);
       pos += n + 1;
+      if (mv2src && ++count == mvafter && rename(mv2src, mv2dst) == -1) die("rename");
     }
     else {
       unsigned long e = pos;
       while (e < inlen && in[e] != '\n') ++e;
       one(in + pos, e - pos, each);
       pos = e + 1;
+      if (mv2src && ++count == mvafter && rename(mv2src, mv2dst) == -1) die("rename");
     }
   }
   fputs("end\n", stdout);

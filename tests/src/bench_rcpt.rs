@@ -1,13 +1,17 @@
 //! The RCPT benchmark (`cargo xtask bench rcpt`, which runs the
 //! `bench-rcpt` binary): what the realrcptto check adds per RCPT to
 //! qmail-smtpd, in microseconds and system calls, patched against
-//! unpatched on the same qmail home. Not a test: nothing asserts a speed.
+//! unpatched on the same qmail home; and, as the unit to state it in, one
+//! users/cdb look-up made the way qmail-lspawn makes it
+//! (`tests/c/bench-cdb-lookup.c`, linked with qmail's own `cdb.a`). Not a
+//! test: nothing asserts a speed.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::cc;
 use crate::oracle::sq::{SqBuild, SqError};
 use crate::procenv;
 
@@ -65,14 +69,39 @@ fn bench_script(n: usize) -> Vec<u8> {
     s
 }
 
+/// CPU seconds (user + system) of all the children this process has
+/// waited for so far.
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage struct.
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+/// One session's figures.
+struct Session {
+    /// Wall-clock seconds.
+    wall: f64,
+    /// CPU seconds of qmail-smtpd (and its children): less disturbed by
+    /// other load on the machine than the wall clock.
+    cpu: f64,
+    /// What qmail-smtpd replied.
+    replies: String,
+}
+
 /// Run one pipelined session (under `strace -f -c -o FILE` when
-/// `strace_out` is given); returns (seconds, replies).
+/// `strace_out` is given). Sessions must run one at a time: the CPU time
+/// is the growth of this process's waited-for children's time.
 fn bench_session(
     prog: &Path,
     home: &Path,
     script: &[u8],
     strace_out: Option<&Path>,
-) -> Result<(f64, String), SqError> {
+) -> Result<Session, SqError> {
     let mut cmd = match strace_out {
         Some(o) => {
             let strace = procenv::which("strace")
@@ -91,6 +120,7 @@ fn bench_session(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    let cpu0 = children_cpu();
     let start = Instant::now();
     let mut child = cmd
         .spawn()
@@ -108,9 +138,14 @@ fn bench_session(
         .read_to_string(&mut out)
         .map_err(io("reading qmail-smtpd"))?;
     child.wait().map_err(io("waiting for qmail-smtpd"))?;
-    let secs = start.elapsed().as_secs_f64();
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = children_cpu() - cpu0;
     let _ = writer.join();
-    Ok((secs, out))
+    Ok(Session {
+        wall,
+        cpu,
+        replies: out,
+    })
 }
 
 /// The `calls` column of the `total` line of `strace -c` output in `path`.
@@ -140,7 +175,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// address with RELAYCLIENT set) against patched and unpatched
 /// qmail-smtpd on the same qmail home, minus a session with no RCPT.
 /// Reports microseconds per RCPT (median of 7 runs) and system calls per
-/// RCPT (`strace -f -c`). Builds and scenario files go under `work`.
+/// RCPT (`strace -f -c`), and the same two figures for one qmail-lspawn
+/// users/cdb look-up of `joe` on that home, with the added cost per RCPT
+/// in look-ups. Builds and scenario files go under `work`.
 pub fn rcpt_bench(netqmail_src: &Path, work: &Path) -> Result<String, SqError> {
     let builds = work.join("builds");
     let patched = SqBuild::build_in(netqmail_src, true, &builds)?;
@@ -157,31 +194,125 @@ pub fn rcpt_bench(netqmail_src: &Path, work: &Path) -> Result<String, SqError> {
         rows.push(measure(label, &b.smtpd(), &home, work)?);
     }
     for r in &rows {
-        let (label, us, calls, acc, rej) = (r.label, r.us, r.calls, r.accepted, r.rejected);
+        let (label, us, wall, calls) = (r.label, r.us, r.wall_us, r.calls);
+        let (acc, rej) = (r.accepted, r.rejected);
         report.push_str(&format!(
-            "{label:>9}: {us:8.1} us/RCPT  {calls:6.2} syscalls/RCPT  (250 ok: {acc}, 550: {rej})\n"
+            "{label:>9}: {us:6.2} CPU us/RCPT ({wall:6.2} wall)  {calls:6.2} syscalls/RCPT  (250 ok: {acc}, 550: {rej})\n"
         ));
     }
+    let lk = lookup_cost(&pristine, &home, work)?;
     if let [r0, r1] = rows.as_slice() {
+        let (us, calls) = (r1.us - r0.us, r1.calls - r0.calls);
+        let wall = r1.wall_us - r0.wall_us;
         report.push_str(&format!(
-            "    added: {:8.1} us/RCPT  {:6.2} syscalls/RCPT\n",
-            r1.us - r0.us,
-            r1.calls - r0.calls
+            "    added: {us:6.2} CPU us/RCPT ({wall:6.2} wall)  {calls:6.2} syscalls/RCPT\n"
+        ));
+        report.push_str(&format!(
+            "one users/cdb look-up as qmail-lspawn makes it (open, cdb_seek \"\" and \"!joe\\0\", read, close): {:.2} CPU us, {:.2} syscalls\n",
+            lk.us, lk.calls
+        ));
+        report.push_str(&format!(
+            "    added per RCPT = {:.2} look-ups of time, {:.2} look-ups of syscalls\n",
+            us / lk.us,
+            calls / lk.calls
         ));
     }
     Ok(report)
 }
 
+/// What one users/cdb look-up costs.
+struct Lookup {
+    /// Microseconds per look-up.
+    us: f64,
+    /// System calls per look-up.
+    calls: f64,
+}
+
+/// Timed look-ups per run of the look-up driver.
+const LOOKUPS: usize = 20_000;
+
+/// Builds `tests/c/bench-cdb-lookup.c` against the pristine tree's
+/// `cdb.a`/`open.a` and measures one look-up of `joe` in `home`'s
+/// users/cdb: microseconds (median of [`RUNS`] runs of [`LOOKUPS`]) and
+/// system calls (`strace -c`, [`N`] look-ups minus none).
+fn lookup_cost(pristine: &SqBuild, home: &Path, work: &Path) -> Result<Lookup, SqError> {
+    let exe = work.join("bench-cdb-lookup");
+    let root = pristine.root();
+    cc::compile_linked(
+        &cc::default_cc(),
+        &[cc::driver_dir().join("bench-cdb-lookup.c")],
+        root,
+        &[root.join("cdb.a"), root.join("open.a")],
+        &exe,
+    )
+    .map_err(|e| SqError::Build(e.to_string()))?;
+    let mut per = Vec::new();
+    for _ in 0..RUNS {
+        per.push(lookup_run(&exe, home, LOOKUPS, None)? / LOOKUPS as f64);
+    }
+    let sf = work.join("strace-lookup-full.txt");
+    let se = work.join("strace-lookup-empty.txt");
+    lookup_run(&exe, home, N, Some(&sf))?;
+    lookup_run(&exe, home, 0, Some(&se))?;
+    let calls = (strace_calls(&sf)? as f64 - strace_calls(&se)? as f64) / N as f64;
+    Ok(Lookup {
+        us: median(per) / 1e3,
+        calls,
+    })
+}
+
+/// Runs the look-up driver for `count` look-ups (under `strace -c` when
+/// `strace_out` is given); returns the nanoseconds it reports.
+fn lookup_run(
+    exe: &Path,
+    home: &Path,
+    count: usize,
+    strace_out: Option<&Path>,
+) -> Result<f64, SqError> {
+    let mut cmd = match strace_out {
+        Some(o) => {
+            let strace = procenv::which("strace")
+                .ok_or_else(|| SqError::Build("strace not found".into()))?;
+            let mut c = Command::new(strace);
+            c.arg("-c").arg("-o").arg(o).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let out = cmd
+        .arg("joe")
+        .arg(count.to_string())
+        .env_clear()
+        .current_dir(home)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io(format!("running {}", exe.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(SqError::Protocol(format!(
+            "{} failed: {}",
+            exe.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .ok_or_else(|| SqError::Protocol(format!("cannot parse look-up driver output {text:?}")))
+}
+
 /// RCPTs in the measured session.
 const N: usize = 1000;
 /// Timed runs per session (the median is taken).
-const RUNS: usize = 7;
+const RUNS: usize = 11;
 
 /// One line of the report.
 struct Row {
     label: &'static str,
-    /// Microseconds per RCPT.
+    /// CPU microseconds per RCPT.
     us: f64,
+    /// Wall-clock microseconds per RCPT.
+    wall_us: f64,
     /// System calls per RCPT.
     calls: f64,
     /// RCPTs answered `250 ok`.
@@ -194,7 +325,7 @@ struct Row {
 fn measure(label: &'static str, prog: &Path, home: &Path, work: &Path) -> Result<Row, SqError> {
     let full = bench_script(N);
     let empty = bench_script(0);
-    let (_, check) = bench_session(prog, home, &full, None)?;
+    let check = bench_session(prog, home, &full, None)?.replies;
     let rejected = check
         .matches("550 sorry, no mailbox here by that name. (#5.1.1)")
         .count();
@@ -204,13 +335,18 @@ fn measure(label: &'static str, prog: &Path, home: &Path, work: &Path) -> Result
         .filter(|l| l.starts_with("250 ok"))
         .count()
         .saturating_sub(1);
-    let mut t_full = Vec::new();
-    let mut t_empty = Vec::new();
+    let (mut w_full, mut w_empty, mut c_full, mut c_empty) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        t_full.push(bench_session(prog, home, &full, None)?.0);
-        t_empty.push(bench_session(prog, home, &empty, None)?.0);
+        let f = bench_session(prog, home, &full, None)?;
+        let e = bench_session(prog, home, &empty, None)?;
+        w_full.push(f.wall);
+        c_full.push(f.cpu);
+        w_empty.push(e.wall);
+        c_empty.push(e.cpu);
     }
-    let us = (median(t_full) - median(t_empty)) * 1e6 / N as f64;
+    let us = (median(c_full) - median(c_empty)) * 1e6 / N as f64;
+    let wall_us = (median(w_full) - median(w_empty)) * 1e6 / N as f64;
     let sf = work.join(format!("strace-{label}-full.txt"));
     let se = work.join(format!("strace-{label}-empty.txt"));
     bench_session(prog, home, &full, Some(&sf))?;
@@ -219,6 +355,7 @@ fn measure(label: &'static str, prog: &Path, home: &Path, work: &Path) -> Result
     Ok(Row {
         label,
         us,
+        wall_us,
         calls,
         accepted,
         rejected,

@@ -97,6 +97,35 @@ pub fn compile(
     run_cc(cc, &args)
 }
 
+/// Compile `sources` with `-O2 -Wall -Wextra -Werror` (warnings are
+/// failures) and `include` on the include path, and link them with the
+/// static libraries `libs` (e.g. `cdb.a` of a netqmail build tree) into
+/// `out`.
+pub fn compile_linked(
+    cc: &str,
+    sources: &[PathBuf],
+    include: &Path,
+    libs: &[PathBuf],
+    out: &Path,
+) -> Result<(), CcError> {
+    let mut args: Vec<String> = [
+        "-std=c89",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-O2",
+        "-D_POSIX_C_SOURCE=200809L",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(format!("-I{}", include.display()));
+    args.extend(sources.iter().map(|s| s.display().to_string()));
+    args.extend(libs.iter().map(|s| s.display().to_string()));
+    args.push("-o".into());
+    args.push(out.display().to_string());
+    run_cc(cc, &args)
+}
+
 /// A stable digest of `parts` for cache keys (FNV-1a 64, each part
 /// followed by a separator byte): stable across Rust versions, good enough
 /// to tell builds apart.

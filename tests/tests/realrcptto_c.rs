@@ -126,6 +126,95 @@ fn kept_2_users_cdb_trouble_is_tempfail_cdb() {
     assert_eq!(w.one("x@remote.example").outcome, COutcome::Accept);
 }
 
+/// users/cdb as qmail-newu leaves it after `lines`, built next to the
+/// current one as `users/cdb.NAME` (the current users/cdb is kept).
+fn newu_into(w: &World, lines: &[&str], name: &str) -> std::path::PathBuf {
+    let cur = w.home.join("users/cdb");
+    let keep = w.home.join("users/cdb.keep");
+    let had = cur.exists();
+    if had {
+        std::fs::rename(&cur, &keep).unwrap();
+    }
+    w.assign(lines);
+    let out = w.home.join(format!("users/cdb.{name}"));
+    std::fs::rename(&cur, &out).unwrap();
+    if had {
+        std::fs::rename(&keep, &cur).unwrap();
+    }
+    out
+}
+
+#[test]
+fn users_cdb_renamed_into_place_counts_from_the_next_transaction() {
+    // the core keeps users/cdb open (mapped) for the life of the process;
+    // qmail-newu renames a new file over it: the RCPTs of one transaction
+    // are judged against one version, the next transaction sees the new one
+    let mut w = joe_world();
+    let fred = w.user("fred", 1002);
+    w.assign(&[&format!("=fred:fred:1002:1002:{}:-:x:", fred.display())]);
+    let next = newu_into(&w, &[], "next");
+    let cur = w.home.join("users/cdb");
+    let addrs: [&[u8]; 2] = [b"fred@example.com", b"fred@example.com"];
+    // fred's record says ext "x": no .qmail-x, so the old file rejects;
+    // without the record fred is a passwd user with a default delivery
+    let mut o = w.opts();
+    o.one_transaction = true;
+    o.rename_after = Some((1, next.clone(), cur.clone()));
+    let v = w.check_with(&addrs, &o);
+    assert!(
+        reject(&v[0]) && reject(&v[1]),
+        "one transaction, one users/cdb: {v:?}"
+    );
+    // each address its own transaction: the second sees the new file
+    let next = newu_into(&w, &[], "next");
+    let old = newu_into(
+        &w,
+        &[&format!("=fred:fred:1002:1002:{}:-:x:", fred.display())],
+        "old",
+    );
+    std::fs::rename(&old, &cur).unwrap();
+    let mut o = w.opts();
+    o.rename_after = Some((1, next, cur.clone()));
+    let v = w.check_with(&addrs, &o);
+    assert!(reject(&v[0]), "{v:?}");
+    assert!(accept(&v[1]), "new transaction, new users/cdb: {v:?}");
+    // a users/cdb that disappears is gone from the next transaction on,
+    // and one that appears is used from the next transaction on
+    let fred_cdb = &format!("=fred:fred:1002:1002:{}:-:x:", fred.display());
+    std::fs::rename(newu_into(&w, &[fred_cdb], "old"), &cur).unwrap();
+    let gone = w.home.join("users/gone");
+    let mut o = w.opts();
+    o.rename_after = Some((1, cur.clone(), gone.clone()));
+    let v = w.check_with(&addrs, &o);
+    assert!(reject(&v[0]) && accept(&v[1]), "{v:?}");
+    let mut o = w.opts();
+    o.rename_after = Some((1, gone, cur));
+    let v = w.check_with(&addrs, &o);
+    assert!(accept(&v[0]) && reject(&v[1]), "{v:?}");
+}
+
+#[test]
+fn dot_qmail_created_during_a_transaction_counts_from_the_next_one() {
+    // the core remembers, for one transaction, which .qmail names exist
+    // and which homes are usable: one stat() each per transaction
+    let w = joe_world();
+    let made = w.dotqmail("alias", ".qmail-default.new");
+    let dest = w.homedir("alias").join(".qmail-default");
+    let addrs: [&[u8]; 2] = [b"nobody1@example.com", b"nobody2@example.com"];
+    let mut o = w.opts();
+    o.one_transaction = true;
+    o.rename_after = Some((1, made.clone(), dest.clone()));
+    let v = w.check_with(&addrs, &o);
+    assert!(reject(&v[0]) && reject(&v[1]), "same transaction: {v:?}");
+    assert_eq!(v[1].why, "no mailbox (no .qmail file)");
+    std::fs::rename(&dest, &made).unwrap();
+    let mut o = w.opts();
+    o.rename_after = Some((1, made, dest));
+    let v = w.check_with(&addrs, &o);
+    assert!(reject(&v[0]), "{v:?}");
+    assert!(accept(&v[1]), "next transaction sees .qmail-default: {v:?}");
+}
+
 #[test]
 fn users_cdb_record_past_the_end_is_tempfail_cdb_without_allocating_it() {
     // a users/cdb whose "!joe\0" record claims 0xf0000000 data bytes in a

@@ -258,6 +258,40 @@ fn kept_3_control_files_read_once_per_connection() {
 }
 
 #[test]
+fn users_cdb_replaced_by_qmail_newu_counts_from_the_next_mail() {
+    // qmail-smtpd keeps users/cdb open for the connection; qmail-newu
+    // renames a new one into place: the RCPTs of the open transaction keep
+    // the old file, the next MAIL sees the new one (and RSET does not)
+    let Some(b) = patched("users_cdb_replaced") else {
+        return;
+    };
+    let mut w = world(b);
+    let fred = w.user("fred", 1002);
+    let cur = w.home.join("users/cdb");
+    w.assign(&[]);
+    let next = w.home.join("users/cdb.next");
+    std::fs::rename(&cur, &next).unwrap();
+    w.assign(&[&format!("=fred:fred:1002:1002:{}:-:x:", fred.display())]);
+    let o = opts(&w).with("RELAYCLIENT", "");
+    let mut s = b.smtp(&w.home, &o).unwrap();
+    s.cmd(b"HELO c").unwrap();
+    s.cmd(b"MAIL FROM:<>").unwrap();
+    // fred's users/cdb record wants .qmail-x, which is missing
+    assert_eq!(s.cmd(b"RCPT TO:<fred@example.com>").unwrap().text, R550);
+    std::fs::rename(&next, &cur).unwrap();
+    assert_eq!(s.cmd(b"RCPT TO:<fred@example.com>").unwrap().text, R550);
+    s.cmd(b"RSET").unwrap();
+    assert_eq!(s.cmd(b"RCPT TO:<fred@example.com>").unwrap().code, 503);
+    s.cmd(b"MAIL FROM:<>").unwrap();
+    // no record: fred is a passwd user with a default delivery
+    assert_eq!(
+        s.cmd(b"RCPT TO:<fred@example.com>").unwrap().text,
+        "250 ok\r\n"
+    );
+    s.finish().unwrap();
+}
+
+#[test]
 fn kept_4_denyall_smtp_554_at_data_nothing_queued() {
     let Some(b) = patched("kept_4_smtp") else {
         return;

@@ -4,9 +4,11 @@
 //! * `cargo xtask bench rcpt [--source netqmail=DIR] [--work DIR]`: what
 //!   the realrcptto check costs per RCPT: one SMTP session of 1,000 RCPTs
 //!   against patched and unpatched qmail-smtpd on the same qmail home,
-//!   microseconds and system calls (`strace -f -c`) per RCPT; the
-//!   `bench-rcpt` binary of qmail-difftest measures
-//!   (`qmail_difftest::bench_rcpt`).
+//!   CPU microseconds and system calls (`strace -f -c`) per RCPT, next to
+//!   one users/cdb look-up made as qmail-lspawn makes it (a small C driver
+//!   linked with the pristine tree's `cdb.a`), so that the check's cost
+//!   reads in look-ups; the `bench-rcpt` binary of qmail-difftest
+//!   measures (`qmail_difftest::bench_rcpt`).
 //! * `cargo xtask bench resolve`: the resolver's throughput (addresses per
 //!   second, allocations per address) on a generated qmail home; the same
 //!   as `cargo bench -p qmail-resolver`.

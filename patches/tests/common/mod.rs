@@ -106,3 +106,36 @@ pub fn make_ok(dir: &Path, targets: &[&str], what: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What `groff -man -ww -z` prints (warnings) for the roff `text`, or
+/// `None` after printing `SKIPPED: test: …` when groff is not installed.
+pub fn groff_warnings(test: &str, name: &str, text: &str) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join(name);
+    std::fs::write(&f, text).unwrap();
+    match Command::new("groff")
+        .args(["-man", "-ww", "-z"])
+        .arg(&f)
+        .output()
+    {
+        Ok(out) => {
+            assert!(out.status.success(), "{test}: groff failed on {name}");
+            Some(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("SKIPPED: {test}: groff not installed, {name} not rendered");
+            None
+        }
+        Err(e) => panic!("{test}: running groff: {e}"),
+    }
+}
+
+/// The new text of `path` in `patch`.
+pub fn new_text<'a>(patch: &'a Patch, path: &str) -> &'a str {
+    &patch
+        .files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{} does not change {path}", patch.file_name))
+        .new
+}

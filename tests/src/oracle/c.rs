@@ -143,6 +143,9 @@ pub struct CheckOptions {
     /// Rename this file to that one right after `realrcptto_init` (shows
     /// that control files are read once).
     pub after_init_rename: Option<(PathBuf, PathBuf)>,
+    /// Rename this file to that one after the K-th address (K ≥ 1), as
+    /// qmail-newu puts a new users/cdb into place.
+    pub rename_after: Option<(usize, PathBuf, PathBuf)>,
 }
 
 impl Default for CheckOptions {
@@ -156,6 +159,7 @@ impl Default for CheckOptions {
             one_transaction: false,
             preload: Vec::new(),
             after_init_rename: None,
+            rename_after: None,
         }
     }
 }
@@ -260,6 +264,9 @@ impl CDriver {
         cmd.arg("-p").arg(format!("{:o}", opts.patrn));
         if let Some((from, to)) = &opts.after_init_rename {
             cmd.arg("-m").arg(from).arg(to);
+        }
+        if let Some((k, from, to)) = &opts.rename_after {
+            cmd.arg("-M").arg(k.to_string()).arg(from).arg(to);
         }
         cmd.arg(qmail_home)
             .arg(break_byte.to_string())

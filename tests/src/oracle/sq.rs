@@ -159,6 +159,11 @@ impl SqBuild {
         })
     }
 
+    /// The build tree (the netqmail objects and libraries, e.g. `cdb.a`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Whether this is the patched build.
     pub fn patched(&self) -> bool {
         self.patched
