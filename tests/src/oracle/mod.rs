@@ -22,3 +22,5 @@ pub mod l;
 pub mod r;
 pub mod setup;
 pub mod sq;
+pub mod sq_auth;
+pub mod sq_tls;

@@ -10,6 +10,8 @@
 use super::c::{CDriver, CError};
 use super::g::{self, GBuild, GError};
 use super::sq::{SqBuild, SqError};
+use super::sq_auth::{self, AuthStub};
+use super::sq_tls::{self, TlsCerts};
 use crate::cc::{self, CcError, Sanitize};
 use crate::options::RunOptions;
 use crate::scratch::{reachable_copy, scratch_dir};
@@ -63,6 +65,13 @@ pub struct Oracles {
     pub g: Result<GBuild, Absent>,
     /// Oracles S/Q (patched qmail-smtpd/qmail-qmtpd), or why not.
     pub sq: Result<SqBuild, Absent>,
+    /// S inside STARTTLS sessions: the certificates, when S's qmail-smtpd
+    /// offers STARTTLS (a tree with the TLS patch).
+    pub tls: Option<TlsCerts>,
+    /// S inside authenticated sessions: the checkpassword stub (reachable
+    /// by qmaild), when S's qmail-smtpd advertises AUTH (a tree with the
+    /// SMTP AUTH patch).
+    pub auth: Option<AuthStub>,
     /// The difftest executable R runs (reachable by qmaild).
     pub r_exe: PathBuf,
     /// Where the worlds are made (reachable by every test uid).
@@ -105,12 +114,36 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
             (g, Ok(SqBuild::build(src, true)?))
         }
     };
+    let (tls, auth) = match &sq {
+        Ok(b) => sessions(b, &scratch)?,
+        Err(_) => (None, None),
+    };
     Ok(Oracles {
         c,
         g,
         sq,
+        tls,
+        auth,
         r_exe,
         scratch,
         shim,
     })
+}
+
+/// The session tiers S's qmail-smtpd supports, found by asking it
+/// ([`sq_tls::probe`], [`sq_auth::probe`]) in homes under `scratch`.
+fn sessions(
+    sq: &SqBuild,
+    scratch: &Path,
+) -> Result<(Option<TlsCerts>, Option<AuthStub>), SetupError> {
+    let tls = match sq_tls::probe(sq, scratch)? {
+        true => Some(TlsCerts::generate()?),
+        false => None,
+    };
+    let stub = AuthStub::build()?;
+    let exe = reachable_copy(stub.exe(), scratch, "bin", "checkpassword-stub")
+        .map_err(SetupError::Publish)?;
+    let stub = stub.with_exe(exe);
+    let auth = sq_auth::probe(sq, &stub, scratch)?.then_some(stub);
+    Ok((tls, auth))
 }
