@@ -1,7 +1,8 @@
 //! The one set-up of the oracles shared by the scenario run (`runner.rs`)
 //! and the known cases (`known/`): the scratch
 //! directory, R's executable and C's driver where qmaild can run them, the
-//! errno shim, and G and S/Q when a netqmail tree is given.
+//! errno shim, and G and S/Q when a netqmail tree is given (with the
+//! session tiers S/tls and S/auth when its qmail-smtpd offers them).
 //!
 //! An oracle that cannot run here is [`Absent`] (the callers list it as
 //! skipped, each in its own words); with `RunOptions::require_upstream`
