@@ -316,3 +316,66 @@ fn sq_auth_wrong_password_needs_auth_stack() {
     assert_eq!(texts(&env.rcpt), [R421CDB]);
     s.finish().unwrap();
 }
+
+#[test]
+fn sq_session_disagreement_is_reported_needs_tls_or_auth_stack() {
+    use qmail_difftest::options::{RunOptions, SESSION_EVERY};
+    use qmail_difftest::oracle::sq::smtp_safe;
+    use qmail_difftest::{runner, scenario};
+    let test = "sq_session_disagreement_is_reported_needs_tls_or_auth_stack";
+    let Some(src) = upstream::netqmail_or_skip(&format!("sq_sessions::{test}")) else {
+        return;
+    };
+    let b = build().expect("built");
+    let dir = tempfile::tempdir().unwrap();
+    let pair = if sq_tls::probe(b, dir.path()).unwrap() {
+        "R-S/tls"
+    } else if sq_auth::probe(b, &AuthStub::build().unwrap(), dir.path()).unwrap() {
+        "R-S/auth"
+    } else {
+        skip(test, "STARTTLS or SMTP AUTH", "offer STARTTLS or AUTH");
+        return;
+    };
+    // a scenario the session tiers take (index a multiple of
+    // SESSION_EVERY, conf-break `-`, no errno fault) and one of its
+    // SMTP-safe addresses, whose R verdict is flipped
+    let (sc, addr) = (0..200u64)
+        .map(|i| scenario::generate(7, i * SESSION_EVERY))
+        .filter(|s| s.conf_break == scenario::DEFAULT_BREAK && s.errno_fault.is_none())
+        .find_map(|s| {
+            let a = s
+                .addresses
+                .iter()
+                .find(|a| smtp_safe(&a.0) && a.0.len() > 3)?;
+            let a = a.0.clone();
+            Some((s, a))
+        })
+        .expect("a scenario for the session tiers");
+    let out = tempfile::tempdir().unwrap();
+    sc.save(&out.path().join(scenario::layout::SCENARIO_JSON))
+        .unwrap();
+    let o = RunOptions {
+        seed: 7,
+        scenarios: 1,
+        out_dir: out.path().join("run"),
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_difftest")),
+        netqmail: Some(src),
+        require_upstream: false,
+        progress: false,
+        require_coverage: false,
+        tamper: Some(addr.clone()),
+    };
+    let r = runner::replay(out.path(), &o).unwrap();
+    let f = r
+        .failures
+        .iter()
+        .find(|f| f.pair == pair)
+        .unwrap_or_else(|| panic!("no {pair} failure: {:#?}", r.failures));
+    assert!(f.left.starts_with("R "), "{f:?}");
+    assert!(r.pairs[pair].disagreed >= 1, "{:?}", r.pairs);
+    // without the defect the same scenario agrees on the pair
+    let clean = RunOptions { tamper: None, ..o };
+    let r = runner::replay(out.path(), &clean).unwrap();
+    assert_eq!(r.pairs[pair].disagreed, 0, "{:#?}", r.failures);
+    assert!(r.pairs[pair].compared >= 1);
+}
