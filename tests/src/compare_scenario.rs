@@ -1,6 +1,9 @@
 //! One generated scenario through every oracle available, pair by pair:
 //! R-C (the verdict of every address), R-S and R-Q (patched
-//! qmail-smtpd/qmail-qmtpd's replies), U:R-G (the resolver's
+//! qmail-smtpd/qmail-qmtpd's replies), R-S/tls and R-S/auth (qmail-smtpd's
+//! replies inside a STARTTLS or an authenticated session, every
+//! [`SESSION_EVERY`]th scenario, on trees whose qmail-smtpd offers them),
+//! U:R-G (the resolver's
 //! `compile_assign` vs qmail-newu) and R-G (the outcome, by the rules of
 //! [`crate::compare_rg`]).
 //!
@@ -10,12 +13,14 @@
 
 use crate::compare_rg::{agree_rg, g_desc, r_desc, r_view_limited};
 use crate::error::RunError;
-use crate::options::RunOptions;
+use crate::options::{RunOptions, SESSION_EVERY};
 use crate::oracle::c::{CError, COutcome, CheckOptions};
 use crate::oracle::g::{self, GBuild, GClass};
 use crate::oracle::r::{self, RRun};
 use crate::oracle::setup::Oracles;
 use crate::oracle::sq::{ask_qmtp, ask_smtp, smtp_safe, SqBuild, SqOptions};
+use crate::oracle::sq_auth::{ask_smtp_auth, relay_address};
+use crate::oracle::sq_tls::ask_smtp_tls;
 use crate::scenario::{self, Esc, Scenario, GID_QMAIL, UID_QMAILD};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -108,8 +113,14 @@ pub(crate) fn check_scenario(
             let qmtp = addrs.iter().filter(|a| a.len() < 1000).count();
             out.skipped.push(("R-S", smtp as u64));
             out.skipped.push(("R-Q", qmtp as u64));
+            for pair in session_pairs(sc, o) {
+                out.skipped.push((pair, smtp as u64));
+            }
         }
-        Ok(sq) => pair_r_s_r_q(sc, &rr, sq, &qhome, &addrs, &copts, &mut out)?,
+        Ok(sq) => {
+            pair_r_s_r_q(sc, &rr, sq, &qhome, &addrs, &copts, &mut out)?;
+            pairs_sessions(sc, &rr, sq, o, &qhome, &addrs, &copts, &mut out)?;
+        }
         Err(_) => {}
     }
     match &o.g {
@@ -214,6 +225,18 @@ fn prepare_sq_home(sq: &SqBuild, qhome: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
+/// How S and Q are started for a scenario: the scenario's passwd and
+/// group, as qmaild (when root), no environment.
+fn sq_options(copts: &CheckOptions) -> SqOptions {
+    SqOptions {
+        env: Vec::new(),
+        passwd: copts.passwd.clone(),
+        group: copts.group.clone(),
+        run_as: copts.run_as,
+        ..SqOptions::default()
+    }
+}
+
 /// Pairs R-S and R-Q: R's verdict vs patched qmail-smtpd's and
 /// qmail-qmtpd's replies (QMTP cannot tell the tempfail kinds apart).
 fn pair_r_s_r_q(
@@ -225,46 +248,111 @@ fn pair_r_s_r_q(
     copts: &CheckOptions,
     out: &mut Checked,
 ) -> Result<(), RunError> {
-    let sqopts = SqOptions {
-        env: Vec::new(),
-        passwd: copts.passwd.clone(),
-        group: copts.group.clone(),
-        run_as: copts.run_as,
-        ..SqOptions::default()
-    };
+    let sqopts = sq_options(copts);
     prepare_sq_home(sq, qhome)?;
     let no_start = matches!(rr, RRun::NoStart(_));
     let s_ans = ask_smtp(sq, qhome, &sqopts, addrs, no_start).map_err(RunError::from);
     let q_ans = ask_qmtp(sq, qhome, &sqopts, addrs).map_err(RunError::from);
     for (pair, answers) in [("R-S", s_ans), ("R-Q", q_ans)] {
-        let answers = match answers {
-            Ok(a) => a,
-            Err(e) => {
-                let right = format!("{} failed: {e}", &pair[2..]);
-                out.disagree(pair, None, "R answered".into(), right);
-                continue;
-            }
-        };
-        for (i, a) in answers.into_iter().enumerate() {
-            let Some(a) = a else { continue };
-            let rv = match rr {
-                RRun::NoStart(_) => "tempfail-control".to_string(),
-                RRun::Answers(ra) => ra[i].verdict.clone(),
-            };
-            let rv = if pair == "R-Q" && rv.starts_with("tempfail") {
-                "tempfail".to_string()
-            } else {
-                rv
-            };
-            if rv == a {
-                out.push(pair, true);
-            } else {
-                let (left, right) = (format!("R {rv}"), format!("{} {a}", &pair[2..]));
-                out.disagree(pair, Some(sc.addresses[i].clone()), left, right);
-            }
-        }
+        compare_with_r(pair, answers, sc, rr, out);
     }
     Ok(())
+}
+
+/// The session pairs a scenario takes part in (every [`SESSION_EVERY`]th
+/// scenario, for the tiers the oracles offer).
+fn session_pairs(sc: &Scenario, o: &Oracles) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    // `%`, not `is_multiple_of` (Rust 1.87; the workspace says 1.85).
+    #[allow(clippy::manual_is_multiple_of)]
+    let chosen = sc.index % SESSION_EVERY == 0;
+    if chosen {
+        if o.tls.is_some() {
+            v.push("R-S/tls");
+        }
+        if o.auth.is_some() {
+            v.push("R-S/auth");
+        }
+    }
+    v
+}
+
+/// Pairs R-S/tls and R-S/auth: R's verdict vs qmail-smtpd's replies to
+/// RCPTs inside a STARTTLS session and inside a session authenticated
+/// with AUTH PLAIN (which sets `relayclient` to "": the check judges
+/// [`relay_address`]`(a, "")`, the address itself, so R's answer for it is
+/// the one to compare). Run after [`pair_r_s_r_q`] set the home up.
+#[allow(clippy::too_many_arguments)]
+fn pairs_sessions(
+    sc: &Scenario,
+    rr: &RRun,
+    sq: &SqBuild,
+    o: &Oracles,
+    qhome: &Path,
+    addrs: &[Vec<u8>],
+    copts: &CheckOptions,
+    out: &mut Checked,
+) -> Result<(), RunError> {
+    let sqopts = sq_options(copts);
+    for pair in session_pairs(sc, o) {
+        let answers = match (pair, &o.tls, &o.auth) {
+            ("R-S/tls", Some(certs), _) => {
+                certs.install(qhome)?;
+                ask_smtp_tls(sq, qhome, &sqopts, certs, addrs)
+            }
+            ("R-S/auth", _, Some(stub)) => {
+                debug_assert!(addrs.iter().all(|a| relay_address(a, b"") == *a));
+                ask_smtp_auth(sq, qhome, &sqopts, stub, addrs)
+            }
+            _ => continue,
+        };
+        compare_with_r(pair, answers.map_err(RunError::from), sc, rr, out);
+    }
+    Ok(())
+}
+
+/// Compares an S or Q tier's `answers` (one per address, `None` where it
+/// was not asked) with R's verdicts: a disagreement per address that
+/// differs, one for the whole scenario when the tier failed. R-Q's
+/// tempfails are compared as one kind.
+fn compare_with_r(
+    pair: &'static str,
+    answers: Result<Vec<Option<String>>, RunError>,
+    sc: &Scenario,
+    rr: &RRun,
+    out: &mut Checked,
+) {
+    let oracle = &pair[2..];
+    let answers = match answers {
+        Ok(a) => a,
+        Err(e) => {
+            out.disagree(
+                pair,
+                None,
+                "R answered".into(),
+                format!("{oracle} failed: {e}"),
+            );
+            return;
+        }
+    };
+    for (i, a) in answers.into_iter().enumerate() {
+        let Some(a) = a else { continue };
+        let rv = match rr {
+            RRun::NoStart(_) => "tempfail-control".to_string(),
+            RRun::Answers(ra) => ra[i].verdict.clone(),
+        };
+        let rv = if pair == "R-Q" && rv.starts_with("tempfail") {
+            "tempfail".to_string()
+        } else {
+            rv
+        };
+        if rv == a {
+            out.push(pair, true);
+        } else {
+            let (left, right) = (format!("R {rv}"), format!("{oracle} {a}"));
+            out.disagree(pair, Some(sc.addresses[i].clone()), left, right);
+        }
+    }
 }
 
 /// Pairs U:R-G and R-G: G judges the world, then its users/cdb and its

@@ -14,7 +14,7 @@
 //! | oracles      | [`oracle`]: one file per oracle letter, and their one set-up  |
 //! | known cases  | [`known`]: the deliberate changes, observed and judged         |
 //! | errors       | [`error`] ([`error::RunError`])                                |
-//! | comparisons  | [`compare_rg`] (R-G rules), [`compare_scenario`] (R-C, R-S, R-Q, U:R-G, R-G per scenario), [`compare_programs`] (R-B, R-L), [`failures`] (failure directories) |
+//! | comparisons  | [`compare_rg`] (R-G rules), [`compare_scenario`] (R-C, R-S, R-Q, R-S/tls, R-S/auth, U:R-G, R-G per scenario), [`compare_programs`] (R-B, R-L), [`failures`] (failure directories) |
 //! | run and report | [`runner`] (the run loop, tallies, replay), [`report`], [`corpus`] (fuzzing seeds) |
 #![warn(missing_docs)]
 

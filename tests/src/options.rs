@@ -12,6 +12,11 @@ pub const PROGRAMS_B: u64 = 1000;
 /// tree (each with `-N` and `-n`): the first [`PROGRAMS_L`] of R-B's.
 pub const PROGRAMS_L: u64 = 200;
 
+/// Every [`SESSION_EVERY`]th scenario (index 0, 4, 8, …) is also asked
+/// inside the session tiers S/tls and S/auth (all its SMTP-safe
+/// addresses), when S's qmail-smtpd offers STARTTLS or AUTH.
+pub const SESSION_EVERY: u64 = 4;
+
 /// The `oracle::b::generate_program` seed of `.qmail` program `index` of
 /// a run with seed `seed` (with `GenOptions::default()`).
 pub fn program_seed(seed: u64, index: u64) -> u64 {

@@ -28,8 +28,8 @@ pub struct PairStats {
 /// One disagreement, with the directory that replays it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
-    /// The pair (`R-C`, `R-G`, `U:R-G`, `R-S`, `R-Q`, `R-B`, `R-L`,
-    /// `coverage`, `known`).
+    /// The pair (`R-C`, `R-G`, `U:R-G`, `R-S`, `R-Q`, `R-S/tls`,
+    /// `R-S/auth`, `R-B`, `R-L`, `coverage`, `known`).
     pub pair: String,
     /// Scenario index (for `R-B` and `R-L`: the `.qmail` program index).
     pub scenario: u64,
@@ -213,6 +213,21 @@ impl Report {
                 self.programs_seconds,
                 self.programs_b,
                 self.programs_l
+            ));
+        }
+        let sessions: Vec<&str> = [
+            ("R-S/tls", "R-S/tls inside a STARTTLS session (a certificate made for the run, verified by the client)"),
+            ("R-S/auth", "R-S/auth after AUTH PLAIN with a checkpassword stub (relaying allowed, as for RELAYCLIENT)"),
+        ]
+        .into_iter()
+        .filter(|(p, _)| self.pairs.contains_key(*p))
+        .map(|(_, what)| what)
+        .collect();
+        if !sessions.is_empty() {
+            m.push_str(&format!(
+                "Every {}th scenario's SMTP-safe addresses were also sent to qmail-smtpd inside sessions of the tree's third-party patches: {}.\n\n",
+                crate::options::SESSION_EVERY,
+                sessions.join("; ")
             ));
         }
         if !self.skipped.is_empty() {
@@ -407,5 +422,14 @@ mod tests {
             "2 passed, 1 failed",
             "skips are not checks"
         );
+        assert!(!md.contains("inside sessions"), "{md}");
+        r.check("R-S/tls", true);
+        let md = r.markdown();
+        assert!(md.contains("| R-S/tls | 1 | 1 | 0 | 0 | 0 |"), "{md}");
+        assert!(
+            md.contains("third-party patches: R-S/tls inside a STARTTLS session"),
+            "{md}"
+        );
+        assert!(!md.contains("R-S/auth after"), "{md}");
     }
 }

@@ -164,6 +164,21 @@ fn list_absent(report: &mut Report, o: &setup::Oracles) {
             "S/Q (patched qmail-smtpd/qmail-qmtpd): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)".into(),
         );
     }
+    let why = if o.sq.is_err() {
+        "upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)"
+    } else {
+        "this tree's qmail-smtpd does not offer it"
+    };
+    if o.tls.is_none() {
+        report.skipped.push(format!(
+            "S/tls (RCPTs inside a STARTTLS session; a tree with the STARTTLS patch): {why}"
+        ));
+    }
+    if o.auth.is_none() {
+        report.skipped.push(format!(
+            "S/auth (RCPTs inside an SMTP AUTH session; a tree with the SMTP AUTH patch): {why}"
+        ));
+    }
 }
 
 /// A progress bar on a terminal when `opts.progress` asks for one.

@@ -1,7 +1,8 @@
 //! The one set-up of the oracles shared by the scenario run (`runner.rs`)
 //! and the known cases (`known/`): the scratch
 //! directory, R's executable and C's driver where qmaild can run them, the
-//! errno shim, and G and S/Q when a netqmail tree is given.
+//! errno shim, and G and S/Q when a netqmail tree is given (with the
+//! session tiers S/tls and S/auth when its qmail-smtpd offers them).
 //!
 //! An oracle that cannot run here is [`Absent`] (the callers list it as
 //! skipped, each in its own words); with `RunOptions::require_upstream`
@@ -10,6 +11,8 @@
 use super::c::{CDriver, CError};
 use super::g::{self, GBuild, GError};
 use super::sq::{SqBuild, SqError};
+use super::sq_auth::{self, AuthStub};
+use super::sq_tls::{self, TlsCerts};
 use crate::cc::{self, CcError, Sanitize};
 use crate::options::RunOptions;
 use crate::scratch::{reachable_copy, scratch_dir};
@@ -63,6 +66,13 @@ pub struct Oracles {
     pub g: Result<GBuild, Absent>,
     /// Oracles S/Q (patched qmail-smtpd/qmail-qmtpd), or why not.
     pub sq: Result<SqBuild, Absent>,
+    /// S inside STARTTLS sessions: the certificates, when S's qmail-smtpd
+    /// offers STARTTLS (a tree with the TLS patch).
+    pub tls: Option<TlsCerts>,
+    /// S inside authenticated sessions: the checkpassword stub (reachable
+    /// by qmaild), when S's qmail-smtpd advertises AUTH (a tree with the
+    /// SMTP AUTH patch).
+    pub auth: Option<AuthStub>,
     /// The difftest executable R runs (reachable by qmaild).
     pub r_exe: PathBuf,
     /// Where the worlds are made (reachable by every test uid).
@@ -105,12 +115,36 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
             (g, Ok(SqBuild::build(src, true)?))
         }
     };
+    let (tls, auth) = match &sq {
+        Ok(b) => sessions(b, &scratch)?,
+        Err(_) => (None, None),
+    };
     Ok(Oracles {
         c,
         g,
         sq,
+        tls,
+        auth,
         r_exe,
         scratch,
         shim,
     })
+}
+
+/// The session tiers S's qmail-smtpd supports, found by asking it
+/// ([`sq_tls::probe`], [`sq_auth::probe`]) in homes under `scratch`.
+fn sessions(
+    sq: &SqBuild,
+    scratch: &Path,
+) -> Result<(Option<TlsCerts>, Option<AuthStub>), SetupError> {
+    let tls = match sq_tls::probe(sq, scratch)? {
+        true => Some(TlsCerts::generate()?),
+        false => None,
+    };
+    let stub = AuthStub::build()?;
+    let exe = reachable_copy(stub.exe(), scratch, "bin", "checkpassword-stub")
+        .map_err(SetupError::Publish)?;
+    let stub = stub.with_exe(exe);
+    let auth = sq_auth::probe(sq, &stub, scratch)?.then_some(stub);
+    Ok((tls, auth))
 }

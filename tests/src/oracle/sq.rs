@@ -51,9 +51,12 @@ pub enum SqError {
     /// Compiling a helper failed.
     #[error("{0}")]
     Cc(#[from] super::c::CError),
+    /// The TLS layer failed (making the certificates, the handshake).
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SqError {
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SqError {
     let what = what.into();
     move |source| SqError::Io { what, source }
 }
@@ -80,6 +83,9 @@ pub struct SqOptions {
     pub run_as: Option<(u32, u32)>,
     /// Libraries to preload before nss_wrapper (e.g. an errno shim).
     pub preload: Vec<PathBuf>,
+    /// Arguments after the program name (qmail-smtpd of the SMTP AUTH
+    /// patch: the checkpassword program and its subprogram).
+    pub args: Vec<OsString>,
 }
 
 impl SqOptions {
@@ -197,7 +203,7 @@ impl SqBuild {
     ) -> Result<Command, SqError> {
         let mut cmd =
             procenv::command_as(prog, opts.run_as).map_err(|e| SqError::Build(e.to_string()))?;
-        cmd.env_clear().current_dir(home);
+        cmd.args(&opts.args).env_clear().current_dir(home);
         cmd.envs(opts.env.iter().cloned());
         procenv::apply_nss(
             &mut cmd,
@@ -220,12 +226,13 @@ impl SqBuild {
             .command(&self.smtpd(), home, opts, &errfile)?
             .spawn()
             .map_err(io(format!("starting {}", self.smtpd().display())))?;
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let pipes = Pipes {
+            from: child.stdout.take().expect("piped stdout"),
+            to: child.stdin.take().expect("piped stdin"),
+        };
         let mut s = SmtpSession {
             child,
-            stdin,
-            stdout,
+            wire: Some(BufReader::new(Wire::Plain(pipes))),
             errfile,
             _dir: dir,
             greeting: Reply::default(),
@@ -246,26 +253,13 @@ impl SqBuild {
     ) -> Result<SmtpOutcome, SqError> {
         let mut s = self.smtp(home, opts)?;
         let helo = s.cmd(b"HELO client.example")?;
-        let mail = s.cmd(&[b"MAIL FROM:<".as_slice(), from, b">"].concat())?;
-        let mut rcpt = Vec::new();
-        for r in rcpts {
-            let reply = s.cmd(&[b"RCPT TO:<".as_slice(), r, b">"].concat())?;
-            let fatal = reply.code == 421;
-            rcpt.push(reply);
-            if fatal {
-                break;
-            }
-        }
-        let data = match body {
-            Some(b) if rcpt.last().map(|r| r.code) != Some(421) => Some(s.data(b)?),
-            _ => None,
-        };
+        let env = s.envelope(from, rcpts, body)?;
         let end = s.finish()?;
         Ok(SmtpOutcome {
             helo,
-            mail,
-            rcpt,
-            data,
+            mail: env.mail,
+            rcpt: env.rcpt,
+            data: env.data,
             stderr: end.stderr,
             status: end.status,
         })
@@ -358,12 +352,73 @@ pub struct Reply {
     pub text: String,
 }
 
+/// The two pipes to a child: its stdout to read, its stdin to write.
+#[derive(Debug)]
+pub struct Pipes {
+    from: ChildStdout,
+    to: ChildStdin,
+}
+
+impl Read for Pipes {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.from.read(buf)
+    }
+}
+
+impl Write for Pipes {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.to.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.to.flush()
+    }
+}
+
+/// A byte stream both ways (what a session layer such as TLS makes of
+/// [`Pipes`]).
+pub trait Duplex: Read + Write + Send + std::fmt::Debug {}
+
+impl<T: Read + Write + Send + std::fmt::Debug> Duplex for T {}
+
+/// What a session talks over: the plain pipes, or a layer over them.
+#[derive(Debug)]
+enum Wire {
+    Plain(Pipes),
+    Layered(Box<dyn Duplex>),
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Wire::Plain(p) => p.read(buf),
+            Wire::Layered(d) => d.read(buf),
+        }
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Wire::Plain(p) => p.write(buf),
+            Wire::Layered(d) => d.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Wire::Plain(p) => p.flush(),
+            Wire::Layered(d) => d.flush(),
+        }
+    }
+}
+
 /// A running qmail-smtpd.
 #[derive(Debug)]
 pub struct SmtpSession {
     child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    /// `None` once closed (or while being layered).
+    wire: Option<BufReader<Wire>>,
     errfile: PathBuf,
     _dir: tempfile::TempDir,
     greeting: Reply,
@@ -391,11 +446,14 @@ impl SmtpSession {
     }
 
     fn read_reply(&mut self) -> Result<Reply, SqError> {
+        let wire = self
+            .wire
+            .as_mut()
+            .ok_or_else(|| SqError::Protocol("session already closed".into()))?;
         let mut text = String::new();
         loop {
             let mut line = Vec::new();
-            let n = self
-                .stdout
+            let n = wire
                 .read_until(b'\n', &mut line)
                 .map_err(io("reading from qmail-smtpd"))?;
             if n == 0 {
@@ -417,17 +475,67 @@ impl SmtpSession {
 
     fn send(&mut self, bytes: &[u8]) -> Result<(), SqError> {
         let w = self
-            .stdin
+            .wire
             .as_mut()
-            .ok_or_else(|| SqError::Protocol("session already closed".into()))?;
+            .ok_or_else(|| SqError::Protocol("session already closed".into()))?
+            .get_mut();
         w.write_all(bytes).map_err(io("writing to qmail-smtpd"))?;
         w.flush().map_err(io("writing to qmail-smtpd"))
+    }
+
+    /// Puts a layer (TLS) between the session and the pipes: `layer` gets
+    /// the plain pipes and returns the stream to talk over from now on.
+    /// An error when the session is already layered, or when the server
+    /// sent bytes that were not read yet (they would belong to the plain
+    /// side).
+    pub fn layer(
+        &mut self,
+        layer: impl FnOnce(Pipes) -> Result<Box<dyn Duplex>, SqError>,
+    ) -> Result<(), SqError> {
+        match self.wire.take().map(|w| (w.buffer().is_empty(), w)) {
+            Some((true, w)) => match w.into_inner() {
+                Wire::Plain(p) => {
+                    self.wire = Some(BufReader::new(Wire::Layered(layer(p)?)));
+                    Ok(())
+                }
+                Wire::Layered(_) => Err(SqError::Protocol("session already layered".into())),
+            },
+            Some((false, _)) => Err(SqError::Protocol(
+                "qmail-smtpd sent more than its reply before the layer started".into(),
+            )),
+            None => Err(SqError::Protocol("session already closed".into())),
+        }
     }
 
     /// Send one command line (CRLF is added) and read the reply.
     pub fn cmd(&mut self, line: &[u8]) -> Result<Reply, SqError> {
         self.send(&[line, b"\r\n"].concat())?;
         self.read_reply()
+    }
+
+    /// MAIL FROM:<from>, one RCPT per address (stopping after a 421),
+    /// then DATA with `body` when `body` is `Some` (and no 421 came).
+    pub fn envelope(
+        &mut self,
+        from: &[u8],
+        rcpts: &[Vec<u8>],
+        body: Option<&str>,
+    ) -> Result<Envelope, SqError> {
+        let mail = self.cmd(&[b"MAIL FROM:<".as_slice(), from, b">"].concat())?;
+        let mut rcpt = Vec::new();
+        for r in rcpts {
+            let reply = self.cmd(&[b"RCPT TO:<".as_slice(), r, b">"].concat())?;
+            let fatal = reply.code == 421;
+            rcpt.push(reply);
+            if fatal {
+                break;
+            }
+        }
+        let data = match body {
+            Some(b) if rcpt.last().map(|r| r.code) != Some(421) => Some(self.data(b)?),
+            _ => None,
+        };
+        Ok(Envelope { mail, rcpt, data })
     }
 
     /// DATA: if the server answers 354, send `body` (LF line ends become
@@ -456,11 +564,22 @@ impl SmtpSession {
         if self.send(b"QUIT\r\n").is_ok() {
             let _ = self.read_reply();
         }
-        drop(self.stdin.take());
+        drop(self.wire.take());
         let status = self.child.wait().map_err(io("waiting for qmail-smtpd"))?;
         let stderr = std::fs::read(&self.errfile).map_err(io("reading qmail-smtpd's stderr"))?;
         Ok(SessionEnd { stderr, status })
     }
+}
+
+/// The replies of [`SmtpSession::envelope`].
+#[derive(Debug)]
+pub struct Envelope {
+    /// Reply to MAIL.
+    pub mail: Reply,
+    /// Reply to each RCPT (stops after a 421).
+    pub rcpt: Vec<Reply>,
+    /// The final reply to DATA (or the refusal of DATA itself).
+    pub data: Option<Reply>,
 }
 
 /// The result of [`SqBuild::smtp_transaction`].
@@ -554,11 +673,70 @@ pub fn smtp_safe(a: &[u8]) -> bool {
 /// transactions.
 pub const SENDER_SMTP: &[u8] = b"sender@example.net";
 
-/// S's verdicts (`accept` 250, `reject` 550 with the exact realrcptto
-/// text, `tempfail-cdb`/`tempfail-sys`/`tempfail-control` 421), `None` for
-/// addresses SMTP cannot carry unchanged ([`smtp_safe`]). A 421 ends the
-/// session; the rest go to a new one. With `check_greeting`, a session is
-/// opened first and a 421 greeting is every address's verdict.
+/// S's verdict for one RCPT reply: `accept` (250), `reject` (550 with
+/// the exact realrcptto text), `tempfail-cdb`/`tempfail-sys`/
+/// `tempfail-control` (421 with its text), else the code and text.
+pub fn smtp_verdict(r: &Reply) -> String {
+    match (r.code, r.text.as_str()) {
+        (250, _) => "accept".to_string(),
+        (550, "550 sorry, no mailbox here by that name. (#5.1.1)\r\n") => "reject".into(),
+        (421, t) if t.contains("cdb user database") => "tempfail-cdb".into(),
+        (421, t) if t.contains("system user database") => "tempfail-sys".into(),
+        (421, t) if t.contains("unable to read controls") => "tempfail-control".into(),
+        (c, t) => format!("{c} {:?}", t.trim_end()),
+    }
+}
+
+/// What one SMTP session said about a batch of recipients.
+#[derive(Debug)]
+pub enum SmtpAnswer {
+    /// The server greeted with this 421 instead of 220: every address's
+    /// verdict.
+    Greeting(Reply),
+    /// The reply to each RCPT (stops after a 421).
+    Rcpts(Vec<Reply>),
+}
+
+/// The verdicts of the SMTP-safe addresses of `addrs` ([`smtp_safe`];
+/// the others are `None`), asked through `session`, which runs one
+/// session for a batch of recipients. A 421 ends a session; the rest go
+/// to a new one.
+pub fn ask_smtp_by(
+    addrs: &[Vec<u8>],
+    mut session: impl FnMut(&[Vec<u8>]) -> Result<SmtpAnswer, SqError>,
+) -> Result<Vec<Option<String>>, SqError> {
+    let mut out: Vec<Option<String>> = vec![None; addrs.len()];
+    let idx: Vec<usize> = (0..addrs.len()).filter(|&i| smtp_safe(&addrs[i])).collect();
+    let mut k = 0;
+    while k < idx.len() {
+        let batch: Vec<Vec<u8>> = idx[k..].iter().map(|&i| addrs[i].clone()).collect();
+        let rcpt = match session(&batch)? {
+            SmtpAnswer::Greeting(g) => {
+                let v = if g.text.contains("unable to read controls") {
+                    "tempfail-control"
+                } else {
+                    "tempfail-other"
+                };
+                for &i in &idx[k..] {
+                    out[i] = Some(v.to_string());
+                }
+                break;
+            }
+            SmtpAnswer::Rcpts(r) if r.is_empty() => break,
+            SmtpAnswer::Rcpts(r) => r,
+        };
+        for (j, r) in rcpt.iter().enumerate() {
+            out[idx[k + j]] = Some(smtp_verdict(r));
+        }
+        k += rcpt.len();
+    }
+    Ok(out)
+}
+
+/// S's verdicts ([`smtp_verdict`]) through plain SMTP transactions, `None`
+/// for addresses SMTP cannot carry unchanged ([`smtp_safe`]). A 421 ends
+/// the session; the rest go to a new one. With `check_greeting`, a session
+/// is opened first and a 421 greeting is every address's verdict.
 pub fn ask_smtp(
     sq: &SqBuild,
     home: &Path,
@@ -566,44 +744,19 @@ pub fn ask_smtp(
     addrs: &[Vec<u8>],
     check_greeting: bool,
 ) -> Result<Vec<Option<String>>, SqError> {
-    let mut out: Vec<Option<String>> = vec![None; addrs.len()];
-    let idx: Vec<usize> = (0..addrs.len()).filter(|&i| smtp_safe(&addrs[i])).collect();
-    let mut k = 0;
-    if check_greeting && !idx.is_empty() {
-        let session = sq.smtp(home, opts)?;
-        if session.greeting().code == 421 {
-            let v = if session.greeting().text.contains("unable to read controls") {
-                "tempfail-control"
-            } else {
-                "tempfail-other"
-            };
-            for &i in &idx {
-                out[i] = Some(v.to_string());
+    let mut first = check_greeting;
+    ask_smtp_by(addrs, |batch| {
+        if std::mem::take(&mut first) {
+            let session = sq.smtp(home, opts)?;
+            let g = session.greeting().clone();
+            let _ = session.finish();
+            if g.code == 421 {
+                return Ok(SmtpAnswer::Greeting(g));
             }
-            k = idx.len();
         }
-        let _ = session.finish();
-    }
-    while k < idx.len() {
-        let batch: Vec<Vec<u8>> = idx[k..].iter().map(|&i| addrs[i].clone()).collect();
-        let t = sq.smtp_transaction(home, opts, SENDER_SMTP, &batch, None)?;
-        if t.rcpt.is_empty() {
-            break;
-        }
-        for (j, r) in t.rcpt.iter().enumerate() {
-            let v = match (r.code, r.text.as_str()) {
-                (250, _) => "accept".to_string(),
-                (550, "550 sorry, no mailbox here by that name. (#5.1.1)\r\n") => "reject".into(),
-                (421, t) if t.contains("cdb user database") => "tempfail-cdb".into(),
-                (421, t) if t.contains("system user database") => "tempfail-sys".into(),
-                (421, t) if t.contains("unable to read controls") => "tempfail-control".into(),
-                (c, t) => format!("{c} {:?}", t.trim_end()),
-            };
-            out[idx[k + j]] = Some(v);
-        }
-        k += t.rcpt.len();
-    }
-    Ok(out)
+        let t = sq.smtp_transaction(home, opts, SENDER_SMTP, batch, None)?;
+        Ok(SmtpAnswer::Rcpts(t.rcpt))
+    })
 }
 
 /// Q's verdicts: `K…` accept, the exact `Dsorry, no mailbox here by that
