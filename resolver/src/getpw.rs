@@ -101,6 +101,54 @@ impl Passwd for SystemPasswd {
     }
 }
 
+/// The most names [`CachedPasswd`] remembers (then it starts over).
+pub const PASSWD_CACHE_MAX: usize = 100_000;
+
+/// A per-run cache over another passwd oracle (qtraceaddr's): each name is
+/// asked once. `Found` and `Absent` are kept (a passwd database that does
+/// not change during the run gives the same answer again); `Etxtbsy` is a
+/// temporary failure and is asked again. At most [`PASSWD_CACHE_MAX`]
+/// names are kept; when full, the cache is emptied, so memory stays bounded
+/// over millions of distinct local parts.
+///
+/// Not for long-lived processes that must see passwd edits.
+#[derive(Debug, Default)]
+pub struct CachedPasswd<P> {
+    inner: P,
+    cache: std::cell::RefCell<HashMap<Vec<u8>, PwResult>>,
+}
+
+impl<P: Passwd> CachedPasswd<P> {
+    /// A cache in front of `inner`.
+    pub fn new(inner: P) -> Self {
+        CachedPasswd {
+            inner,
+            cache: Default::default(),
+        }
+    }
+    /// The oracle behind the cache.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+}
+
+impl<P: Passwd> Passwd for CachedPasswd<P> {
+    fn getpwnam(&self, name: &[u8]) -> PwResult {
+        if let Some(r) = self.cache.borrow().get(name) {
+            return r.clone();
+        }
+        let r = self.inner.getpwnam(name);
+        if r != PwResult::Etxtbsy {
+            let mut c = self.cache.borrow_mut();
+            if c.len() >= PASSWD_CACHE_MAX {
+                c.clear();
+            }
+            c.insert(name.to_vec(), r.clone());
+        }
+        r
+    }
+}
+
 /// A fixed passwd map (tests, benchmarks). Names are matched exactly.
 #[derive(Debug, Clone, Default)]
 pub struct StaticPasswd {
