@@ -151,6 +151,8 @@ fn qtraceaddr(w: &world::World, wrapper: Option<&str>, input: &Path) -> Command 
 }
 
 /// Runs `c` to its end; user + system CPU seconds of the child.
+// wait4 reaps the child (clippy cannot see it)
+#[allow(clippy::zombie_processes)]
 fn child_cpu(c: &mut Command) -> f64 {
     let child = c.spawn().expect("running qtraceaddr");
     let mut status = 0;

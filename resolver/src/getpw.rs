@@ -55,7 +55,7 @@ pub struct SystemPasswd;
 
 impl Passwd for SystemPasswd {
     fn getpwnam(&self, name: &[u8]) -> PwResult {
-        with_cstr(name, |c| getpwnam_c(c)).unwrap_or(PwResult::Absent)
+        with_cstr(name, getpwnam_c).unwrap_or(PwResult::Absent)
     }
 }
 
