@@ -206,6 +206,22 @@ pub fn error_str(e: i32) -> &'static str {
     }
 }
 
+/// Calls `f` with `b` as a NUL-terminated C string, built on the stack
+/// when `b` is shorter than 1024 bytes (no heap allocation for the paths
+/// and names of every probe). `None` when `b` holds a NUL byte (what
+/// `CString::new` refuses).
+pub(crate) fn with_cstr<T>(b: &[u8], f: impl FnOnce(&std::ffi::CStr) -> T) -> Option<T> {
+    const STACK: usize = 1024;
+    if b.len() < STACK {
+        let mut buf = [0u8; STACK];
+        buf[..b.len()].copy_from_slice(b);
+        let c = std::ffi::CStr::from_bytes_with_nul(&buf[..=b.len()]).ok()?;
+        Some(f(c))
+    } else {
+        std::ffi::CString::new(b).ok().map(|c| f(&c))
+    }
+}
+
 /// Current errno.
 pub(crate) fn last_errno() -> i32 {
     std::io::Error::last_os_error()

@@ -1,9 +1,8 @@
 //! Stages Q and P: the .qmail search (Q1–Q7) and the .qmail instruction
 //! model (P1–P9) with the branch rules of branch.md Part 1.
 
-use crate::bytes::{is_temp_errno, last_errno, Bytes};
+use crate::bytes::{is_temp_errno, last_errno, with_cstr, Bytes};
 use serde::Serialize;
-use std::ffi::CString;
 
 /// L4: `safeext` = ASCII-fold(ext) with every `.` replaced by `:`.
 pub fn safeext(ext: &[u8]) -> Vec<u8> {
@@ -143,20 +142,20 @@ pub const DOTQMAIL_MAX: u64 = crate::fsread::CONTROL_MAX;
 /// A FIFO is never read: open does not block and fstat makes it
 /// `NotRegular`, as in qmail-local.
 pub fn probe_qmail(path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Vec<u8>>) {
-    let Ok(c) = CString::new(path) else {
+    // SAFETY: c is NUL-terminated.
+    let fd = with_cstr(path, |c| unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    });
+    let Some(fd) = fd else {
         return (
             Probe::Missing {
                 errno: libc::ENOENT,
             },
             None,
         );
-    };
-    // SAFETY: c is NUL-terminated.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
     };
     if fd == -1 {
         let e = last_errno();

@@ -1,9 +1,8 @@
 //! Stage G: qmail-getpw (G1–G7) and the passwd oracle.
 
-use crate::bytes::{is_temp_errno, last_errno, Bytes};
+use crate::bytes::{is_temp_errno, last_errno, with_cstr, Bytes};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::path::Path;
 
 /// A passwd record.
@@ -56,48 +55,103 @@ pub struct SystemPasswd;
 
 impl Passwd for SystemPasswd {
     fn getpwnam(&self, name: &[u8]) -> PwResult {
-        let Ok(cname) = CString::new(name) else {
-            return PwResult::Absent;
+        with_cstr(name, getpwnam_c).unwrap_or(PwResult::Absent)
+    }
+}
+
+/// `getpwnam_r` into a stack buffer of 4 KiB, growing on the heap only on
+/// ERANGE (up to 1 MiB).
+fn getpwnam_c(cname: &std::ffi::CStr) -> PwResult {
+    let mut stack = [0u8; 4096];
+    let mut heap = Vec::new();
+    let mut buf: &mut [u8] = &mut stack;
+    loop {
+        // SAFETY: all-zero is a valid passwd (null pointers, zero ids).
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the call; buf outlives pw.
+        let r = unsafe {
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr() as *mut libc::c_char,
+                buf.len(),
+                &mut out,
+            )
         };
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-            let mut out: *mut libc::passwd = std::ptr::null_mut();
-            // SAFETY: all pointers are valid for the call; buf outlives pw.
-            let r = unsafe {
-                libc::getpwnam_r(
-                    cname.as_ptr(),
-                    &mut pw,
-                    buf.as_mut_ptr() as *mut libc::c_char,
-                    buf.len(),
-                    &mut out,
-                )
-            };
-            if r == libc::ERANGE && buf.len() < (1 << 20) {
-                let n = buf.len() * 2;
-                buf.resize(n, 0);
-                continue;
-            }
-            if r == libc::ETXTBSY {
-                return PwResult::Etxtbsy;
-            }
-            if out.is_null() {
-                return PwResult::Absent;
-            }
-            // SAFETY: getpwnam_r succeeded, the strings point into buf.
-            let (n, d) = unsafe {
-                (
-                    std::ffi::CStr::from_ptr(pw.pw_name).to_bytes().to_vec(),
-                    std::ffi::CStr::from_ptr(pw.pw_dir).to_bytes().to_vec(),
-                )
-            };
-            return PwResult::Found(PwEntry {
-                name: Bytes(n),
-                uid: pw.pw_uid,
-                gid: pw.pw_gid,
-                dir: Bytes(d),
-            });
+        if r == libc::ERANGE && buf.len() < (1 << 20) {
+            let n = buf.len() * 2;
+            heap.resize(n, 0);
+            buf = &mut heap;
+            continue;
         }
+        if r == libc::ETXTBSY {
+            return PwResult::Etxtbsy;
+        }
+        if out.is_null() {
+            return PwResult::Absent;
+        }
+        // SAFETY: getpwnam_r succeeded, the strings point into buf.
+        let (n, d) = unsafe {
+            (
+                std::ffi::CStr::from_ptr(pw.pw_name).to_bytes().to_vec(),
+                std::ffi::CStr::from_ptr(pw.pw_dir).to_bytes().to_vec(),
+            )
+        };
+        return PwResult::Found(PwEntry {
+            name: Bytes(n),
+            uid: pw.pw_uid,
+            gid: pw.pw_gid,
+            dir: Bytes(d),
+        });
+    }
+}
+
+/// The most names [`CachedPasswd`] remembers (then it starts over).
+pub const PASSWD_CACHE_MAX: usize = 100_000;
+
+/// A per-run cache over another passwd oracle (qtraceaddr's): each name is
+/// asked once. `Found` and `Absent` are kept (a passwd database that does
+/// not change during the run gives the same answer again); `Etxtbsy` is a
+/// temporary failure and is asked again. At most [`PASSWD_CACHE_MAX`]
+/// names are kept; when full, the cache is emptied, so memory stays bounded
+/// over millions of distinct local parts.
+///
+/// Not for long-lived processes that must see passwd edits.
+#[derive(Debug, Default)]
+pub struct CachedPasswd<P> {
+    inner: P,
+    cache: std::cell::RefCell<HashMap<Vec<u8>, PwResult>>,
+}
+
+impl<P: Passwd> CachedPasswd<P> {
+    /// A cache in front of `inner`.
+    pub fn new(inner: P) -> Self {
+        CachedPasswd {
+            inner,
+            cache: Default::default(),
+        }
+    }
+    /// The oracle behind the cache.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+}
+
+impl<P: Passwd> Passwd for CachedPasswd<P> {
+    fn getpwnam(&self, name: &[u8]) -> PwResult {
+        if let Some(r) = self.cache.borrow().get(name) {
+            return r.clone();
+        }
+        let r = self.inner.getpwnam(name);
+        if r != PwResult::Etxtbsy {
+            let mut c = self.cache.borrow_mut();
+            if c.len() >= PASSWD_CACHE_MAX {
+                c.clear();
+            }
+            c.insert(name.to_vec(), r.clone());
+        }
+        r
     }
 }
 
@@ -167,14 +221,13 @@ pub enum StatResult {
 
 /// `stat(path)` (follows symlinks).
 pub fn stat_path(path: &[u8]) -> StatResult {
-    let Ok(c) = CString::new(path) else {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: c is NUL-terminated, st is a valid out pointer.
+    let Some(r) = with_cstr(path, |c| unsafe { libc::stat(c.as_ptr(), &mut st) }) else {
         return StatResult::Err {
             errno: libc::ENOENT,
         };
     };
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: c is NUL-terminated, st is a valid out pointer.
-    let r = unsafe { libc::stat(c.as_ptr(), &mut st) };
     if r == -1 {
         StatResult::Err {
             errno: last_errno(),

@@ -104,7 +104,7 @@ pub mod users;
 
 pub use bytes::Bytes;
 pub use control::{ControlFiles, Controls};
-pub use getpw::{Passwd, PwEntry, PwResult, StaticPasswd, SystemPasswd};
+pub use getpw::{CachedPasswd, Passwd, PwEntry, PwResult, StaticPasswd, SystemPasswd};
 pub use resolve::{
     Config, Outcome, ResolveOptions, Resolver, ResolverError, Sender, TempFailSource, Trace,
     Verdict,

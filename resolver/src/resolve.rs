@@ -466,15 +466,15 @@ impl<P: Passwd> Resolver<P> {
             Some(record) => record,
             None => self.getpw(t, local)?,
         };
-        let (rec, target) = lspawn_record(t, &record, local, domain)?;
-        self.local_preamble(t, rec.home.as_bytes())?;
+        let target = lspawn_record(t, &record, local, domain)?;
+        self.local_preamble(t, target.home.as_bytes())?;
         bouncexf(t, opts, local, domain)?;
-        let found = self.dotqmail_search(t, &rec, opts)?;
-        no_mailbox(found.is_some(), &rec.dash)?;
-        let newsender = owner_sender(t, &rec, opts, local, domain)?;
+        let found = self.dotqmail_search(t, &target, opts)?;
+        no_mailbox(found.is_some(), &target.dash)?;
+        let newsender = owner_sender(t, &target, opts, local, domain)?;
         let file = ChosenFile::new(t, found);
         self.dotqmail_instructions(t, &file, opts)?;
-        Ok(delivery_outcome(t, file, target, &rec.ext, newsender))
+        Ok(delivery_outcome(t, file, target, newsender))
     }
 
     /// resolution.md §3 (stage W) and §10 O1: a remote result goes to
@@ -608,7 +608,7 @@ impl<P: Passwd> Resolver<P> {
     fn dotqmail_search(
         &self,
         t: &mut Trace,
-        rec: &UserRecord,
+        rec: &Target,
         opts: &ResolveOptions,
     ) -> Step<Option<Found>> {
         let home = rec.home.as_bytes();
@@ -745,13 +745,12 @@ fn lspawn_split<'a>(t: &mut Trace, recip: &'a [u8]) -> Step<(&'a [u8], &'a [u8])
 /// resolution.md §6 G3: the six NUL-terminated fields qmail-getpw prints
 /// for an accepted account.
 fn getpw_record(entry: &PwEntry, dash: &[u8], ext: &[u8]) -> Bytes {
-    let mut r = Vec::new();
+    use std::io::Write;
+    let mut r =
+        Vec::with_capacity(entry.name.len() + entry.dir.len() + dash.len() + ext.len() + 28);
     r.extend_from_slice(&entry.name);
-    r.push(0);
-    r.extend_from_slice(entry.uid.to_string().as_bytes());
-    r.push(0);
-    r.extend_from_slice(entry.gid.to_string().as_bytes());
-    r.push(0);
+    // writing into a Vec cannot fail
+    let _ = write!(r, "\0{}\0{}\0", entry.uid, entry.gid);
     r.extend_from_slice(&entry.dir);
     r.push(0);
     r.extend_from_slice(dash);
@@ -763,20 +762,12 @@ fn getpw_record(entry: &PwEntry, dash: &[u8], ext: &[u8]) -> Bytes {
 
 /// resolution.md §4 H5–H6 (qmail-lspawn.c `spawn`): the lookup record must
 /// have six fields and a uid other than 0; then who qmail-local runs as.
-fn lspawn_record(
-    t: &mut Trace,
-    record: &Bytes,
-    local: &[u8],
-    domain: &[u8],
-) -> Step<(UserRecord, Target)> {
+fn lspawn_record(t: &mut Trace, record: &Bytes, local: &[u8], domain: &[u8]) -> Step<Target> {
     let Some(rec) = users::parse_record(record) else {
         return Err(stop_defer("Internal qmail-lspawn bug."));
     };
-    t.record = Some(rec.clone());
-    if rec.uid == 0 {
-        return Err(stop_defer("Not allowed to perform deliveries as root."));
-    }
-    let target = Target {
+    let root = rec.uid == 0;
+    let target = (!root).then(|| Target {
         user: rec.user.clone(),
         uid: rec.uid,
         gid: rec.gid,
@@ -785,8 +776,9 @@ fn lspawn_record(
         dash: rec.dash.clone(),
         ext: rec.ext.clone(),
         domain: Bytes::new(domain),
-    };
-    Ok((rec, target))
+    });
+    t.record = Some(rec);
+    target.ok_or_else(|| stop_defer("Not allowed to perform deliveries as root."))
 }
 
 /// The mode from stage G's stat of `home` (G3), when the account whose
@@ -868,7 +860,7 @@ fn no_mailbox(found: bool, dash: &[u8]) -> Step<()> {
 /// sender is `""` or `#@[]`. `None` when no owner file changes it.
 fn owner_sender(
     t: &mut Trace,
-    rec: &UserRecord,
+    rec: &Target,
     opts: &ResolveOptions,
     local: &[u8],
     domain: &[u8],
@@ -952,21 +944,16 @@ impl ChosenFile {
 
 /// resolution.md §10 O4 items 12–13: delivery through the chosen file, or
 /// the default delivery with no file (Q5 with dash `""`).
-fn delivery_outcome(
-    t: &Trace,
-    file: ChosenFile,
-    target: Target,
-    ext: &[u8],
-    newsender: Option<Bytes>,
-) -> Stop {
+fn delivery_outcome(t: &Trace, file: ChosenFile, target: Target, newsender: Option<Bytes>) -> Stop {
     let outcome = match file.step {
         Some(i) => {
             let step = &t.search[i];
+            let default = step.name.default_value(&target.ext).map(Bytes::new);
             Outcome::Deliver {
                 file: step.name.name.clone(),
                 path: step.path.clone(),
                 target,
-                default: step.name.default_value(ext).map(Bytes::new),
+                default,
                 forward_only: file.forward_only,
                 empty: file.empty,
                 newsender,
@@ -1014,9 +1001,13 @@ pub fn check_home_mode(home: &[u8], patrn: u32, known_mode: Option<u32>) -> Home
             }
             if is_root() {
                 // a directory is always searchable by root
-            } else if let Ok(c) = std::ffi::CString::new(home) {
+            } else if let Some(r) =
                 // SAFETY: c is NUL-terminated.
-                if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == -1 {
+                crate::bytes::with_cstr(home, |c| unsafe {
+                    libc::access(c.as_ptr(), libc::X_OK)
+                })
+            {
+                if r == -1 {
                     return HomeCheck::Unreachable {
                         errno: crate::bytes::last_errno(),
                     };

@@ -604,3 +604,170 @@ fn cli_section_12_users_cdb_examples() {
     assert!(!last.iter().any(|l| l.contains("users/cdb")), "{last:#?}");
     assert!(last.last().unwrap().starts_with("trash"), "{last:#?}");
 }
+
+/// Runs qtraceaddr with `args`, feeding `input` on standard input.
+fn run_stdin(b: &Box_, nss: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = cmd(b, nss)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let w = std::thread::spawn(move || {
+        // qtraceaddr may stop reading early (an input error)
+        let _ = stdin.write_all(&input);
+    });
+    let o = child.wait_with_output().unwrap();
+    w.join().unwrap();
+    o
+}
+
+#[test]
+fn cli_stdin_gives_the_same_blocks_as_arguments() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    b.sb.file("joe/.qmail-default", b"&elsewhere@example.net\n", 0o644);
+    let addrs = ["joe-x@example.com", "a@remote.org", "nosuch@example.com"];
+    let want = cmd(&b, &nss).arg("--check").args(addrs).output().unwrap();
+    // nosuch@ has no .qmail-nosuch under the alias home
+    assert_eq!(want.status.code(), Some(100));
+    // CRLF, a blank line and an unterminated last line
+    let lines = b"joe-x@example.com\r\n\na@remote.org\nnosuch@example.com";
+    let o = run_stdin(&b, &nss, &["--check", "-"], lines);
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(text(&o), text(&want));
+    let o = run_stdin(&b, &nss, &["--check", "--stdin"], lines);
+    assert_eq!(text(&o), text(&want));
+    // -0: NUL-terminated; an argument comes first
+    let o = run_stdin(
+        &b,
+        &nss,
+        &["--check", "-0", "joe-x@example.com"],
+        b"a@remote.org\0nosuch@example.com\0",
+    );
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(text(&o), text(&want));
+}
+
+#[test]
+fn cli_stdin_streams_each_result_before_reading_on() {
+    let Some(nss) = nss_wrapper() else { return };
+    use std::io::{BufRead, Write as _};
+    use std::process::Stdio;
+    let b = setup("", None);
+    let mut child = cmd(&b, &nss)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout).lines() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    stdin.write_all(b"first@remote.org\n").unwrap();
+    stdin.flush().unwrap();
+    // standard input stays open: the block must come anyway (the timeout
+    // only guards against a hang)
+    let wait = std::time::Duration::from_secs(30);
+    let mut got = Vec::new();
+    while got.last().map(String::as_str) != Some("") {
+        got.push(
+            rx.recv_timeout(wait)
+                .expect("no result before end of input"),
+        );
+    }
+    assert_eq!(got[0], "input: first@remote.org");
+    assert_eq!(got[2], "accept address for remote delivery");
+    drop(stdin);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn cli_stdin_overlong_or_binary_records_exit_111_naming_the_line() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    let mut input = b"a@remote.org\n\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 200_000));
+    input.extend_from_slice(b"@remote.org\nlater@remote.org\n");
+    let o = run_stdin(&b, &nss, &["-"], &input);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "qtraceaddr: standard input line 3: longer than 131072 bytes\n"
+    );
+    // what came before is still traced
+    assert!(
+        text(&o).starts_with("input: a@remote.org\n"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("later@"));
+    let o = run_stdin(&b, &nss, &["-"], b"a@remote.org\nb\0c\n");
+    assert_eq!(o.status.code(), Some(111));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 2: NUL byte"));
+}
+
+#[test]
+fn cli_help_lists_the_cache_and_a_write_error_exits_111() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    let o = cmd(&b, &nss).arg("--help").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let h = text(&o);
+    for flag in [
+        "--qmail",
+        "--break",
+        "--alias",
+        "--json",
+        "--explain",
+        "--check",
+    ] {
+        assert!(h.contains(flag), "{flag} missing from --help:\n{h}");
+    }
+    assert!(h.contains("Passwd cache"), "{h}");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let Ok(full) = full else { return };
+    for args in [&["--help"][..], &["a@remote.org"][..]] {
+        let o = cmd(&b, &nss)
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(111), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).starts_with("qtraceaddr: write error: "),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+#[test]
+fn cli_an_address_starting_with_a_dash_follows_double_dash() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    let o = cmd(&b, &nss).arg("-x@remote.org").output().unwrap();
+    assert_eq!(o.status.code(), Some(111), "taken as an unknown flag");
+    let o = cmd(&b, &nss)
+        .args(["--json", "--", "-x@remote.org"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        text(&o).starts_with("{\"input\":\"-x@remote.org\""),
+        "{}",
+        text(&o)
+    );
+}

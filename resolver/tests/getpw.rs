@@ -3,7 +3,9 @@ mod common;
 use common::*;
 use qmail_resolver::bytes::is_temp_errno;
 use qmail_resolver::getpw::{getpw, getpw_candidates, CandidateResult, GetpwOutcome};
-use qmail_resolver::{Config, Outcome, Resolver, StaticPasswd, TempFailSource, UsersDb, Verdict};
+use qmail_resolver::{
+    Config, Outcome, PwResult, Resolver, StaticPasswd, TempFailSource, UsersDb, Verdict,
+};
 use std::path::Path;
 
 fn found(g: &qmail_resolver::getpw::Getpw) -> (String, String, String, bool) {
@@ -442,4 +444,40 @@ fn edge_36_nondefault_break_only_affects_getpw() {
         }
         o => panic!("{o:?}"),
     }
+}
+
+/// A passwd oracle that counts the look-ups it answers.
+struct Counting {
+    inner: StaticPasswd,
+    calls: std::cell::Cell<usize>,
+}
+
+impl qmail_resolver::Passwd for Counting {
+    fn getpwnam(&self, name: &[u8]) -> PwResult {
+        self.calls.set(self.calls.get() + 1);
+        self.inner.getpwnam(name)
+    }
+}
+
+#[test]
+fn cached_passwd_asks_each_name_once_but_etxtbsy_again() {
+    use qmail_resolver::{CachedPasswd, Passwd};
+    let mut inner = StaticPasswd::new();
+    inner.add(b"joe", 1001, 100, b"/home/joe");
+    inner.add_etxtbsy(b"busy");
+    let c = CachedPasswd::new(Counting {
+        inner,
+        calls: Default::default(),
+    });
+    for _ in 0..3 {
+        assert!(matches!(c.getpwnam(b"joe"), PwResult::Found(e) if e.uid == 1001));
+        assert_eq!(c.getpwnam(b"nobody"), PwResult::Absent);
+        assert_eq!(c.getpwnam(b"busy"), PwResult::Etxtbsy);
+    }
+    // joe and nobody once each; busy every time
+    assert_eq!(c_calls(&c), 2 + 3);
+}
+
+fn c_calls(c: &qmail_resolver::CachedPasswd<Counting>) -> usize {
+    c.inner().calls.get()
 }

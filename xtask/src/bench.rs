@@ -11,7 +11,13 @@
 //!   measures (`qmail_difftest::bench_rcpt`).
 //! * `cargo xtask bench resolve`: the resolver's throughput (addresses per
 //!   second, allocations per address) on a generated qmail home; the same
-//!   as `cargo bench -p qmail-resolver`.
+//!   as `cargo bench -p qmail-resolver --bench resolve`.
+//! * `cargo xtask bench trace`: qtraceaddr in bulk: the real binary
+//!   (release build) with `--stdin` over 24,000 addresses on the same
+//!   generated world with nss_wrapper, addresses per CPU second, system
+//!   calls (`strace -f -c`) and heap allocations (valgrind) per address,
+//!   next to the library's figures (`cargo bench -p qmail-resolver --bench
+//!   trace`).
 //! * `cargo xtask bench build`: the wall time of a cold `build` against a
 //!   plain `make` of the same pristine trees, and of a no-op rebuild.
 
@@ -37,6 +43,10 @@ enum What {
     /// Resolver throughput: addresses per second and allocations per
     /// address (runs `cargo bench -p qmail-resolver`).
     Resolve,
+    /// qtraceaddr in bulk: the release binary over 24,000 addresses with
+    /// --stdin (needs libnss-wrapper; strace and valgrind for the system
+    /// call and allocation figures)
+    Trace,
     /// Build wall times: cold build vs plain make, and a no-op rebuild
     /// (needs both releases, a C compiler and make).
     Build(BuildBenchArgs),
@@ -65,7 +75,8 @@ struct RcptArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         What::Rcpt(a) => rcpt(a),
-        What::Resolve => resolve(),
+        What::Resolve => cargo_bench("resolve"),
+        What::Trace => cargo_bench("trace"),
         What::Build(a) => build(a),
     }
 }
@@ -108,12 +119,13 @@ fn rcpt(a: RcptArgs) -> Result<()> {
     crate::difftest_bin::run(&mut c, "bench-rcpt").context("running the RCPT benchmark")
 }
 
-fn resolve() -> Result<()> {
+/// `cargo bench -p qmail-resolver --bench NAME`.
+fn cargo_bench(name: &str) -> Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(workspace_root());
-    xshell::cmd!(sh, "cargo bench -p qmail-resolver")
+    xshell::cmd!(sh, "cargo bench -p qmail-resolver --bench {name}")
         .run()
-        .context("running cargo bench -p qmail-resolver")?;
+        .with_context(|| format!("running cargo bench -p qmail-resolver --bench {name}"))?;
     Ok(())
 }
 
