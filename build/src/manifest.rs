@@ -69,6 +69,43 @@ pub struct PatchRecord {
     pub file: String,
     /// SHA-256 of its bytes.
     pub sha256: String,
+    /// `third-party` (a `--with-patch` file, applied first) or
+    /// `generated` (ours).
+    #[serde(default = "generated")]
+    pub origin: String,
+    /// The `-pN` it was applied with.
+    #[serde(default = "strip_one")]
+    pub strip: u32,
+}
+
+fn generated() -> String {
+    "generated".into()
+}
+
+fn strip_one() -> u32 {
+    1
+}
+
+impl PatchRecord {
+    /// The record of one of our generated patches.
+    pub fn generated(p: &qmail_patches::Patch) -> Self {
+        PatchRecord {
+            file: p.file_name.clone(),
+            sha256: p.sha256(),
+            origin: generated(),
+            strip: 1,
+        }
+    }
+
+    /// The record of a third-party patch of the stack.
+    pub fn third_party(p: &qmail_patches::ThirdPartyPatch) -> Self {
+        PatchRecord {
+            file: p.file_name.clone(),
+            sha256: p.sha256.clone(),
+            origin: "third-party".into(),
+            strip: p.strip,
+        }
+    }
 }
 
 /// The compiler and flags.

@@ -7,7 +7,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use qmail_patches::tree::hash_tree;
-use qmail_patches::{generate, is_scratch_tree, prepare_tree, prepare_tree_with, PatchDef};
+use qmail_patches::{
+    apply_stack, generate, generate_on_stack, is_scratch_tree, prepare_tree, prepare_tree_with,
+    PatchDef, ThirdPartyPatch,
+};
 use sha2::{Digest, Sha256};
 use upstream_hashes::{SourceTree, MESS822, NETQMAIL};
 
@@ -47,6 +50,9 @@ pub struct BuildOptions {
     /// The patches to apply (series order), e.g. from
     /// `qmail_patches::select`.
     pub patches: Vec<&'static PatchDef>,
+    /// Third-party patches applied to the netqmail tree, in order, before
+    /// ours (`--with-patch`); ours are generated against the result.
+    pub stack: Vec<ThirdPartyPatch>,
     /// The qmail ids.
     pub ids: IdMap,
     /// Where the ids came from (`system`, `uid-map`, `build-user`).
@@ -248,17 +254,22 @@ struct Inputs {
     sha256: String,
     nq_patches: Vec<qmail_patches::Patch>,
     m8_patches: Vec<qmail_patches::Patch>,
+    /// The netqmail tree our patches were generated against: the pristine
+    /// one, or the stack applied to it.
+    nq_tree: SourceTree,
 }
 
 fn inputs(
     opts: &BuildOptions,
+    work: &Path,
     paths: &InstallPaths,
     apply_owner: bool,
     mtime: i64,
 ) -> Result<Inputs, BuildError> {
     let compiler = Compiler::detect(&opts.cc)?;
     let (conf_cc, conf_ld) = compile_options(opts, &paths.prefix).conf_lines()?;
-    let nq_patches = generate(&opts.netqmail, &opts.patches)?;
+    let nq_tree = apply_stack(&opts.netqmail, &opts.stack, &work.join("stacked"))?;
+    let nq_patches = generate_on_stack(&opts.netqmail, &nq_tree, &opts.stack, &opts.patches, work)?;
     let m8_patches = generate(&opts.mess822, &opts.patches)?;
     let mut releases = Vec::new();
     for r in [&opts.netqmail, &opts.mess822] {
@@ -268,13 +279,16 @@ fn inputs(
             tree_sha256: hash_tree(&r.root)?,
         });
     }
-    let patches: Vec<PatchRecord> = nq_patches
+    let patches: Vec<PatchRecord> = opts
+        .stack
         .iter()
-        .chain(&m8_patches)
-        .map(|p| PatchRecord {
-            file: p.file_name.clone(),
-            sha256: p.sha256(),
-        })
+        .map(PatchRecord::third_party)
+        .chain(
+            nq_patches
+                .iter()
+                .chain(&m8_patches)
+                .map(PatchRecord::generated),
+        )
         .collect();
     let ids = IdsRecord {
         source: opts.ids_source.clone(),
@@ -316,6 +330,7 @@ fn inputs(
         sha256: hex::encode(Sha256::digest(stamp.to_string())),
         nq_patches,
         m8_patches,
+        nq_tree,
     })
 }
 
@@ -362,7 +377,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
 
     progress.stage("hashing inputs");
     let apply_owner = crate::running_as_root() && paths.destdir.is_none();
-    let inputs = inputs(opts, &paths, apply_owner, mtime)?;
+    let inputs = inputs(opts, &work, &paths, apply_owner, mtime)?;
     let target = Target {
         prefix: paths.prefix.clone(),
         destdir: paths.destdir.clone(),
@@ -390,7 +405,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
     }
 
     progress.stage("preparing netqmail-1.06 (copy + patch -p1)");
-    let nq = prepare_tree_with(&opts.netqmail, &inputs.nq_patches, &work)?;
+    let nq = prepare_tree_with(&inputs.nq_tree, &inputs.nq_patches, &work)?;
     progress.stage("compiling netqmail-1.06 (make it man)");
     compile_netqmail(&nq, &compile_options(opts, prefix))?;
     progress.stage("preparing mess822-0.58 (copy + patch -p1)");
@@ -595,6 +610,7 @@ mod tests {
             cc: "cc".into(),
             cflags: None,
             patches: Vec::new(),
+            stack: Vec::new(),
             ids: IdMap::build_user(),
             ids_source: "build-user".into(),
             work: t.path().join("work"),

@@ -136,22 +136,28 @@ pub enum PatchError {
     },
     /// One of our anchors, unique in the pristine file, is missing or
     /// ambiguous after the third-party patches.
-    #[error("generating {ours}: {file}: anchor {anchor:?} occurs once in pristine {release} but {count} times after {}; {ours} is not generated at a guessed place", by.as_deref().unwrap_or("the third-party patches"))]
-    StackAnchor {
-        /// Our patch's short name.
-        ours: String,
-        /// The file, relative to the release top directory.
-        file: String,
-        /// The anchor text.
-        anchor: String,
-        /// How often it occurs on the stacked tree.
-        count: usize,
-        /// The third-party patch after which it no longer occurs once
-        /// (`None`: only the patches together changed it).
-        by: Option<String>,
-        /// The release.
-        release: &'static str,
-    },
+    #[error(transparent)]
+    StackAnchor(Box<StackAnchor>),
+}
+
+/// One of our anchors moved by a third-party patch
+/// ([`PatchError::StackAnchor`]).
+#[derive(Debug, thiserror::Error)]
+#[error("generating {ours}: {file}: anchor {anchor:?} occurs once in pristine {release} but {count} times after {}; {ours} is not generated at a guessed place", by.as_deref().unwrap_or("the third-party patches"))]
+pub struct StackAnchor {
+    /// Our patch's short name.
+    pub ours: String,
+    /// The file, relative to the release top directory.
+    pub file: String,
+    /// The anchor text.
+    pub anchor: String,
+    /// How often it occurs on the stacked tree.
+    pub count: usize,
+    /// The third-party patch after which it no longer occurs once
+    /// (`None`: only the patches together changed it).
+    pub by: Option<String>,
+    /// The release.
+    pub release: &'static str,
 }
 
 /// A `patch` run that failed: `log` holds its output, `tail` the last

@@ -28,10 +28,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
-use upstream_hashes::SourceTree;
+use upstream_hashes::{Release, SourceTree, MESS822};
 
 use crate::tree::{copy_tree, io_err};
 use crate::{generate, Patch, PatchDef, PatchError};
+
+/// Whether third-party patches apply to `release`'s tree: they are
+/// patches to qmail (netqmail), never to mess822.
+pub fn takes_stack(release: &Release) -> bool {
+    *release != MESS822
+}
 
 /// The largest patch file read (the STARTTLS and AUTH patches are under
 /// 100 KiB).
@@ -385,14 +391,14 @@ pub fn generate_on_stack(
         return Err(err);
     }
     let culprit = find_culprit(pristine, stack, file, anchor, scratch)?;
-    Err(PatchError::StackAnchor {
+    Err(PatchError::StackAnchor(Box::new(crate::StackAnchor {
         ours: name.clone(),
         file: file.clone(),
         anchor: anchor.clone(),
         count: *count,
         by: culprit.map(ThirdPartyPatch::label),
         release: pristine.release.full_name,
-    })
+    })))
 }
 
 /// The first patch of `stack` after which `anchor` no longer occurs

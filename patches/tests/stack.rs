@@ -153,14 +153,15 @@ fn shifted_anchors_are_found_and_our_patch_applies_after_theirs() {
 fn expect_stack_anchor(err: PatchError, by: &str, count: usize) {
     let msg = err.to_string();
     match err {
-        PatchError::StackAnchor {
-            ours,
-            file,
-            anchor,
-            count: c,
-            by: b,
-            ..
-        } => {
+        PatchError::StackAnchor(e) => {
+            let qmail_patches::StackAnchor {
+                ours,
+                file,
+                anchor,
+                count: c,
+                by: b,
+                ..
+            } = *e;
             assert_eq!(ours, "realrcptto");
             assert_eq!(file, "qmail-smtpd.c");
             assert_eq!(anchor, RCPT_ANCHOR);

@@ -25,7 +25,7 @@ pub(crate) fn compare_programs(opts: &RunOptions, report: &mut Report) -> Result
     let start = Instant::now();
     let scratch = scratch_dir(&opts.out_dir)?;
     pair_r_b(opts, &scratch, report)?;
-    match &opts.netqmail {
+    match opts.patched_base() {
         Some(src) => pair_r_l(opts, src, &scratch, report)?,
         None => report.skipped.push(
             "R-L (patched qmail-local): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)"
@@ -179,6 +179,7 @@ mod tests {
     fn every_generated_program_is_compared_r_vs_b_in_both_modes() {
         let out = tempfile::tempdir().unwrap();
         let opts = RunOptions {
+            stack: None,
             seed: 7,
             scenarios: 0,
             out_dir: out.path().to_path_buf(),

@@ -6,7 +6,7 @@
 
 use crate::compare_scenario::{check_scenario, Disagreement};
 use crate::error::RunError;
-use crate::options::RunOptions;
+use crate::options::{RunOptions, Stack};
 use crate::oracle::setup::Oracles;
 use crate::report::{write_atomic, Failure, Report};
 use crate::scenario::{self, Scenario};
@@ -14,8 +14,15 @@ use crate::scratch::world_dir;
 use std::path::{Path, PathBuf};
 
 /// The command that replays a failure directory.
-pub fn replay_command(dir: &Path) -> String {
-    format!("cargo xtask test --replay {}", dir.display())
+pub fn replay_command(dir: &Path, stack: Option<&Stack>) -> String {
+    let mut cmd = format!("cargo xtask test --replay {}", dir.display());
+    for p in stack.iter().flat_map(|s| &s.patches) {
+        match p.strip {
+            1 => cmd.push_str(&format!(" --with-patch {}", p.path.display())),
+            n => cmd.push_str(&format!(" --with-patch p{n}:{}", p.path.display())),
+        }
+    }
+    cmd
 }
 
 /// Writes failure directory number `n` of scenario `sc` for the
@@ -49,7 +56,7 @@ pub(crate) fn record_failure(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     keep.save(&dir.join(scenario::layout::SCENARIO_JSON))?;
-    let cmd = replay_command(&dir);
+    let cmd = replay_command(&dir, opts.stack.as_ref());
     let text = format!(
         "pair: {}\nscenario: seed {} index {}\naddress: {}\nleft:  {}\nright: {}\nshrunk to this address: {}\n\nreplay:\n  {cmd}\n",
         d.pair,

@@ -39,6 +39,9 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// The pristine netqmail tree (for G), if any.
     pub netqmail: Option<PathBuf>,
+    /// The third-party stack (`--with-patch`) S, Q and L are built on, if
+    /// any; G stays pristine.
+    pub stack: Option<Stack>,
     /// Fail instead of skipping tiers that need the sources.
     pub require_upstream: bool,
     /// Show a progress bar (only if stderr is a terminal).
@@ -49,6 +52,27 @@ pub struct RunOptions {
     /// (accept ↔ reject) for addresses containing these bytes, so that the
     /// comparison, shrinking and replay of a disagreement can be exercised.
     pub tamper: Option<Vec<u8>>,
+}
+
+/// A third-party stack: the netqmail tree after the third-party patches
+/// (`qmail_patches::apply_stack`), and those patches in order.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// The stacked tree.
+    pub tree: PathBuf,
+    /// The third-party patches it carries.
+    pub patches: Vec<qmail_patches::ThirdPartyPatch>,
+}
+
+impl RunOptions {
+    /// The netqmail tree S, Q and L are built from: the stack's when there
+    /// is one, else the pristine tree.
+    pub fn patched_base(&self) -> Option<&Path> {
+        match &self.stack {
+            Some(s) => Some(&s.tree),
+            None => self.netqmail.as_deref(),
+        }
+    }
 }
 
 /// The default output directory: `<workspace>/target/difftest`, or

@@ -67,6 +67,10 @@ pub struct Excused {
 pub struct Report {
     /// The seed.
     pub seed: u64,
+    /// The third-party patches S, Q and L ran on (`--with-patch`), in
+    /// order, each as `NAME (sha256 HEX, -pN)`; empty for pristine
+    /// netqmail-1.06.
+    pub stack: Vec<String>,
     /// Scenarios run.
     pub scenarios: u64,
     /// Addresses resolved (over all scenarios).
@@ -194,6 +198,15 @@ impl Report {
             "* seed: `{}`\n* scenarios: {}\n* addresses: {}\n* wall time: {:.1} s\n\n",
             self.seed, self.scenarios, self.addresses, self.seconds
         ));
+        if !self.stack.is_empty() {
+            m.push_str(
+                "Stack proved (S, Q and L run on it; G is pristine netqmail-1.06): netqmail-1.06",
+            );
+            for p in &self.stack {
+                m.push_str(&format!(" + `{p}`"));
+            }
+            m.push_str(", then our patches.\n\n");
+        }
         if self.other_break_scenarios > 0 {
             m.push_str(&format!(
                 "{} scenarios use a conf-break other than `-`: the resolver and the realrcptto core get it, the qmail programs (G, S/Q) are built with `-`, so those scenarios are compared R vs C only (column \"skipped\").\n\n",

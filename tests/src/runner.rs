@@ -45,6 +45,7 @@ use std::time::Instant;
 pub fn run(opts: &RunOptions) -> Result<Report, RunError> {
     let mut report = Report {
         seed: opts.seed,
+        stack: stack_labels(opts),
         ..Report::default()
     };
     let _ = std::fs::remove_dir_all(opts.out_dir.join("failures"));
@@ -67,6 +68,7 @@ pub fn replay(dir: &Path, opts: &RunOptions) -> Result<Report, RunError> {
     let sc = Scenario::load(&dir.join(scenario::layout::SCENARIO_JSON))?;
     let mut report = Report {
         seed: sc.seed,
+        stack: stack_labels(opts),
         ..Report::default()
     };
     let mut o = opts.clone();
@@ -95,7 +97,7 @@ pub fn replay(dir: &Path, opts: &RunOptions) -> Result<Report, RunError> {
     let _ = std::fs::remove_dir_all(o.out_dir.join("failures"));
     for f in &mut report.failures {
         f.dir = None;
-        f.replay = Some(replay_command(dir));
+        f.replay = Some(replay_command(dir, opts.stack.as_ref()));
     }
     report.write(&o.out_dir)?;
     Ok(report)
@@ -320,4 +322,12 @@ fn tally_known(report: &mut Report, rows: Vec<KnownRow>) {
         }
     }
     report.known = rows;
+}
+
+/// The report's names of the third-party patches of the run's stack.
+fn stack_labels(opts: &RunOptions) -> Vec<String> {
+    opts.stack
+        .iter()
+        .flat_map(|s| s.patches.iter().map(|p| p.label()))
+        .collect()
 }

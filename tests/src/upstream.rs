@@ -13,6 +13,13 @@ pub fn netqmail() -> Option<PathBuf> {
     dir_from_env("QMAIL_SOURCE_NETQMAIL")
 }
 
+/// The netqmail tree with the third-party stack of `cargo xtask test
+/// --with-patch` applied (`QMAIL_STACKED_NETQMAIL`), else the pristine
+/// tree: the one S, Q and L are built from.
+pub fn stacked_netqmail() -> Option<PathBuf> {
+    dir_from_env("QMAIL_STACKED_NETQMAIL").or_else(netqmail)
+}
+
 /// The unpacked mess822-0.58 tree, if one was given.
 pub fn mess822() -> Option<PathBuf> {
     dir_from_env("QMAIL_SOURCE_MESS822")

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 fn opts(out: &Path, scenarios: u64, netqmail: Option<PathBuf>) -> RunOptions {
     RunOptions {
+        stack: None,
         seed: 4242,
         scenarios,
         out_dir: out.to_path_buf(),

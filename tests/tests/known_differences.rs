@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 fn opts(out: &std::path::Path, netqmail: Option<PathBuf>) -> RunOptions {
     RunOptions {
+        stack: None,
         seed: 0,
         scenarios: 0,
         out_dir: out.to_path_buf(),

@@ -21,7 +21,7 @@ const QRCPTHOSTS: &[u8] = b"Dsorry, that domain isn't in my list of allowed rcpt
 fn builds() -> Option<&'static (SqBuild, SqBuild)> {
     static B: OnceLock<Option<(SqBuild, SqBuild)>> = OnceLock::new();
     B.get_or_init(|| {
-        let src: PathBuf = upstream::netqmail()?;
+        let src: PathBuf = upstream::stacked_netqmail()?;
         let p = SqBuild::build(&src, true).unwrap_or_else(|e| panic!("{e}"));
         let u = SqBuild::build(&src, false).unwrap_or_else(|e| panic!("{e}"));
         Some((p, u))

@@ -1,5 +1,6 @@
 //! Oracle S inside sessions of the third-party patches: RCPTs inside a
-//! real STARTTLS session (`oracle::sq_tls`) when `QMAIL_SOURCE_NETQMAIL`
+//! real STARTTLS session (`oracle::sq_tls`) when the tree S runs on (`QMAIL_STACKED_NETQMAIL`, set by
+//! `cargo xtask test --with-patch`, else `QMAIL_SOURCE_NETQMAIL`)
 //! is a tree with the STARTTLS patch, and inside an authenticated session
 //! (`oracle::sq_auth`) when it is a tree with the SMTP AUTH patch. On
 //! other trees (or without one) each test prints a SKIPPED line.
@@ -32,7 +33,7 @@ const NOGATEWAY_TLS: &str =
 fn build() -> Option<&'static SqBuild> {
     static B: OnceLock<Option<SqBuild>> = OnceLock::new();
     B.get_or_init(|| {
-        let src: PathBuf = upstream::netqmail()?;
+        let src: PathBuf = upstream::stacked_netqmail()?;
         Some(SqBuild::build(&src, true).unwrap_or_else(|e| panic!("{e}")))
     })
     .as_ref()
@@ -354,7 +355,14 @@ fn sq_session_disagreement_is_reported_needs_tls_or_auth_stack() {
     let out = tempfile::tempdir().unwrap();
     sc.save(&out.path().join(scenario::layout::SCENARIO_JSON))
         .unwrap();
+    let stack = upstream::stacked_netqmail()
+        .filter(|t| *t != src)
+        .map(|tree| qmail_difftest::options::Stack {
+            tree,
+            patches: Vec::new(),
+        });
     let o = RunOptions {
+        stack,
         seed: 7,
         scenarios: 1,
         out_dir: out.path().join("run"),

@@ -147,6 +147,7 @@ fn build(a: BuildBenchArgs) -> Result<()> {
         cc: "cc".into(),
         cflags: None,
         patches: qmail_patches::select(&[])?,
+        stack: Vec::new(),
         ids: qmail_build::IdMap::build_user(),
         ids_source: "build-user".into(),
         work: work.join("work"),

@@ -8,6 +8,7 @@ use qmail_build::{resolve_ids, BuildOptions};
 use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
 
 use crate::sources::{workspace_root, SourceArgs};
+use crate::stack::StackArgs;
 
 /// Arguments of `cargo xtask build`.
 #[derive(clap::Args, Debug)]
@@ -66,6 +67,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
+    pub stack: StackArgs,
+    #[command(flatten)]
     pub sources: SourceArgs,
 }
 
@@ -92,6 +95,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         eprintln!("build: {n}");
     }
     let patches = qmail_patches::select(&args.patches)?;
+    let stack = args.stack.load()?;
     let _lock = crate::patch::lock_work(&work, "build")?;
     let trees = args.sources.obtain(&work.join("pristine"))?;
     let opts = BuildOptions {
@@ -103,6 +107,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         cc: args.cc.clone(),
         cflags: args.cflags.clone(),
         patches,
+        stack,
         ids,
         ids_source,
         work: work.join("build"),
@@ -132,7 +137,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
         }
     );
     for p in &m.patches {
-        println!("patch {}  {}", p.sha256, p.file);
+        match p.origin.as_str() {
+            "generated" => println!("patch {}  {}", p.sha256, p.file),
+            o => println!("patch {}  {} ({o}, -p{})", p.sha256, p.file, p.strip),
+        }
     }
     println!("manifest: {}", out.manifest_path.display());
     if !m.ownership_applied {

@@ -12,6 +12,7 @@ mod difftest_bin;
 mod fuzz;
 mod patch;
 mod sources;
+mod stack;
 mod test;
 mod tmpdir;
 

@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use qmail_patches::Patch;
+use qmail_patches::{Patch, PatchDef, ThirdPartyPatch};
+use qmail_sources::SourceTree;
 
 use crate::sources::{workspace_root, SourceArgs};
+use crate::stack::StackArgs;
 
 /// Arguments of `cargo xtask patch`.
 #[derive(clap::Args, Debug)]
@@ -26,6 +28,8 @@ pub struct PatchArgs {
     /// `errno,nonroot`); default: all, in series order.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub patches: Vec<String>,
+    #[command(flatten)]
+    pub stack: StackArgs,
     #[command(flatten)]
     pub sources: SourceArgs,
 }
@@ -54,6 +58,29 @@ pub(crate) fn lock_work(work: &Path, what: &str) -> Result<qmail_build::WorkLock
     Ok(lock)
 }
 
+/// Generate the patches of `defs` for one tree and apply them in
+/// `work/<full name>`: on the qmail tree the third-party `stack` first
+/// (in `work/stacked/`), ours generated against the result.
+fn patch_tree(
+    tree: &SourceTree,
+    defs: &[&PatchDef],
+    stack: &[ThirdPartyPatch],
+    work: &Path,
+) -> Result<Vec<Patch>> {
+    let release = tree.release.full_name;
+    let stack = if qmail_patches::stack::takes_stack(tree.release) {
+        stack
+    } else {
+        &[]
+    };
+    let stacked = qmail_patches::apply_stack(tree, stack, &work.join("stacked"))?;
+    let patches = qmail_patches::generate_on_stack(tree, &stacked, stack, defs, work)?;
+    let dir = qmail_patches::prepare_tree_with(&stacked, &patches, work)
+        .with_context(|| format!("applying the patches to {release}"))?;
+    eprintln!("{release}: patched tree in {}", dir.display());
+    Ok(patches)
+}
+
 /// Run `cargo xtask patch`.
 pub fn run(args: PatchArgs) -> Result<()> {
     let root = workspace_root();
@@ -64,30 +91,42 @@ pub fn run(args: PatchArgs) -> Result<()> {
         .emit
         .unwrap_or_else(|| root.join("target").join("patches"));
     let defs = qmail_patches::select(&args.patches)?;
+    let stack = args.stack.load()?;
     let _lock = lock_work(&work, "patch")?;
     let trees = args.sources.obtain(&work.join("pristine"))?;
     let mut all: Vec<Patch> = Vec::new();
     for tree in &trees {
-        let release = tree.release.full_name;
-        let patches = qmail_patches::generate(tree, &defs)?;
-        let dir = qmail_patches::prepare_tree_with(tree, &patches, &work)
-            .with_context(|| format!("applying the patches to {release}"))?;
-        eprintln!("{release}: patched tree in {}", dir.display());
-        all.extend(patches);
+        all.extend(patch_tree(tree, &defs, &stack, &work)?);
+    }
+    if let Some(p) = stack
+        .iter()
+        .find(|t| t.file_name == "series" || all.iter().any(|p| p.file_name == t.file_name))
+    {
+        anyhow::bail!(
+            "--with-patch {}: its name {} is one of the files written into {}; rename it",
+            p.path.display(),
+            p.file_name,
+            emit.display()
+        );
     }
     std::fs::create_dir_all(&emit).with_context(|| format!("{}: cannot create", emit.display()))?;
+    for t in &stack {
+        write_atomic(&emit.join(&t.file_name), &t.bytes)?;
+        println!("{}  {} (third-party, -p{})", t.sha256, t.file_name, t.strip);
+    }
     for p in &all {
         write_atomic(&emit.join(&p.file_name), p.to_diff().as_bytes())?;
         println!("{}  {}", p.sha256(), p.file_name);
     }
     write_atomic(
         &emit.join("series"),
-        qmail_patches::series_file(&all).as_bytes(),
+        qmail_patches::series_file(&stack, &all).as_bytes(),
     )?;
     eprintln!(
-        "wrote {} patches and series into {} (apply each with `patch -p1` in the release's top directory)",
-        all.len(),
-        emit.display()
+        "wrote {} patches and series into {} (apply each with `patch -p1` in the release's top directory{})",
+        stack.len() + all.len(),
+        emit.display(),
+        if stack.is_empty() { "" } else { "; the third-party ones first, in the netqmail tree" }
     );
     Ok(())
 }

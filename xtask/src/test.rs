@@ -18,6 +18,7 @@
 
 use crate::cargo_tests;
 use crate::sources::{workspace_root, SourceArgs};
+use crate::stack::StackArgs;
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ pub const DEFAULT_SEED: u64 = 1;
 pub struct TestArgs {
     #[command(flatten)]
     sources: SourceArgs,
+    #[command(flatten)]
+    stack: StackArgs,
     /// Fail, instead of skipping, when a tier needs upstream sources that
     /// are absent (or cannot run here, e.g. oracle G without root).
     #[arg(long)]
@@ -89,6 +92,9 @@ fn cargo() -> String {
 struct Trees {
     netqmail: Option<PathBuf>,
     mess822: Option<PathBuf>,
+    /// The netqmail tree after `--with-patch`'s stack (for the cargo
+    /// tests of S, Q and L; the difftest applies the same stack itself).
+    stacked: Option<PathBuf>,
 }
 
 /// Step 1: the sources, offline only, one release at a time (a missing
@@ -100,6 +106,7 @@ fn find_trees(args: &TestArgs, root: &std::path::Path) -> Trees {
     let mut trees = Trees {
         netqmail: None,
         mess822: None,
+        stacked: None,
     };
     for release in upstream_hashes::releases() {
         let mut opts = qmail_sources::SourcesOptions::new(args.sources.distfiles.dir());
@@ -169,7 +176,38 @@ fn difftest_command(args: &TestArgs, root: &std::path::Path, trees: &Trees) -> C
     if args.require_upstream {
         c.arg("--require-upstream");
     }
+    for p in &args.stack.with_patch {
+        c.arg("--with-patch").arg(p);
+    }
     c
+}
+
+/// Apply `--with-patch`'s stack to the netqmail tree found, in
+/// `target/xtask-test/stacked/`. A stack without a netqmail tree cannot be
+/// proved: that is an error, not a skip.
+fn stack_step(args: &TestArgs, root: &std::path::Path, trees: &mut Trees) -> Result<()> {
+    if args.stack.with_patch.is_empty() {
+        return Ok(());
+    }
+    let stack = args.stack.load()?;
+    let Some(nq) = &trees.netqmail else {
+        anyhow::bail!(
+            "--with-patch needs the netqmail tree to prove the stack on (--source netqmail=DIR, or the verified tarball in the distfiles directory)"
+        );
+    };
+    let pristine = upstream_hashes::SourceTree::unverified(&NETQMAIL, nq);
+    let dest = root.join("target").join("xtask-test").join("stacked");
+    let stacked = qmail_patches::apply_stack(&pristine, &stack, &dest)?;
+    println!(
+        "== stack: netqmail-1.06 + {} (S, Q and L run on it; G stays pristine)",
+        stack
+            .iter()
+            .map(|p| p.label())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    );
+    trees.stacked = Some(stacked.root);
+    Ok(())
 }
 
 /// Step 2: `cargo test --workspace --no-fail-fast`, as (passed, failed);
@@ -196,7 +234,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     let mut passed = 0u64;
     let mut failed = 0u64;
 
-    let trees = find_trees(&args, &root);
+    let mut trees = find_trees(&args, &root);
     for (name, v) in [
         (NETQMAIL.name, &trees.netqmail),
         (MESS822.name, &trees.mess822),
@@ -207,6 +245,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
+    stack_step(&args, &root, &mut trees)?;
     let tmp = crate::tmpdir::for_tests()?;
     let envs = |c: &mut Command| {
         if let Some(t) = &tmp {
@@ -215,6 +254,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         for (var, tree) in [
             ("QMAIL_SOURCE_NETQMAIL", &trees.netqmail),
             ("QMAIL_SOURCE_MESS822", &trees.mess822),
+            ("QMAIL_STACKED_NETQMAIL", &trees.stacked),
         ] {
             match tree {
                 Some(t) => c.env(var, t),

@@ -45,6 +45,7 @@ pub fn options(nq: &Path, m8: &Path, prefix: &Path, work: &Path) -> BuildOptions
         cc: "cc".into(),
         cflags: None,
         patches: qmail_patches::select(&["errno".into(), "nonroot".into()]).unwrap(),
+        stack: Vec::new(),
         ids: IdMap::build_user(),
         ids_source: "build-user".into(),
         work: work.to_path_buf(),

@@ -4,10 +4,12 @@
 
 use clap::{Parser, Subcommand};
 use qmail_difftest::failures::replay_command;
-use qmail_difftest::options::{default_out_dir, RunOptions};
+use qmail_difftest::options::{default_out_dir, RunOptions, Stack};
 use qmail_difftest::runner;
-use std::path::PathBuf;
+use qmail_patches::ThirdPartyPatch;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use upstream_hashes::{SourceTree, NETQMAIL};
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +29,11 @@ struct Common {
     /// The unpacked pristine netqmail-1.06 tree, for oracle G.
     #[arg(long, env = "QMAIL_SOURCE_NETQMAIL")]
     netqmail: Option<PathBuf>,
+    /// A third-party patch applied to the netqmail tree before ours, for
+    /// S, Q and L (repeatable, in order; `pN:FILE` for another strip
+    /// level). G stays pristine.
+    #[arg(long = "with-patch", value_name = "[pN:]FILE")]
+    with_patch: Vec<String>,
     /// Fail instead of skipping the tiers that need upstream sources.
     #[arg(long)]
     require_upstream: bool,
@@ -92,17 +99,52 @@ fn options(c: &Common, seed: u64, scenarios: u64) -> Result<RunOptions, String> 
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let require =
         c.require_upstream || std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1");
+    let out_dir = c.out.clone().unwrap_or_else(default_out_dir);
+    let netqmail = c.netqmail.clone().filter(|p| !p.as_os_str().is_empty());
+    let stack = stack(c, netqmail.as_deref(), &out_dir)?;
     Ok(RunOptions {
         seed,
         scenarios,
-        out_dir: c.out.clone().unwrap_or_else(default_out_dir),
+        out_dir,
         exe,
-        netqmail: c.netqmail.clone().filter(|p| !p.as_os_str().is_empty()),
+        netqmail,
+        stack,
         require_upstream: require,
         progress: !c.no_progress,
         require_coverage: scenarios >= 100,
         tamper: None,
     })
+}
+
+/// The stack of `--with-patch`, applied to the netqmail tree in
+/// `OUT/stacked/`; refused without a netqmail tree.
+fn stack(c: &Common, netqmail: Option<&Path>, out: &Path) -> Result<Option<Stack>, String> {
+    if c.with_patch.is_empty() {
+        return Ok(None);
+    }
+    let Some(nq) = netqmail else {
+        return Err(
+            "--with-patch needs the netqmail tree (--netqmail DIR or QMAIL_SOURCE_NETQMAIL)".into(),
+        );
+    };
+    let mut patches = Vec::new();
+    for arg in &c.with_patch {
+        patches
+            .push(ThirdPartyPatch::from_arg(arg).map_err(|e| format!("--with-patch {arg}: {e}"))?);
+    }
+    let pristine = SourceTree::unverified(&NETQMAIL, nq);
+    let tree = qmail_patches::apply_stack(&pristine, &patches, &out.join("stacked"))
+        .map_err(|e| e.to_string())?;
+    for p in &patches {
+        eprintln!(
+            "difftest: S, Q and L on the stack: third-party patch {}",
+            p.label()
+        );
+    }
+    Ok(Some(Stack {
+        tree: tree.root,
+        patches,
+    }))
 }
 
 fn corpus(seed: u64, count: u64, dir: &std::path::Path) -> ExitCode {
@@ -148,7 +190,7 @@ fn main() -> ExitCode {
                         "{}: scenario {index} of seed {seed} ({} addresses); replay: {}",
                         dir.display(),
                         sc.addresses.len(),
-                        replay_command(&dir)
+                        replay_command(&dir, None)
                     );
                     ExitCode::SUCCESS
                 }

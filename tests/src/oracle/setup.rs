@@ -112,7 +112,10 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
                 Err(GError::NotRoot(uid)) if !opts.require_upstream => Err(Absent::NotRoot(uid)),
                 Err(e) => return Err(e.into()),
             };
-            (g, Ok(SqBuild::build(src, true)?))
+            // S and Q run the packager's stack when there is one; G stays
+            // pristine (neither the TLS nor the AUTH patch changes delivery).
+            let base = opts.patched_base().unwrap_or(src);
+            (g, Ok(SqBuild::build(base, true)?))
         }
     };
     let (tls, auth) = match &sq {
