@@ -16,6 +16,9 @@ use upstream_hashes::{SourceTree, NETQMAIL};
 
 const RCPT_ANCHOR: &str = "if (!addrallowed()) { err_nogateway(); return; }\n";
 
+const MAN_SMTPD: &str = ".TH qmail-smtpd 8\n.SH NAME\nqmail-smtpd\n.SH \"SEE ALSO\"\ntcp-env(1),\nqmail-control(5),\nqmail-inject(8),\nqmail-newmrh(8),\nqmail-queue(8)\n";
+const MAN_QMTPD: &str = ".TH qmail-qmtpd 8\n.SH NAME\nqmail-qmtpd\n.SH \"SEE ALSO\"\ntcp-env(1),\nqmail-control(5),\nqmail-queue(8)\n";
+
 /// The files of a stand-in netqmail tree: every anchor the realrcptto
 /// generator looks for, once, between filler lines.
 fn stand_in_files() -> Vec<(&'static str, String)> {
@@ -56,6 +59,8 @@ fn stand_in_files() -> Vec<(&'static str, String)> {
         ("qmail-smtpd.c", smtpd),
         ("qmail-qmtpd.c", qmtpd),
         ("Makefile", makefile),
+        ("qmail-smtpd.8", MAN_SMTPD.into()),
+        ("qmail-qmtpd.8", MAN_QMTPD.into()),
         ("TARGETS", "a.o\nrcpthosts.o\nz.o\n".into()),
         ("FILES", "a.c\nrcpthosts.c\nz.c\n".into()),
     ]
