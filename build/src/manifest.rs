@@ -222,3 +222,23 @@ impl Manifest {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PatchRecord;
+
+    #[test]
+    fn a_patch_record_of_an_older_manifest_reads_as_ours_with_p1() {
+        // Manifests written before --with-patch have no origin or strip: a
+        // rebuild must still read them (and then find the inputs changed).
+        let r: PatchRecord =
+            serde_json::from_str(r#"{"file":"netqmail-1.06-realrcptto.patch","sha256":"ab"}"#)
+                .unwrap();
+        assert_eq!((r.origin.as_str(), r.strip), ("generated", 1));
+        let t: PatchRecord = serde_json::from_str(
+            r#"{"file":"tls.patch","sha256":"cd","origin":"third-party","strip":0}"#,
+        )
+        .unwrap();
+        assert_eq!((t.origin.as_str(), t.strip), ("third-party", 0));
+    }
+}

@@ -39,3 +39,49 @@ impl StackArgs {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &std::path::Path, sub: &str, name: &str) -> String {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join(name);
+        std::fs::write(&p, "--- a/FILES\n+++ b/FILES\n@@ -1 +1,2 @@\n a\n+b\n").unwrap();
+        p.display().to_string()
+    }
+
+    #[test]
+    fn two_patches_with_one_file_name_are_refused_naming_both() {
+        let t = tempfile::tempdir().unwrap();
+        let a = write(t.path(), "one", "tls.patch");
+        let b = write(t.path(), "two", "tls.patch");
+        let args = StackArgs {
+            with_patch: vec![a.clone(), format!("p0:{b}")],
+        };
+        let e = args.load().unwrap_err().to_string();
+        assert!(
+            e.contains("a second patch named tls.patch") && e.contains(&a),
+            "{e}"
+        );
+        let ok = StackArgs {
+            with_patch: vec![a, write(t.path(), "two", "auth.patch")],
+        };
+        let loaded = ok.load().unwrap();
+        assert_eq!(loaded[0].file_name, "tls.patch");
+        assert_eq!(loaded[1].file_name, "auth.patch");
+    }
+
+    #[test]
+    fn a_missing_patch_names_the_option_and_the_file() {
+        let args = StackArgs {
+            with_patch: vec!["/nonexistent/x.patch".into()],
+        };
+        let e = format!("{:#}", args.load().unwrap_err());
+        assert!(
+            e.contains("--with-patch /nonexistent/x.patch") && e.contains("cannot read"),
+            "{e}"
+        );
+    }
+}
