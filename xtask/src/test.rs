@@ -12,6 +12,11 @@
 //!    least 500 scenarios); with the sources also G, pristine netqmail
 //!    (at least 2,000 scenarios).
 //!
+//! With `--with-patch FILE` (repeatable) the third-party stack is applied
+//! to the netqmail tree (`target/xtask-test/stacked/`): the cargo tests of
+//! S get it in `QMAIL_STACKED_NETQMAIL`, the difftest builds S, Q and L
+//! from it (G stays pristine) and its report names every patch and digest.
+//!
 //! It ends with one line, `N passed, M failed` (cargo test results plus
 //! differential checks), and exits non-zero on any failure.
 //! `--replay DIR` re-runs one saved disagreement instead.
