@@ -47,13 +47,20 @@ pub const NAME_LIMIT: usize = 4096;
 /// names would take memory quadratic in it); [`too_long_names`] counts the
 /// names left out.
 pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
-    let se = safeext(ext);
-    let mut v = Vec::new();
+    // most extensions are already safe: borrow them (no copy)
+    let folded;
+    let se: &[u8] = if ext.iter().any(|&c| c == b'.' || c.is_ascii_uppercase()) {
+        folded = safeext(ext);
+        &folded
+    } else {
+        ext
+    };
+    let mut v = Vec::with_capacity(2 + se.iter().filter(|&&c| c == b'-').count());
     let base = b".qmail".len() + dash.len();
     if base + se.len() < NAME_LIMIT {
         let mut exact = b".qmail".to_vec();
         exact.extend_from_slice(dash);
-        exact.extend_from_slice(&se);
+        exact.extend_from_slice(se);
         let default_at =
             (se.len() >= 7 && &se[se.len() - 7..] == b"default").then(|| ext.len() - 7);
         v.push(SearchName {
