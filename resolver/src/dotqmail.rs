@@ -14,6 +14,16 @@ pub fn safeext(ext: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// [`safeext`], borrowing `ext` when it is already safe (no `.`, no
+/// upper case: most extensions), so that no copy is made.
+pub fn safeext_cow(ext: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if ext.iter().any(|&c| c == b'.' || c.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(safeext(ext))
+    } else {
+        std::borrow::Cow::Borrowed(ext)
+    }
+}
+
 /// One name the search probes (Q2–Q4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SearchName {
@@ -47,14 +57,8 @@ pub const NAME_LIMIT: usize = 4096;
 /// names would take memory quadratic in it); [`too_long_names`] counts the
 /// names left out.
 pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
-    // most extensions are already safe: borrow them (no copy)
-    let folded;
-    let se: &[u8] = if ext.iter().any(|&c| c == b'.' || c.is_ascii_uppercase()) {
-        folded = safeext(ext);
-        &folded
-    } else {
-        ext
-    };
+    let se = safeext_cow(ext);
+    let se: &[u8] = &se;
     let mut v = Vec::with_capacity(2 + se.iter().filter(|&&c| c == b'-').count());
     let base = b".qmail".len() + dash.len();
     if base + se.len() < NAME_LIMIT {

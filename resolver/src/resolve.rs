@@ -932,14 +932,18 @@ fn owner_sender(
     if !run_q7 {
         return Ok(None);
     }
-    let mut base = b".qmail".to_vec();
-    base.extend_from_slice(rec.dash);
-    base.extend_from_slice(&dotqmail::safeext(rec.ext));
-    let home = rec.home;
-    if !owner_probe(t, home, &base, b"-owner")? {
+    // home/.qmail<dash><safeext>, then each suffix in turn: one buffer
+    let mut path = Vec::with_capacity(rec.home.len() + rec.dash.len() + rec.ext.len() + 30);
+    path.extend_from_slice(rec.home);
+    path.push(b'/');
+    let name_at = path.len();
+    path.extend_from_slice(b".qmail");
+    path.extend_from_slice(rec.dash);
+    path.extend_from_slice(&dotqmail::safeext_cow(rec.ext));
+    if !owner_probe(t, &mut path, name_at, b"-owner")? {
         return Ok(None);
     }
-    let dflt = owner_probe(t, home, &base, b"-owner-default")?;
+    let dflt = owner_probe(t, &mut path, name_at, b"-owner-default")?;
     let mut ns = local.to_vec();
     ns.extend_from_slice(if dflt { b"-owner-@" } else { b"-owner@" });
     ns.extend_from_slice(domain);
@@ -949,19 +953,24 @@ fn owner_sender(
     Ok(Some(Bytes(ns)))
 }
 
-/// resolution.md §8 Q7: does `base + suffix` exist under `home` (any file
-/// type)? A temporary stat errno defers.
-fn owner_probe(t: &mut Trace, home: &[u8], base: &[u8], suffix: &[u8]) -> Step<bool> {
-    let mut n = base.to_vec();
-    n.extend_from_slice(suffix);
-    let r = match stat_path(&join(home, &n)) {
+/// resolution.md §8 Q7: does `base + suffix` exist under home (any file
+/// type)? `path` is `home/base` (the name starting at `name_at`); the
+/// suffix is appended for the probe and removed again. A temporary stat
+/// errno defers.
+fn owner_probe(t: &mut Trace, path: &mut Vec<u8>, name_at: usize, suffix: &[u8]) -> Step<bool> {
+    let base_len = path.len();
+    path.extend_from_slice(suffix);
+    let st = stat_path(path);
+    let n = &path[name_at..];
+    let r = match st {
         StatResult::Ok { .. } => true,
         StatResult::Err { errno } if is_temp_errno(errno) => {
-            return Err(stop_defer(unable(b"Unable to open ", &n, errno)));
+            return Err(stop_defer(unable(b"Unable to open ", n, errno)));
         }
         StatResult::Err { .. } => false,
     };
-    t.owner.push((Bytes(n), r));
+    t.owner.push((Bytes::new(n), r));
+    path.truncate(base_len);
     Ok(r)
 }
 
