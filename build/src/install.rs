@@ -420,6 +420,102 @@ pub fn install_extra(
     Ok(out)
 }
 
+/// The manifest's `package` of the files [`install_extra_files`]
+/// installs (the toolkit's own programs and pages, such as qtraceaddr).
+pub const EXTRA_PACKAGE: &str = "qmail-toolkit";
+
+/// A file from outside the two upstream trees that the build installs
+/// under the prefix, e.g. `bin/qtraceaddr` (built by the caller: this
+/// crate knows nothing about how it was made).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraFile {
+    /// The file to install (a regular file; a link is refused).
+    pub src: PathBuf,
+    /// Where it goes, relative to the prefix, e.g. `man/man1/qtraceaddr.1`.
+    pub dest_rel: String,
+    /// Its permission bits, e.g. `0o755`.
+    pub mode: u32,
+}
+
+/// An [`ExtraFile`] read into memory, with its digest.
+#[derive(Debug, Clone)]
+pub struct ExtraContents {
+    /// The file.
+    pub file: ExtraFile,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+}
+
+impl ExtraFile {
+    /// Read the file (no link followed, no FIFO blocking) and digest it.
+    /// A `dest_rel` that is not a plain relative path is refused.
+    pub fn read(&self) -> Result<ExtraContents, BuildError> {
+        let plain = !self.dest_rel.is_empty()
+            && Path::new(&self.dest_rel)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if !plain {
+            return Err(BuildError::Invalid(format!(
+                "{}: install path {:?} is not a plain path below the prefix",
+                self.src.display(),
+                self.dest_rel
+            )));
+        }
+        let bytes = read_built(&self.src)?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        Ok(ExtraContents {
+            file: self.clone(),
+            bytes,
+            sha256,
+        })
+    }
+}
+
+/// Install extra files under `home` (the prefix) the way netqmail installs
+/// its own programs and pages: intended owner qmail's `root`, group
+/// `qmail` (applied only as root without a destdir, like every other
+/// path), the file's mode, through a temporary name and a rename. A
+/// directory above a file that `installed` does not list yet is created
+/// (mode 0755) and recorded. Returns the new manifest records.
+pub fn install_extra_files(
+    target: &Target,
+    home: &Path,
+    files: &[ExtraContents],
+    installed: &[FileRecord],
+) -> Result<Vec<FileRecord>, BuildError> {
+    let base = home.to_string_lossy().trim_end_matches('/').to_string();
+    let (uid, gid) = (target.ids.uid("root"), target.ids.gid("qmail"));
+    let mut out: Vec<FileRecord> = Vec::new();
+    for c in files {
+        let rel = c.file.dest_rel.as_str();
+        let mut dir = String::new();
+        for comp in Path::new(rel).parent().into_iter().flat_map(Path::iter) {
+            if !dir.is_empty() {
+                dir.push('/');
+            }
+            dir.push_str(&comp.to_string_lossy());
+            let path = format!("{base}/{dir}");
+            if !installed.iter().chain(&out).any(|f| f.path == path) {
+                put_dir(target, home, &dir, None, None, 0o755)?;
+                out.push(FileRecord::build_dir(path));
+            }
+        }
+        put_file(target, home, rel, &c.bytes, uid, gid, c.file.mode)?;
+        out.push(FileRecord {
+            path: format!("{base}/{rel}"),
+            package: EXTRA_PACKAGE.into(),
+            kind: "file".into(),
+            mode: crate::manifest::mode_string(c.file.mode),
+            user: owner(Some("root"), uid),
+            group: owner(Some("qmail"), gid),
+            sha256: Some(c.sha256.clone()),
+        });
+    }
+    Ok(out)
+}
+
 /// Read a file the build made, refusing anything but a regular file
 /// (no link is followed, no FIFO blocks).
 pub(crate) fn read_built(path: &Path) -> Result<Vec<u8>, BuildError> {

@@ -15,8 +15,11 @@
 //! 4. [`install::install`]: perform those installs as the invoking user
 //!    under `DESTDIR/PREFIX`, applying ownership only as root without a
 //!    destdir, recording everything in the [`manifest::Manifest`];
-//! 5. [`build`]: all of the above for both packages, plus leapsecs.dat
-//!    and the manifest, skipped entirely when the inputs have not changed.
+//! 5. [`build`]: all of the above for both packages, plus leapsecs.dat,
+//!    the caller's extra files ([`install::ExtraFile`]: qtraceaddr and its
+//!    man page, built by `cargo xtask build`) and the manifest, skipped
+//!    entirely when the inputs (the extra files' digests included) have
+//!    not changed.
 //!
 //! Before anything is compiled, [`build`] checks the install paths
 //! ([`check_install_paths`]) and takes the work directory's lock

@@ -147,8 +147,9 @@ pub struct FileRecord {
     /// Absolute path as the programs see it (under the prefix, without
     /// the destdir).
     pub path: String,
-    /// `netqmail-1.06`, `mess822-0.58` or `qmail-build` (leapsecs.dat and
-    /// the directories above it).
+    /// `netqmail-1.06`, `mess822-0.58`, `qmail-toolkit` (qtraceaddr and
+    /// its man page) or `qmail-build` (leapsecs.dat, the manifest's
+    /// directory and the directories above them).
     pub package: String,
     /// `dir`, `file` or `fifo`.
     pub kind: String,

@@ -16,7 +16,7 @@ use upstream_hashes::{SourceTree, MESS822, NETQMAIL};
 
 use crate::compile::{compile_mess822, compile_netqmail, CompileOptions, Compiler};
 use crate::hier::{self, Package};
-use crate::install::{self, Target};
+use crate::install::{self, ExtraContents, ExtraFile, Target};
 use crate::lock::WorkLock;
 use crate::manifest::{
     CompilerRecord, FileRecord, IdsRecord, Manifest, PatchRecord, ReleaseRecord, FORMAT,
@@ -65,6 +65,11 @@ pub struct BuildOptions {
     /// home and destdir themselves (`--allow-symlinked-prefix`); links
     /// inside the installed tree are always refused.
     pub allow_symlinked_prefix: bool,
+    /// Files made outside the upstream trees (qtraceaddr and its man
+    /// page), installed under the prefix after both packages, listed in
+    /// the manifest as package [`install::EXTRA_PACKAGE`]; their digests
+    /// are inputs of the build (a changed file is a rebuild).
+    pub extra_files: Vec<ExtraFile>,
 }
 
 impl BuildOptions {
@@ -265,6 +270,7 @@ fn inputs(
     paths: &InstallPaths,
     apply_owner: bool,
     mtime: i64,
+    extras: &[ExtraContents],
 ) -> Result<Inputs, BuildError> {
     let compiler = Compiler::detect(&opts.cc)?;
     let (conf_cc, conf_ld) = compile_options(opts, &paths.prefix).conf_lines()?;
@@ -321,6 +327,14 @@ fn inputs(
         "mess822_home": paths.mess822_home,
         "apply_owner": apply_owner,
         "mtime": mtime,
+        "extra_files": extras
+            .iter()
+            .map(|c| serde_json::json!({
+                "path": c.file.dest_rel,
+                "mode": c.file.mode,
+                "sha256": c.sha256,
+            }))
+            .collect::<Vec<_>>(),
     });
     Ok(Inputs {
         releases,
@@ -377,7 +391,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
 
     progress.stage("hashing inputs");
     let apply_owner = crate::running_as_root() && paths.destdir.is_none();
-    let inputs = inputs(opts, &work, &paths, apply_owner, mtime)?;
+    let extras = opts
+        .extra_files
+        .iter()
+        .map(ExtraFile::read)
+        .collect::<Result<Vec<_>, _>>()?;
+    let inputs = inputs(opts, &work, &paths, apply_owner, mtime, &extras)?;
     let target = Target {
         prefix: paths.prefix.clone(),
         destdir: paths.destdir.clone(),
@@ -418,7 +437,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
     let m8_entries = hier::record(&m8, Package::Mess822)?;
 
     progress.stage("installing");
-    let files = install_all(&target, &paths, [(&nq, &nq_entries), (&m8, &m8_entries)])?;
+    let files = install_all(
+        &target,
+        &paths,
+        [(&nq, &nq_entries), (&m8, &m8_entries)],
+        &extras,
+    )?;
 
     progress.stage("writing manifest");
     let manifest = Manifest {
@@ -469,12 +493,13 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
     })
 }
 
-/// Install both packages' `hier()` entries, leapsecs.dat and the
-/// manifest's directory; returns the manifest records.
+/// Install both packages' `hier()` entries, leapsecs.dat, the extra
+/// files and the manifest's directory; returns the manifest records.
 fn install_all(
     target: &Target,
     paths: &InstallPaths,
     pkgs: [(&PathBuf, &Vec<hier::HierEntry>); 2],
+    extras: &[ExtraContents],
 ) -> Result<Vec<FileRecord>, BuildError> {
     let [(nq, nq_entries), (m8, m8_entries)] = pkgs;
     let prefix = &paths.prefix;
@@ -503,6 +528,8 @@ fn install_all(
         0o644,
         target,
     )?);
+    let more = install::install_extra_files(target, prefix, extras, &files)?;
+    files.extend(more);
     install::put_dir(target, prefix, "share/qmail-toolkit", None, None, 0o755)?;
     files.push(FileRecord::build_dir(format!(
         "{}/share/qmail-toolkit",
@@ -616,6 +643,7 @@ mod tests {
             work: t.path().join("work"),
             force: false,
             allow_symlinked_prefix: false,
+            extra_files: Vec::new(),
         };
         let err = build(&opts).unwrap_err().to_string();
         assert_eq!(

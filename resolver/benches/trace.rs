@@ -30,7 +30,7 @@
 
 mod world;
 
-use qmail_resolver::report::format_trace;
+use qmail_resolver::report::format_trace_into;
 use qmail_resolver::{Config, Controls, ResolveOptions, Resolver, UsersDb};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
@@ -99,12 +99,16 @@ fn library(w: &world::World, addrs: &[Vec<u8>]) {
         let mut rates = Vec::new();
         let a0 = ALLOCS.load(Ordering::Relaxed);
         let mut bytes = 0usize;
+        // one buffer for the whole run, as qtraceaddr keeps it
+        let mut block = Vec::new();
         for _ in 0..RUNS {
             let c0 = thread_cpu();
             for a in addrs {
                 let t = r.resolve_with(std::hint::black_box(a), &opts);
                 if format {
-                    bytes += format_trace(&t).len();
+                    block.clear();
+                    format_trace_into(&t, &mut block);
+                    bytes += block.len();
                 }
             }
             rates.push(addrs.len() as f64 / (thread_cpu() - c0));

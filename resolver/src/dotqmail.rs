@@ -14,6 +14,16 @@ pub fn safeext(ext: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// [`safeext`], borrowing `ext` when it is already safe (no `.`, no
+/// upper case: most extensions), so that no copy is made.
+pub fn safeext_cow(ext: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if ext.iter().any(|&c| c == b'.' || c.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(safeext(ext))
+    } else {
+        std::borrow::Cow::Borrowed(ext)
+    }
+}
+
 /// One name the search probes (Q2–Q4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SearchName {
@@ -47,13 +57,14 @@ pub const NAME_LIMIT: usize = 4096;
 /// names would take memory quadratic in it); [`too_long_names`] counts the
 /// names left out.
 pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
-    let se = safeext(ext);
-    let mut v = Vec::new();
+    let se = safeext_cow(ext);
+    let se: &[u8] = &se;
+    let mut v = Vec::with_capacity(2 + se.iter().filter(|&&c| c == b'-').count());
     let base = b".qmail".len() + dash.len();
     if base + se.len() < NAME_LIMIT {
         let mut exact = b".qmail".to_vec();
         exact.extend_from_slice(dash);
-        exact.extend_from_slice(&se);
+        exact.extend_from_slice(se);
         let default_at =
             (se.len() >= 7 && &se[se.len() - 7..] == b"default").then(|| ext.len() - 7);
         v.push(SearchName {

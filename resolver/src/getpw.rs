@@ -195,10 +195,14 @@ impl Passwd for StaticPasswd {
 /// G1: the candidate boundaries `e`, longest first: `e < 32` and
 /// (`e == len` or `local[e] == brk`).
 pub fn getpw_candidates(local: &[u8], brk: u8) -> Vec<usize> {
+    candidate_ends(local, brk).collect()
+}
+
+/// [`getpw_candidates`] without collecting them (no allocation).
+fn candidate_ends(local: &[u8], brk: u8) -> impl Iterator<Item = usize> + '_ {
     (0..=local.len())
         .rev()
-        .filter(|&e| e < 32 && (e == local.len() || local[e] == brk))
-        .collect()
+        .filter(move |&e| e < 32 && (e == local.len() || local[e] == brk))
 }
 
 /// Result of `stat` on a home directory.
@@ -334,7 +338,7 @@ pub fn getpw<P: Passwd + ?Sized>(
     qmail_home: &Path,
 ) -> Getpw {
     let mut candidates = Vec::new();
-    for e in getpw_candidates(local, brk) {
+    for e in candidate_ends(local, brk) {
         let name = local[..e].to_ascii_lowercase();
         let pw = passwd.getpwnam(&name);
         let (entry, result) = match pw {

@@ -52,10 +52,16 @@ fn line(out: &mut Vec<u8>, parts: &[&[u8]]) {
 /// The default qtraceaddr block for one trace, ending with the empty line.
 pub fn format_trace(t: &Trace) -> Vec<u8> {
     let mut o = Vec::new();
-    // Break only means the block ended early.
-    let _ = format_body(t, &mut o);
-    o.push(b'\n');
+    format_trace_into(t, &mut o);
     o
+}
+
+/// [`format_trace`] appended to `out`: a caller tracing many addresses
+/// clears and reuses one buffer instead of allocating a block each time.
+pub fn format_trace_into(t: &Trace, out: &mut Vec<u8>) {
+    // Break only means the block ended early.
+    let _ = format_body(t, out);
+    out.push(b'\n');
 }
 
 fn outcome_line(o: &mut Vec<u8>, oc: &Outcome) {

@@ -1,5 +1,8 @@
 //! The whole chain: stages W, H, U, G, L, Q (and optionally P), the outcome
 //! (O1–O4) and the realrcptto verdict.
+// The stages return `Step`, whose error (the outcome that ends the chain)
+// is large and deliberately not boxed: see `Step`.
+#![allow(clippy::result_large_err)]
 
 use crate::bytes::{error_str, is_temp_errno, Bytes};
 use crate::control::{ControlError, Controls};
@@ -451,27 +454,56 @@ impl<P: Passwd> Resolver<P> {
     /// §10 O4): the first stage that decides ends the chain with its
     /// outcome and verdict.
     fn local_stages(&self, t: &mut Trace, opts: &ResolveOptions) -> Stop {
-        match self.local_chain(t, opts) {
-            Ok(stop) => stop,
-            Err(stop) => *stop,
+        if let Err(stop) = self.local_channel(t) {
+            return stop;
+        }
+        // The stages after W borrow the recipient while they fill in the
+        // trace; it is moved out and back rather than copied.
+        let recip = std::mem::take(&mut t.rewrite.address);
+        let r = self.local_chain(t, recip.as_bytes(), opts);
+        t.rewrite.address = recip;
+        match r {
+            Ok(stop) | Err(stop) => stop,
         }
     }
 
-    /// The chain behind [`Resolver::local_stages`], one call per stage.
-    fn local_chain(&self, t: &mut Trace, opts: &ResolveOptions) -> Step<Stop> {
-        self.local_channel(t)?;
-        let recip = t.rewrite.address.clone();
-        let (local, domain) = lspawn_split(t, recip.as_bytes())?;
+    /// The chain behind [`Resolver::local_stages`] after W, one call per
+    /// stage; `t.rewrite.address` is empty meanwhile (it is `recip`).
+    fn local_chain(&self, t: &mut Trace, recip: &[u8], opts: &ResolveOptions) -> Step<Stop> {
+        let (local, domain) = lspawn_split(t, recip)?;
         let record = match self.lspawn_users_cdb(t, local)? {
             Some(record) => record,
             None => self.getpw(t, local)?,
         };
-        let target = lspawn_record(t, &record, local, domain)?;
-        self.local_preamble(t, target.home.as_bytes())?;
+        let rec = lspawn_record(t, &record)?;
+        let target = TargetRef {
+            user: &rec.user,
+            uid: rec.uid,
+            gid: rec.gid,
+            home: &rec.home,
+            local,
+            dash: &rec.dash,
+            ext: &rec.ext,
+            domain,
+        };
+        let stop = self.local_delivery(t, &target, opts);
+        t.record = Some(rec);
+        stop
+    }
+
+    /// The stages after H6, as qmail-local runs them for `target`.
+    fn local_delivery(
+        &self,
+        t: &mut Trace,
+        target: &TargetRef,
+        opts: &ResolveOptions,
+    ) -> Step<Stop> {
+        let (local, domain) = (target.local, target.domain);
+        self.local_preamble(t, target.home)?;
         bouncexf(t, opts, local, domain)?;
-        let found = self.dotqmail_search(t, &target, opts)?;
-        no_mailbox(found.is_some(), &target.dash)?;
-        let newsender = owner_sender(t, &target, opts, local, domain)?;
+        let found = self.dotqmail_search(t, target, opts)?;
+        no_mailbox(found.is_some(), target.dash)?;
+        let newsender = owner_sender(t, target, opts, local, domain)?;
         let file = ChosenFile::new(t, found);
         self.dotqmail_instructions(t, &file, opts)?;
         Ok(delivery_outcome(t, file, target, newsender))
@@ -608,11 +640,11 @@ impl<P: Passwd> Resolver<P> {
     fn dotqmail_search(
         &self,
         t: &mut Trace,
-        rec: &Target,
+        rec: &TargetRef,
         opts: &ResolveOptions,
     ) -> Step<Option<Found>> {
-        let home = rec.home.as_bytes();
-        for name in dotqmail::search_names(&rec.dash, &rec.ext) {
+        let home = rec.home;
+        for name in dotqmail::search_names(rec.dash, rec.ext) {
             let path = join(home, &name.name);
             let (probe, content) =
                 dotqmail::probe_qmail(&path, self.config.patrn, opts.instructions);
@@ -689,22 +721,24 @@ impl<P: Passwd> Resolver<P> {
 /// are taken into account.
 type Stop = (Outcome, Verdict);
 
-/// A stage's result: go on with `T`, or stop (boxed: an [`Outcome`] is
-/// large).
-type Step<T> = Result<T, Box<Stop>>;
+/// A stage's result: go on with `T`, or stop. Not boxed, although an
+/// [`Outcome`] is large: nearly every address stops early, and a box
+/// would be one more heap allocation per address; the chain is a handful
+/// of calls deep, so the moves cost less.
+type Step<T> = Result<T, Stop>;
 
 /// Ends the chain with this outcome and verdict.
-fn stop(outcome: Outcome, verdict: Verdict) -> Box<Stop> {
-    Box::new((outcome, verdict))
+fn stop(outcome: Outcome, verdict: Verdict) -> Stop {
+    (outcome, verdict)
 }
 
 /// A `Z` deferral; realrcptto accepts.
-fn stop_defer(t: impl AsRef<[u8]>) -> Box<Stop> {
+fn stop_defer(t: impl AsRef<[u8]>) -> Stop {
     stop(defer(t), Verdict::Accept)
 }
 
 /// A `D` bounce that realrcptto accepts (everything but Q5).
-fn bounce(text: &str) -> Box<Stop> {
+fn bounce(text: &str) -> Stop {
     stop(
         Outcome::Bounce {
             text: Bytes::from(text),
@@ -762,23 +796,49 @@ fn getpw_record(entry: &PwEntry, dash: &[u8], ext: &[u8]) -> Bytes {
 
 /// resolution.md §4 H5–H6 (qmail-lspawn.c `spawn`): the lookup record must
 /// have six fields and a uid other than 0; then who qmail-local runs as.
-fn lspawn_record(t: &mut Trace, record: &Bytes, local: &[u8], domain: &[u8]) -> Step<Target> {
+///
+/// The record is returned for the caller to keep in `Trace::record` once
+/// the later stages, which borrow from it, are done (for uid 0 it is kept
+/// here).
+fn lspawn_record(t: &mut Trace, record: &Bytes) -> Step<UserRecord> {
     let Some(rec) = users::parse_record(record) else {
         return Err(stop_defer("Internal qmail-lspawn bug."));
     };
-    let root = rec.uid == 0;
-    let target = (!root).then(|| Target {
-        user: rec.user.clone(),
-        uid: rec.uid,
-        gid: rec.gid,
-        home: rec.home.clone(),
-        local: Bytes::new(local),
-        dash: rec.dash.clone(),
-        ext: rec.ext.clone(),
-        domain: Bytes::new(domain),
-    });
-    t.record = Some(rec);
-    target.ok_or_else(|| stop_defer("Not allowed to perform deliveries as root."))
+    if rec.uid == 0 {
+        t.record = Some(rec);
+        return Err(stop_defer("Not allowed to perform deliveries as root."));
+    }
+    Ok(rec)
+}
+
+/// Who qmail-local runs as (H6), borrowed from the lookup record and the
+/// recipient while the stages after H run: the owned [`Target`] (a copy of
+/// every field) is made only for an outcome that holds one.
+#[derive(Debug, Clone, Copy)]
+struct TargetRef<'a> {
+    user: &'a [u8],
+    uid: u32,
+    gid: u32,
+    home: &'a [u8],
+    local: &'a [u8],
+    dash: &'a [u8],
+    ext: &'a [u8],
+    domain: &'a [u8],
+}
+
+impl TargetRef<'_> {
+    fn to_target(self) -> Target {
+        Target {
+            user: Bytes::new(self.user),
+            uid: self.uid,
+            gid: self.gid,
+            home: Bytes::new(self.home),
+            local: Bytes::new(self.local),
+            dash: Bytes::new(self.dash),
+            ext: Bytes::new(self.ext),
+            domain: Bytes::new(self.domain),
+        }
+    }
 }
 
 /// The mode from stage G's stat of `home` (G3), when the account whose
@@ -860,7 +920,7 @@ fn no_mailbox(found: bool, dash: &[u8]) -> Step<()> {
 /// sender is `""` or `#@[]`. `None` when no owner file changes it.
 fn owner_sender(
     t: &mut Trace,
-    rec: &Target,
+    rec: &TargetRef,
     opts: &ResolveOptions,
     local: &[u8],
     domain: &[u8],
@@ -872,14 +932,18 @@ fn owner_sender(
     if !run_q7 {
         return Ok(None);
     }
-    let mut base = b".qmail".to_vec();
-    base.extend_from_slice(&rec.dash);
-    base.extend_from_slice(&dotqmail::safeext(&rec.ext));
-    let home = rec.home.as_bytes();
-    if !owner_probe(t, home, &base, b"-owner")? {
+    // home/.qmail<dash><safeext>, then each suffix in turn: one buffer
+    let mut path = Vec::with_capacity(rec.home.len() + rec.dash.len() + rec.ext.len() + 30);
+    path.extend_from_slice(rec.home);
+    path.push(b'/');
+    let name_at = path.len();
+    path.extend_from_slice(b".qmail");
+    path.extend_from_slice(rec.dash);
+    path.extend_from_slice(&dotqmail::safeext_cow(rec.ext));
+    if !owner_probe(t, &mut path, name_at, b"-owner")? {
         return Ok(None);
     }
-    let dflt = owner_probe(t, home, &base, b"-owner-default")?;
+    let dflt = owner_probe(t, &mut path, name_at, b"-owner-default")?;
     let mut ns = local.to_vec();
     ns.extend_from_slice(if dflt { b"-owner-@" } else { b"-owner@" });
     ns.extend_from_slice(domain);
@@ -889,19 +953,24 @@ fn owner_sender(
     Ok(Some(Bytes(ns)))
 }
 
-/// resolution.md §8 Q7: does `base + suffix` exist under `home` (any file
-/// type)? A temporary stat errno defers.
-fn owner_probe(t: &mut Trace, home: &[u8], base: &[u8], suffix: &[u8]) -> Step<bool> {
-    let mut n = base.to_vec();
-    n.extend_from_slice(suffix);
-    let r = match stat_path(&join(home, &n)) {
+/// resolution.md §8 Q7: does `base + suffix` exist under home (any file
+/// type)? `path` is `home/base` (the name starting at `name_at`); the
+/// suffix is appended for the probe and removed again. A temporary stat
+/// errno defers.
+fn owner_probe(t: &mut Trace, path: &mut Vec<u8>, name_at: usize, suffix: &[u8]) -> Step<bool> {
+    let base_len = path.len();
+    path.extend_from_slice(suffix);
+    let st = stat_path(path);
+    let n = &path[name_at..];
+    let r = match st {
         StatResult::Ok { .. } => true,
         StatResult::Err { errno } if is_temp_errno(errno) => {
-            return Err(stop_defer(unable(b"Unable to open ", &n, errno)));
+            return Err(stop_defer(unable(b"Unable to open ", n, errno)));
         }
         StatResult::Err { .. } => false,
     };
-    t.owner.push((Bytes(n), r));
+    t.owner.push((Bytes::new(n), r));
+    path.truncate(base_len);
     Ok(r)
 }
 
@@ -944,22 +1013,30 @@ impl ChosenFile {
 
 /// resolution.md §10 O4 items 12–13: delivery through the chosen file, or
 /// the default delivery with no file (Q5 with dash `""`).
-fn delivery_outcome(t: &Trace, file: ChosenFile, target: Target, newsender: Option<Bytes>) -> Stop {
+fn delivery_outcome(
+    t: &Trace,
+    file: ChosenFile,
+    target: &TargetRef,
+    newsender: Option<Bytes>,
+) -> Stop {
     let outcome = match file.step {
         Some(i) => {
             let step = &t.search[i];
-            let default = step.name.default_value(&target.ext).map(Bytes::new);
+            let default = step.name.default_value(target.ext).map(Bytes::new);
             Outcome::Deliver {
                 file: step.name.name.clone(),
                 path: step.path.clone(),
-                target,
+                target: target.to_target(),
                 default,
                 forward_only: file.forward_only,
                 empty: file.empty,
                 newsender,
             }
         }
-        None => Outcome::DefaultDelivery { target, newsender },
+        None => Outcome::DefaultDelivery {
+            target: target.to_target(),
+            newsender,
+        },
     };
     (outcome, Verdict::Accept)
 }

@@ -320,6 +320,10 @@ pub enum CdbTrouble {
     },
 }
 
+/// Keys of up to this many bytes (`!`, the local part, NUL) are built on
+/// the stack by [`lookup_users`].
+const STACK_KEY: usize = 256;
+
 /// U9–U13: looks `local` up. `Ok(None)` means "go to stage G".
 pub fn lookup_users<C: CdbGet + ?Sized>(
     cdb: &C,
@@ -330,12 +334,21 @@ pub fn lookup_users<C: CdbGet + ?Sized>(
         Ok(None) => return Err(CdbTrouble::NoWildchars),
         Err(_) => return Err(CdbTrouble::Read),
     };
-    let mut key = Vec::with_capacity(local.len() + 2);
-    key.push(b'!');
-    key.extend_from_slice(local);
-    key.make_ascii_lowercase();
-    key.push(0);
-    if let Some(d) = cdb.get_first(&key).map_err(|_| CdbTrouble::Read)? {
+    let n = local.len();
+    // `!` + lowercased local + NUL, and the hashes of its prefixes: on the
+    // stack for the usual lengths (no heap allocation), else on the heap
+    let (mut key_stack, mut key_heap) = ([0u8; STACK_KEY], Vec::new());
+    let key: &mut [u8] = if n + 2 <= STACK_KEY {
+        &mut key_stack[..n + 2]
+    } else {
+        key_heap.resize(n + 2, 0);
+        &mut key_heap
+    };
+    key[0] = b'!';
+    key[1..=n].copy_from_slice(local);
+    key[1..=n].make_ascii_lowercase();
+    key[n + 1] = 0;
+    if let Some(d) = cdb.get_first(key).map_err(|_| CdbTrouble::Read)? {
         let mut rec = Vec::with_capacity(d.len() + 1);
         rec.extend_from_slice(d);
         rec.push(0);
@@ -346,14 +359,19 @@ pub fn lookup_users<C: CdbGet + ?Sized>(
             record: Bytes(rec),
         }));
     }
-    key.pop();
-    let n = local.len();
+    let key = &key[..n + 1];
     // hashes[k] = cdb_hash(&key[..k + 1])
-    let mut hashes = Vec::with_capacity(n + 1);
+    let (mut hash_stack, mut hash_heap) = ([0u32; STACK_KEY], Vec::new());
+    let hashes: &mut [u32] = if n < STACK_KEY {
+        &mut hash_stack[..n + 1]
+    } else {
+        hash_heap.resize(n + 1, 0);
+        &mut hash_heap
+    };
     let mut h = cdb_hash(b"");
-    for &c in &key {
+    for (slot, &c) in hashes.iter_mut().zip(key) {
         h = (h.wrapping_shl(5).wrapping_add(h)) ^ c as u32;
-        hashes.push(h);
+        *slot = h;
     }
     for k in (0..=n).rev() {
         let probe = k == 0 || wild.contains(&key[k]);

@@ -409,3 +409,22 @@ fn h6_short_record_is_usage_bug() {
     let tr = r.resolve(b"a@example.com");
     assert_eq!(tr.outcome.text().unwrap(), &"Internal qmail-lspawn bug.");
 }
+
+#[test]
+fn local_parts_around_the_stack_key_length_match_like_short_ones() {
+    // 253, 254 and 255 bytes fit the lookup's stack key or just miss it
+    let d = db(ASSIGN);
+    for n in [250, 253, 254, 255, 256, 300, 5000] {
+        let tail = "x".repeat(n - 4);
+        let exact = format!("list-{tail}");
+        let want = t("lists", "-", &exact);
+        assert_eq!(look(&d, &exact), want, "wildcard, {n} bytes");
+        let upper = format!("BOB{}", "Y".repeat(n - 3));
+        let ext = "Y".repeat(n - 3);
+        assert_eq!(
+            look(&d, &upper),
+            t("bob", "-", &ext),
+            "mixed case, {n} bytes"
+        );
+    }
+}

@@ -153,6 +153,8 @@ fn build(a: BuildBenchArgs) -> Result<()> {
         work: work.join("work"),
         force: false,
         allow_symlinked_prefix: false,
+        // Only the two packages: the baseline is their plain `make`.
+        extra_files: Vec::new(),
     };
     let scratch = work.join("scratch");
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;

@@ -1,9 +1,13 @@
 //! `cargo xtask build`: build netqmail-1.06 and mess822-0.58 without root
-//! and install them into `--prefix` (or stage them under `--destdir`).
+//! and install them into `--prefix` (or stage them under `--destdir`),
+//! with qtraceaddr and its man page.
 
-use std::path::PathBuf;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use qmail_build::install::ExtraFile;
 use qmail_build::{resolve_ids, BuildOptions};
 use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
 
@@ -66,6 +70,15 @@ pub struct BuildArgs {
     /// Rebuild even if nothing changed.
     #[arg(long)]
     pub force: bool,
+    /// Do not build and install qtraceaddr. By default it is built with
+    /// `cargo build --profile dist -p qmail-resolver --bin qtraceaddr`
+    /// (release code, stripped, paths remapped, so the bytes do not depend
+    /// on where the workspace is) and installed as PREFIX/bin/qtraceaddr
+    /// (0755) with its page PREFIX/man/man1/qtraceaddr.1 (0644), owned
+    /// like netqmail's programs (qmail's root, group qmail) and listed in
+    /// the manifest as package qmail-toolkit.
+    #[arg(long)]
+    pub no_qtraceaddr: bool,
     #[command(flatten)]
     pub stack: StackArgs,
     #[command(flatten)]
@@ -98,6 +111,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let stack = args.stack.load()?;
     let _lock = crate::patch::lock_work(&work, "build")?;
     let trees = args.sources.obtain(&work.join("pristine"))?;
+    let extra_files = if args.no_qtraceaddr {
+        Vec::new()
+    } else {
+        qtraceaddr_files()?
+    };
     let opts = BuildOptions {
         netqmail: tree_of(&trees, &NETQMAIL)?,
         mess822: tree_of(&trees, &MESS822)?,
@@ -113,6 +131,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         work: work.join("build"),
         force: args.force,
         allow_symlinked_prefix: args.allow_symlinked_prefix,
+        extra_files,
     };
     let out = qmail_build::build(&opts)?;
     if out.up_to_date {
@@ -167,4 +186,87 @@ pub(crate) fn tree_of(trees: &[SourceTree], release: &Release) -> Result<SourceT
         .find(|t| t.release == release)
         .cloned()
         .with_context(|| format!("no source tree for {}", release.full_name))
+}
+
+/// Build qtraceaddr (profile `dist`) and return it and its man page as
+/// files for the build to install.
+pub(crate) fn qtraceaddr_files() -> Result<Vec<ExtraFile>> {
+    let root = workspace_root();
+    let exe = cargo_build_bin(&root, "qmail-resolver", "qtraceaddr")?;
+    Ok(vec![
+        ExtraFile {
+            src: exe,
+            dest_rel: "bin/qtraceaddr".into(),
+            mode: 0o755,
+        },
+        ExtraFile {
+            src: root.join("resolver").join("qtraceaddr.1"),
+            dest_rel: "man/man1/qtraceaddr.1".into(),
+            mode: 0o644,
+        },
+    ])
+}
+
+/// The flags that keep build paths out of the binary: the workspace and
+/// cargo's registry sources are remapped to fixed names, added to what
+/// the caller gave in `CARGO_ENCODED_RUSTFLAGS` or `RUSTFLAGS`.
+fn remap_rustflags(root: &Path) -> String {
+    let mut flags: Vec<String> = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        Ok(s) if !s.is_empty() => s.split('\x1f').map(str::to_string).collect(),
+        _ => std::env::var("RUSTFLAGS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+    };
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(h) = cargo_home {
+        flags.push(format!("--remap-path-prefix={}=/cargo", h.display()));
+    }
+    flags.push(format!(
+        "--remap-path-prefix={}=/qmail-toolkit",
+        root.display()
+    ));
+    flags.join("\x1f")
+}
+
+/// `cargo build --profile dist -p PACKAGE --bin BIN` in `root`; returns
+/// the executable cargo reports.
+fn cargo_build_bin(root: &Path, package: &str, bin: &str) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("build: cargo build --profile dist -p {package} --bin {bin}");
+    let mut child = Command::new(cargo)
+        .args([
+            "build",
+            "--profile",
+            "dist",
+            "--message-format=json-render-diagnostics",
+        ])
+        .args(["-p", package, "--bin", bin])
+        .current_dir(root)
+        .env("CARGO_ENCODED_RUSTFLAGS", remap_rustflags(root))
+        .env_remove("RUSTFLAGS")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run cargo")?;
+    let out = child.stdout.take().context("no stdout from cargo")?;
+    let mut exe = None;
+    for line in std::io::BufReader::new(out).lines() {
+        let line = line.context("reading cargo's output")?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if v["reason"] == "compiler-artifact" && v["target"]["name"] == bin {
+            if let Some(p) = v["executable"].as_str() {
+                exe = Some(PathBuf::from(p));
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        bail!("cargo build of {bin} failed ({status})");
+    }
+    exe.with_context(|| format!("cargo built no executable named {bin}"))
 }

@@ -51,6 +51,7 @@ pub fn options(nq: &Path, m8: &Path, prefix: &Path, work: &Path) -> BuildOptions
         work: work.to_path_buf(),
         force: false,
         allow_symlinked_prefix: false,
+        extra_files: Vec::new(),
     }
 }
 

@@ -42,7 +42,7 @@ mod input;
 
 use args::Args;
 use clap::{CommandFactory, Parser};
-use qmail_resolver::report::{format_trace, write_explain};
+use qmail_resolver::report::{format_trace_into, write_explain};
 use qmail_resolver::{
     CachedPasswd, Config, ResolveOptions, Resolver, Sender, SystemPasswd, Trace, Verdict,
 };
@@ -169,7 +169,13 @@ fn open_resolver(cfg: Config) -> Resolver<CachedPasswd<SystemPasswd>> {
 
 /// One address's output: a JSON line, or the text block (with the
 /// `--explain` section and the `--check` verdict line) and an empty line.
-fn write_trace(out: &mut impl Write, t: &mut Trace, cli: &Cli) -> std::io::Result<()> {
+/// `block` is the text block's buffer, reused from address to address.
+fn write_trace(
+    out: &mut impl Write,
+    t: &mut Trace,
+    cli: &Cli,
+    block: &mut Vec<u8>,
+) -> std::io::Result<()> {
     if cli.json {
         if !cli.explain {
             t.instructions = None;
@@ -178,9 +184,10 @@ fn write_trace(out: &mut impl Write, t: &mut Trace, cli: &Cli) -> std::io::Resul
         serde_json::to_writer(&mut *out, &*t).map_err(std::io::Error::from)?;
         return out.write_all(b"\n");
     }
-    let mut block = format_trace(t);
+    block.clear();
+    format_trace_into(t, block);
     block.pop();
-    out.write_all(&block)?;
+    out.write_all(block)?;
     if cli.explain {
         write_explain(t, &mut *out)?;
     }
@@ -190,11 +197,13 @@ fn write_trace(out: &mut impl Write, t: &mut Trace, cli: &Cli) -> std::io::Resul
     out.write_all(b"\n")
 }
 
-/// Whether any address was rejected or got a 421 (the `--check` exit).
+/// Whether any address was rejected or got a 421 (the `--check` exit),
+/// and the text block's buffer (kept for the whole run).
 #[derive(Default)]
 struct Tally {
     any_reject: bool,
     any_temp: bool,
+    block: Vec<u8>,
 }
 
 /// Traces one address and writes its result.
@@ -211,7 +220,7 @@ fn trace_one<P: qmail_resolver::Passwd>(
         Verdict::TempFail(_) => tally.any_temp = true,
         Verdict::Accept => {}
     }
-    write_trace(out, &mut t, cli)
+    write_trace(out, &mut t, cli, &mut tally.block)
 }
 
 /// Traces the records of standard input, flushing `out` before each read.
