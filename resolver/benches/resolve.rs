@@ -7,44 +7,13 @@
 //! and without extensions, alias, missing mailboxes) and reports addresses
 //! per second on one core and heap allocations per address.
 
+mod measure;
 mod world;
 
+use measure::{allocs, thread_cpu};
+
 use qmail_resolver::{Config, Controls, Resolver, UsersDb};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator, only counting calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(p, l, n)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// CPU time (user + system) consumed by this thread, in seconds.
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
 
 fn main() {
     let w = world::build();
@@ -68,7 +37,7 @@ fn main() {
     let mut rates = Vec::new();
     let mut cpu_rates = Vec::new();
     let mut rejects = 0u64;
-    let a0 = ALLOCS.load(Ordering::Relaxed);
+    let a0 = allocs();
     for _ in 0..7 {
         let t0 = Instant::now();
         let c0 = thread_cpu();
@@ -83,7 +52,7 @@ fn main() {
         rates.push(per_sample / t0.elapsed().as_secs_f64());
         cpu_rates.push(per_sample / (thread_cpu() - c0));
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
+    let allocs = allocs() - a0;
     let n = per_sample * 7.0;
     rates.sort_by(|a, b| a.total_cmp(b));
     println!(

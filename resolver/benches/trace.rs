@@ -28,51 +28,20 @@
 //! Tools that are missing (nss_wrapper, strace, valgrind) are reported as
 //! `SKIPPED:` and their figures left out. Nothing here asserts a speed.
 
+mod measure;
 mod world;
+
+use measure::{allocs, thread_cpu};
 
 use qmail_resolver::report::format_trace_into;
 use qmail_resolver::{Config, Controls, ResolveOptions, Resolver, UsersDb};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator, only counting calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(p, l, n)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const NSS_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so";
 const N: u32 = 24_000;
 const RUNS: usize = 5;
-
-/// CPU time (user + system) consumed by this thread, in seconds.
-fn thread_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
 
 fn median(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -97,7 +66,7 @@ fn library(w: &world::World, addrs: &[Vec<u8>]) {
     };
     for (label, format) in [("resolve", false), ("resolve+format", true)] {
         let mut rates = Vec::new();
-        let a0 = ALLOCS.load(Ordering::Relaxed);
+        let a0 = allocs();
         let mut bytes = 0usize;
         // one buffer for the whole run, as qtraceaddr keeps it
         let mut block = Vec::new();
@@ -113,7 +82,7 @@ fn library(w: &world::World, addrs: &[Vec<u8>]) {
             }
             rates.push(addrs.len() as f64 / (thread_cpu() - c0));
         }
-        let allocs = (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / (addrs.len() * RUNS) as f64;
+        let allocs = (allocs() - a0) as f64 / (addrs.len() * RUNS) as f64;
         let (best, med) = median(rates);
         println!(
             "trace: library {label:15} best {best:8.0}, median {med:8.0} addresses/CPU s; {allocs:5.1} allocations/address{}",
