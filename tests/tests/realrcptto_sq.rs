@@ -39,27 +39,6 @@ fn pristine() -> &'static SqBuild {
     &builds().expect("built").1
 }
 
-/// joe (uid 1001) with .qmail-foo; alias user present; rcpthosts lists
-/// example.com; the queue stub installed.
-fn world(b: &SqBuild) -> World {
-    let mut w = World::new();
-    w.user("joe", 1001);
-    w.dotqmail("joe", ".qmail-foo");
-    w.control("rcpthosts", "example.com\n");
-    b.install_queue_stub(&w.home).unwrap();
-    w
-}
-
-fn opts(w: &World) -> SqOptions {
-    SqOptions {
-        passwd: Some(w.passwd_file()),
-        group: Some(w.root().join("group")),
-        ..SqOptions::default()
-    }
-    .with("PROTO", "TCP")
-    .with("TCPREMOTEIP", "192.0.2.7")
-}
-
 fn rcpts(b: &SqBuild, w: &World, o: &SqOptions, addrs: &[&str], body: Option<&str>) -> SmtpOutcome {
     let a: Vec<Vec<u8>> = addrs.iter().map(|x| x.as_bytes().to_vec()).collect();
     b.smtp_transaction(&w.home, o, b"sender@remote.example", &a, body)
@@ -90,8 +69,8 @@ fn smtp_rejects_unknown_recipients_and_queues_the_rest() {
     let Some(b) = patched("smtp_rejects_unknown_recipients_and_queues_the_rest") else {
         return;
     };
-    let w = world(b);
-    let o = opts(&w);
+    let w = sq_world(b);
+    let o = sq_opts(&w);
     let r = rcpts(
         b,
         &w,
@@ -131,8 +110,8 @@ fn smtp_rejects_unknown_recipients_and_queues_the_rest() {
 #[test]
 fn kept_1_hooks_check_comes_after_rcpthosts_and_mail_starts_a_transaction() {
     let Some(b) = patched("kept_1") else { return };
-    let w = world(b);
-    let o = opts(&w).with("QMAILRRTDENYALL", "1");
+    let w = sq_world(b);
+    let o = sq_opts(&w).with("QMAILRRTDENYALL", "1");
     // rcpthosts refuses first: the check never runs for that address
     let r = rcpts(b, &w, &o, &["nobody@remote.example"], None);
     assert_eq!(
@@ -164,12 +143,12 @@ fn kept_2_replies_cdb_trouble_421() {
     let Some(b) = patched("kept_2_cdb") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     std::fs::create_dir_all(w.home.join("users/cdb")).unwrap();
     let r = rcpts(
         b,
         &w,
-        &opts(&w),
+        &sq_opts(&w),
         &["x@remote.example", "joe@example.com", "joe-foo@example.com"],
         None,
     );
@@ -185,7 +164,7 @@ fn kept_2_replies_cdb_trouble_421() {
     assert_eq!(r.status.code(), Some(1));
     // QMTP: exit 111, no reply
     let q = b
-        .qmtp(&w.home, &opts(&w), &[msg(&[b"joe@example.com"])])
+        .qmtp(&w.home, &sq_opts(&w), &[msg(&[b"joe@example.com"])])
         .unwrap();
     assert_eq!(q.status.code(), Some(111));
     assert!(q.replies.iter().all(|m| m.is_empty()), "{q:?}");
@@ -197,8 +176,8 @@ fn kept_2_replies_system_user_database_421() {
     let Some(b) = patched("kept_2_sys") else {
         return;
     };
-    let w = world(b);
-    let mut o = opts(&w).with("RRT_SHIM_TXTBSY", "joe");
+    let w = sq_world(b);
+    let mut o = sq_opts(&w).with("RRT_SHIM_TXTBSY", "joe");
     o.preload = vec![shim().to_path_buf()];
     let r = rcpts(b, &w, &o, &["joe-x@example.com"], None);
     assert_eq!(
@@ -213,29 +192,29 @@ fn kept_2_replies_controls_421_at_connect() {
     let Some(b) = patched("kept_2_controls") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     w.rm_control("locals");
     w.rm_control("me");
     w.control("smtpgreeting", "greeting.example");
-    let s = b.smtp(&w.home, &opts(&w)).unwrap();
+    let s = b.smtp(&w.home, &sq_opts(&w)).unwrap();
     assert_eq!(
         s.greeting().text,
         "421 unable to read controls (#4.3.0)\r\n"
     );
     let q = b
-        .qmtp(&w.home, &opts(&w), &[msg(&[b"joe@example.com"])])
+        .qmtp(&w.home, &sq_opts(&w), &[msg(&[b"joe@example.com"])])
         .unwrap();
     assert_eq!(q.status.code(), Some(111));
     // the pristine build has no such requirement
-    let s = pristine().smtp(&w.home, &opts(&w)).unwrap();
+    let s = pristine().smtp(&w.home, &sq_opts(&w)).unwrap();
     assert_eq!(s.greeting().code, 220);
 }
 
 #[test]
 fn kept_3_control_files_read_once_per_connection() {
     let Some(b) = patched("kept_3") else { return };
-    let w = world(b);
-    let o = opts(&w).with("RELAYCLIENT", "");
+    let w = sq_world(b);
+    let o = sq_opts(&w).with("RELAYCLIENT", "");
     let mut s = b.smtp(&w.home, &o).unwrap();
     s.cmd(b"HELO c").unwrap();
     s.cmd(b"MAIL FROM:<>").unwrap();
@@ -265,14 +244,14 @@ fn users_cdb_replaced_by_qmail_newu_counts_from_the_next_mail() {
     let Some(b) = patched("users_cdb_replaced") else {
         return;
     };
-    let mut w = world(b);
+    let mut w = sq_world(b);
     let fred = w.user("fred", 1002);
     let cur = w.home.join("users/cdb");
     w.assign(&[]);
     let next = w.home.join("users/cdb.next");
     std::fs::rename(&cur, &next).unwrap();
     w.assign(&[&format!("=fred:fred:1002:1002:{}:-:x:", fred.display())]);
-    let o = opts(&w).with("RELAYCLIENT", "");
+    let o = sq_opts(&w).with("RELAYCLIENT", "");
     let mut s = b.smtp(&w.home, &o).unwrap();
     s.cmd(b"HELO c").unwrap();
     s.cmd(b"MAIL FROM:<>").unwrap();
@@ -296,8 +275,8 @@ fn kept_4_denyall_smtp_554_at_data_nothing_queued() {
     let Some(b) = patched("kept_4_smtp") else {
         return;
     };
-    let w = world(b);
-    let o = opts(&w).with("QMAILRRTDENYALL", "1");
+    let w = sq_world(b);
+    let o = sq_opts(&w).with("QMAILRRTDENYALL", "1");
     let r = rcpts(
         b,
         &w,
@@ -319,7 +298,7 @@ fn kept_4_denyall_smtp_554_at_data_nothing_queued() {
         stderr_lines(&r.stderr)
     );
     // any other value is not deny-all
-    let o = opts(&w).with("QMAILRRTDENYALL", "yes");
+    let o = sq_opts(&w).with("QMAILRRTDENYALL", "yes");
     let r = rcpts(b, &w, &o, &["nobody@example.com"], None);
     assert_eq!(texts(&r), [R550]);
 }
@@ -329,8 +308,8 @@ fn kept_4_denyall_qmtp_every_recipient_refused() {
     let Some(b) = patched("kept_4_qmtp") else {
         return;
     };
-    let w = world(b);
-    let o = opts(&w).with("QMAILRRTDENYALL", "1");
+    let w = sq_world(b);
+    let o = sq_opts(&w).with("QMAILRRTDENYALL", "1");
     let q = b
         .qmtp(
             &w.home,
@@ -348,8 +327,8 @@ fn kept_4_denyall_qmtp_every_recipient_refused() {
 #[test]
 fn kept_5_log_line_pid_remoteip_addr() {
     let Some(b) = patched("kept_5") else { return };
-    let w = world(b);
-    let o = opts(&w).with("TCPREMOTEIP", "198.51.100.4");
+    let w = sq_world(b);
+    let o = sq_opts(&w).with("TCPREMOTEIP", "198.51.100.4");
     let mut s = b.smtp(&w.home, &o).unwrap();
     let pid = s.pid();
     s.cmd(b"HELO c").unwrap();
@@ -368,7 +347,7 @@ fn kept_5_log_line_pid_remoteip_addr() {
     // QMTP: PROTO=QMTP reads QMTPREMOTEIP
     let o = SqOptions {
         env: Vec::new(),
-        ..opts(&w)
+        ..sq_opts(&w)
     }
     .with("PROTO", "QMTP")
     .with("QMTPREMOTEIP", "203.0.113.5");
@@ -386,8 +365,8 @@ fn kept_5_log_line_pid_remoteip_addr() {
 #[test]
 fn kept_6_applies_to_relayclient_clients() {
     let Some(b) = patched("kept_6") else { return };
-    let w = world(b);
-    let o = opts(&w).with("RELAYCLIENT", "");
+    let w = sq_world(b);
+    let o = sq_opts(&w).with("RELAYCLIENT", "");
     let r = rcpts(
         b,
         &w,
@@ -397,7 +376,7 @@ fn kept_6_applies_to_relayclient_clients() {
     );
     assert_eq!(texts(&r), [R550, "250 ok\r\n", "250 ok\r\n"]);
     // the check sees the address with the RELAYCLIENT suffix appended
-    let o = opts(&w).with("RELAYCLIENT", ".com");
+    let o = sq_opts(&w).with("RELAYCLIENT", ".com");
     let r = rcpts(b, &w, &o, &["nobody@example", "joe@example"], None);
     assert_eq!(texts(&r), [R550, "250 ok\r\n"]);
     assert!(stderr_lines(&r.stderr)[0].ends_with(" nobody@example.com"));
@@ -414,14 +393,14 @@ fn deliberate_1_non_regular_dot_qmail_is_absent() {
     let Some(b) = patched("deliberate_1") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     let h = w.homedir("joe");
     std::fs::create_dir(h.join(".qmail-dir")).unwrap();
     std::os::unix::fs::symlink(h.join("missing"), h.join(".qmail-dangling")).unwrap();
     let r = rcpts(
         b,
         &w,
-        &opts(&w),
+        &sq_opts(&w),
         &["joe-dir@example.com", "joe-dangling@example.com"],
         None,
     );
@@ -430,7 +409,7 @@ fn deliberate_1_non_regular_dot_qmail_is_absent() {
     let sub = h.join(".qmail-sub");
     std::fs::create_dir(&sub).unwrap();
     chmod(&sub, 0o700);
-    let mut o = opts(&w);
+    let mut o = sq_opts(&w);
     o.run_as = Some(NOBODY);
     let r = rcpts(b, &w, &o, &["joe-sub/x@example.com"], None);
     assert_eq!(texts(&r), ["250 ok\r\n"]);
@@ -448,7 +427,7 @@ fn deliberate_2_missing_home_accepts() {
     let Some(b) = patched("deliberate_2") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     let sticky = w.homedir("joe");
     w.assign(&[
         "=ghost:ghost:1005:1005:/nonexistent/ghost:-::",
@@ -458,7 +437,7 @@ fn deliberate_2_missing_home_accepts() {
     let r = rcpts(
         b,
         &w,
-        &opts(&w),
+        &sq_opts(&w),
         &[
             "ghost@example.com",
             "ghost-x@example.com",
@@ -473,7 +452,7 @@ fn deliberate_2_missing_home_accepts() {
     );
     // a sticky home: qmail-local would defer, so accept
     chmod(&sticky, 0o1755);
-    let r = rcpts(b, &w, &opts(&w), &["sticky-x@example.com"], None);
+    let r = rcpts(b, &w, &sq_opts(&w), &["sticky-x@example.com"], None);
     assert_eq!(texts(&r), ["250 ok\r\n"]);
 }
 
@@ -482,9 +461,9 @@ fn deliberate_3_unsearchable_passwd_home_accepts() {
     let Some(b) = patched("deliberate_3") else {
         return;
     };
-    let mut w = world(b);
+    let mut w = sq_world(b);
     w.unsearchable_home("bob", 1003);
-    let mut o = opts(&w);
+    let mut o = sq_opts(&w);
     o.run_as = Some(NOBODY);
     let r = rcpts(
         b,
@@ -502,7 +481,7 @@ fn deliberate_4_missing_alias_user_accepts() {
         return;
     };
     // the build's auto_usera is "alias" (conf-users): drop it from passwd
-    let w = world(b);
+    let w = sq_world(b);
     let mut w2 = World::new();
     w2.user("joe", 1001);
     w2.control("rcpthosts", "example.com\n");
@@ -525,7 +504,7 @@ fn deliberate_4_missing_alias_user_accepts() {
         None,
     );
     assert_eq!(texts(&r), ["250 ok\r\n", R550]);
-    let r = rcpts(b, &w, &opts(&w), &["nobody@example.com"], None);
+    let r = rcpts(b, &w, &sq_opts(&w), &["nobody@example.com"], None);
     assert_eq!(texts(&r), [R550]);
 }
 
@@ -534,9 +513,9 @@ fn deliberate_5_empty_local_part_accepts() {
     let Some(b) = patched("deliberate_5") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     let q = b
-        .qmtp(&w.home, &opts(&w), &[msg(&[b"@example.com"])])
+        .qmtp(&w.home, &sq_opts(&w), &[msg(&[b"@example.com"])])
         .unwrap();
     assert!(q.replies[0][0].starts_with(b"Kok "), "{q:?}");
     assert!(q.stderr.is_empty());
@@ -547,11 +526,11 @@ fn deliberate_6_qmtp_no_mailbox_text() {
     let Some(b) = patched("deliberate_6") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     let q = b
         .qmtp(
             &w.home,
-            &opts(&w),
+            &sq_opts(&w),
             &[msg(&[
                 b"nobody@example.com",
                 b"x@remote.example",
@@ -572,8 +551,8 @@ fn deliberate_7_qmtp_denyall_does_not_queue() {
     let Some(b) = patched("deliberate_7") else {
         return;
     };
-    let w = world(b);
-    let o = opts(&w).with("QMAILRRTDENYALL", "1");
+    let w = sq_world(b);
+    let o = sq_opts(&w).with("QMAILRRTDENYALL", "1");
     let q = b
         .qmtp(
             &w.home,
@@ -602,8 +581,8 @@ fn deliberate_8_log_unknown_when_proto_unset() {
     let Some(b) = patched("deliberate_8") else {
         return;
     };
-    let w = world(b);
-    let base = opts(&w);
+    let w = sq_world(b);
+    let base = sq_opts(&w);
     let no_proto = SqOptions {
         env: base
             .env
@@ -638,11 +617,11 @@ fn deliberate_9_qmtp_address_with_nul_is_refused_before_the_check() {
     let Some(b) = patched("deliberate_9") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     let nul = b"Dsorry, I can't handle that recipient (#5.1.3)".to_vec();
     let m = [msg(&[b"nobody@example.com\0x", b"joe\0@example.com"])];
     // without RELAYCLIENT qmail's rcpthosts check also sees the NUL domain
-    let q = b.qmtp(&w.home, &opts(&w), &m).unwrap();
+    let q = b.qmtp(&w.home, &sq_opts(&w), &m).unwrap();
     assert_eq!(q.replies[0], [QRCPTHOSTS.to_vec(), nul.clone()]);
     assert!(
         q.stderr.is_empty(),
@@ -650,7 +629,7 @@ fn deliberate_9_qmtp_address_with_nul_is_refused_before_the_check() {
         stderr_lines(&q.stderr)
     );
     let q = b
-        .qmtp(&w.home, &opts(&w).with("RELAYCLIENT", ""), &m)
+        .qmtp(&w.home, &sq_opts(&w).with("RELAYCLIENT", ""), &m)
         .unwrap();
     assert_eq!(q.replies[0], [nul.clone(), nul]);
     assert!(

@@ -15,7 +15,7 @@ mod rrt_common;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use qmail_difftest::oracle::sq::{ask_smtp, queue_log, SqBuild, SqOptions};
+use qmail_difftest::oracle::sq::{ask_smtp, queue_log, SqBuild};
 use qmail_difftest::oracle::sq_auth::{self, AuthStub};
 use qmail_difftest::oracle::sq_tls::{self, TlsCerts};
 use qmail_difftest::upstream;
@@ -72,27 +72,6 @@ fn auth_stack(test: &str) -> Option<(&'static SqBuild, AuthStub)> {
     Some((b, stub))
 }
 
-/// joe (uid 1001) with .qmail-foo; rcpthosts lists example.com; the queue
-/// stub installed.
-fn world(b: &SqBuild) -> World {
-    let mut w = World::new();
-    w.user("joe", 1001);
-    w.dotqmail("joe", ".qmail-foo");
-    w.control("rcpthosts", "example.com\n");
-    b.install_queue_stub(&w.home).unwrap();
-    w
-}
-
-fn opts(w: &World) -> SqOptions {
-    SqOptions {
-        passwd: Some(w.passwd_file()),
-        group: Some(w.root().join("group")),
-        ..SqOptions::default()
-    }
-    .with("PROTO", "TCP")
-    .with("TCPREMOTEIP", "192.0.2.7")
-}
-
 fn v(addrs: &[&str]) -> Vec<Vec<u8>> {
     addrs.iter().map(|a| a.as_bytes().to_vec()).collect()
 }
@@ -106,9 +85,9 @@ fn sq_tls_session_needs_tls_stack() {
     let Some((b, certs)) = tls_stack("sq_tls_session_needs_tls_stack") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     certs.install(&w.home).unwrap();
-    let mut s = b.smtp(&w.home, &opts(&w)).unwrap();
+    let mut s = b.smtp(&w.home, &sq_opts(&w)).unwrap();
     let st = sq_tls::starttls(&mut s, certs.roots()).unwrap();
     assert_eq!(st.ready.text, sq_tls::READY);
     assert!(
@@ -143,8 +122,8 @@ fn sq_tls_session_needs_tls_stack() {
         "{q:?}"
     );
     // the tier's verdicts are the plain tier's
-    let tls = sq_tls::ask_smtp_tls(b, &w.home, &opts(&w), &certs, &addrs[..3]).unwrap();
-    let plain = ask_smtp(b, &w.home, &opts(&w), &addrs[..3], false).unwrap();
+    let tls = sq_tls::ask_smtp_tls(b, &w.home, &sq_opts(&w), &certs, &addrs[..3]).unwrap();
+    let plain = ask_smtp(b, &w.home, &sq_opts(&w), &addrs[..3], false).unwrap();
     assert_eq!(tls, plain);
     let want: Vec<Option<String>> = ["accept", "reject", "accept"]
         .iter()
@@ -158,9 +137,9 @@ fn sq_tls_denyall_554_and_cdb_421_needs_tls_stack() {
     let Some((b, certs)) = tls_stack("sq_tls_denyall_554_and_cdb_421_needs_tls_stack") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     certs.install(&w.home).unwrap();
-    let o = opts(&w).with("QMAILRRTDENYALL", "1");
+    let o = sq_opts(&w).with("QMAILRRTDENYALL", "1");
     let mut s = b.smtp(&w.home, &o).unwrap();
     sq_tls::starttls(&mut s, certs.roots()).unwrap();
     let env = s
@@ -179,7 +158,7 @@ fn sq_tls_denyall_554_and_cdb_421_needs_tls_stack() {
     );
     // a broken users/cdb: 421 and the session ends
     std::fs::create_dir_all(w.home.join("users/cdb")).unwrap();
-    let mut s = b.smtp(&w.home, &opts(&w)).unwrap();
+    let mut s = b.smtp(&w.home, &sq_opts(&w)).unwrap();
     sq_tls::starttls(&mut s, certs.roots()).unwrap();
     let env = s
         .envelope(
@@ -199,9 +178,9 @@ fn sq_tls_wrong_trust_root_fails_handshake_needs_tls_stack() {
     else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     certs.install(&w.home).unwrap();
-    let mut s = b.smtp(&w.home, &opts(&w)).unwrap();
+    let mut s = b.smtp(&w.home, &sq_opts(&w)).unwrap();
     let other = TlsCerts::other_roots().unwrap();
     let err = sq_tls::starttls(&mut s, other).unwrap_err().to_string();
     assert!(
@@ -214,7 +193,7 @@ fn sq_tls_wrong_trust_root_fails_handshake_needs_tls_stack() {
     );
     let _ = s.finish();
     // the same server with the right trust root
-    let mut s = b.smtp(&w.home, &opts(&w)).unwrap();
+    let mut s = b.smtp(&w.home, &sq_opts(&w)).unwrap();
     sq_tls::starttls(&mut s, certs.roots()).unwrap();
     s.finish().unwrap();
 }
@@ -224,7 +203,7 @@ fn sq_auth_session_needs_auth_stack() {
     let Some((b, stub)) = auth_stack("sq_auth_session_needs_auth_stack") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     let addrs = v(&[
         "joe@example.com",
         "nobody@example.com",
@@ -233,14 +212,14 @@ fn sq_auth_session_needs_auth_stack() {
     ]);
     // without AUTH, the remote address stops at rcpthosts
     let plain = b
-        .smtp_transaction(&w.home, &opts(&w), b"a@b.example", &addrs, None)
+        .smtp_transaction(&w.home, &sq_opts(&w), b"a@b.example", &addrs, None)
         .unwrap();
     assert_eq!(
         texts(&plain.rcpt),
         ["250 ok\r\n", R550, "250 ok\r\n", NOGATEWAY]
     );
     // authenticated (PLAIN): relaying allowed, realrcptto still judges
-    let o = stub.options(&opts(&w), "", "joe", "pw-1");
+    let o = stub.options(&sq_opts(&w), "", "joe", "pw-1");
     let mut s = b.smtp(&w.home, &o).unwrap();
     assert_eq!(
         sq_auth::auth_plain(&mut s, "joe", "pw-1").unwrap().text,
@@ -256,7 +235,7 @@ fn sq_auth_session_needs_auth_stack() {
     assert!(env.data.unwrap().text.starts_with("250 ok "));
     s.finish().unwrap();
     // LOGIN, deny-all: 554 at DATA
-    let o = stub.options(&opts(&w).with("QMAILRRTDENYALL", "1"), "", "joe", "pw-1");
+    let o = stub.options(&sq_opts(&w).with("QMAILRRTDENYALL", "1"), "", "joe", "pw-1");
     let mut s = b.smtp(&w.home, &o).unwrap();
     assert_eq!(
         sq_auth::auth_login(&mut s, "joe", "pw-1").unwrap().text,
@@ -270,7 +249,7 @@ fn sq_auth_session_needs_auth_stack() {
     s.finish().unwrap();
     assert_eq!(queue_log(&w.home).len(), 1, "only the first message queued");
     // the tier's verdicts
-    let got = sq_auth::ask_smtp_auth(b, &w.home, &opts(&w), &stub, &addrs).unwrap();
+    let got = sq_auth::ask_smtp_auth(b, &w.home, &sq_opts(&w), &stub, &addrs).unwrap();
     let want: Vec<Option<String>> = ["accept", "reject", "accept", "accept"]
         .iter()
         .map(|x| Some(x.to_string()))
@@ -283,10 +262,10 @@ fn sq_auth_wrong_password_needs_auth_stack() {
     let Some((b, stub)) = auth_stack("sq_auth_wrong_password_needs_auth_stack") else {
         return;
     };
-    let w = world(b);
+    let w = sq_world(b);
     // AUTH required ("!"): a wrong password leaves the client unable to
     // start a transaction
-    let o = stub.options(&opts(&w), "!", "joe", "pw-1");
+    let o = stub.options(&sq_opts(&w), "!", "joe", "pw-1");
     let mut s = b.smtp(&w.home, &o).unwrap();
     let r = sq_auth::auth_plain(&mut s, "joe", "wrong").unwrap();
     assert_eq!(r.text, sq_auth::FAILED);

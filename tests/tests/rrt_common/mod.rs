@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use qmail_difftest::cc::{self, Sanitize};
 use qmail_difftest::oracle::c::{CDriver, COutcome, CVerdict, CheckOptions};
+use qmail_difftest::oracle::sq::{SqBuild, SqOptions};
 
 /// The unprivileged uid/gid used for EACCES cases.
 pub const NOBODY: (u32, u32) = (65534, 65534);
@@ -211,4 +212,28 @@ pub fn accept(v: &CVerdict) -> bool {
 
 pub fn reject(v: &CVerdict) -> bool {
     v.outcome == COutcome::Reject
+}
+
+/// The world of the S tests (realrcptto_sq.rs, sq_sessions.rs): joe (uid
+/// 1001) with .qmail-foo; alias user present; rcpthosts lists
+/// example.com; the queue stub of `b` installed.
+pub fn sq_world(b: &SqBuild) -> World {
+    let mut w = World::new();
+    w.user("joe", 1001);
+    w.dotqmail("joe", ".qmail-foo");
+    w.control("rcpthosts", "example.com\n");
+    b.install_queue_stub(&w.home).unwrap();
+    w
+}
+
+/// How the S tests start qmail-smtpd/qmail-qmtpd in `w`: its passwd and
+/// group through nss_wrapper, `PROTO=TCP`, `TCPREMOTEIP=192.0.2.7`.
+pub fn sq_opts(w: &World) -> SqOptions {
+    SqOptions {
+        passwd: Some(w.passwd_file()),
+        group: Some(w.root().join("group")),
+        ..SqOptions::default()
+    }
+    .with("PROTO", "TCP")
+    .with("TCPREMOTEIP", "192.0.2.7")
 }
