@@ -9,8 +9,9 @@
 //! `dot-qmail.9` (in full) and `qmail-local.8` (a summary, and what `-n`
 //! does with them).
 
-use upstream_hashes::{SourceTree, NETQMAIL};
+use upstream_hashes::SourceTree;
 
+use crate::qmail_release::layout;
 use crate::{FileChange, Patch, PatchError, Pristine};
 
 /// The C core the patch adds.
@@ -18,8 +19,9 @@ pub const QBRANCH_C: &str = include_str!("../c/qbranch.c");
 /// The header of the C core the patch adds.
 pub const QBRANCH_H: &str = include_str!("../c/qbranch.h");
 
+/// The description; `{RELEASE}` becomes the release's full name.
 const DESCRIPTION: &str = "\
-netqmail-1.06 branch patch: forward jumps in .qmail files.
+{RELEASE} branch patch: forward jumps in .qmail files.
 
   ?LABEL            jump forward to the line after the next :LABEL line
   ?LABEL COMMAND    run COMMAND as a |COMMAND line; exit 99 jumps
@@ -29,25 +31,28 @@ A label that is never found skips all following lines. Adds qbranch.c and
 qbranch.h (the line parser and jump-target search), hooks them into
 qmail-local's instruction loop, and documents the lines in dot-qmail.9
 and qmail-local.8.
-Apply with `patch -p1` in the netqmail-1.06 directory.";
+Apply with `patch -p1` in the {RELEASE} directory.";
 
-/// Generate the branch patch from a pristine netqmail-1.06 tree.
+/// Generate the branch patch from a pristine tree of a qmail release
+/// (netqmail-1.06 or notqmail-1.09, from `src.release`): the same hooks
+/// and anchors for both; `FILES` is edited only where the release has one
+/// ([`crate::qmail_release`]). A release that is not qmail is refused.
 pub fn generate(src: &SourceTree) -> Result<Patch, PatchError> {
+    let layout = layout("branch", src.release)?;
     src.must_not_exist("qbranch.c")?;
     src.must_not_exist("qbranch.h")?;
-    let mut changes = vec![
-        qmail_local(src)?,
-        makefile(src)?,
-        targets(src)?,
-        files(src)?,
-    ];
+    let mut changes = vec![qmail_local(src)?, makefile(src)?, targets(src)?];
+    if layout.files_list {
+        changes.push(files(src)?);
+    }
     changes.extend(man_pages(src)?);
     changes.push(FileChange::added("qbranch.c", QBRANCH_C));
     changes.push(FileChange::added("qbranch.h", QBRANCH_H));
+    let release = layout.release;
     Ok(Patch {
-        file_name: format!("{}-branch.patch", NETQMAIL.full_name),
-        release: &NETQMAIL,
-        description: DESCRIPTION.to_string(),
+        file_name: format!("{}-branch.patch", release.full_name),
+        release,
+        description: DESCRIPTION.replace("{RELEASE}", release.full_name),
         files: changes,
     })
 }

@@ -27,6 +27,7 @@ mod apply;
 pub mod branch;
 pub mod nonroot;
 pub mod portability;
+pub mod qmail_release;
 pub mod realrcptto;
 pub mod stack;
 pub mod tree;
@@ -34,6 +35,7 @@ pub mod tree;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use qmail_release::NOTQMAIL;
 use sha2::{Digest, Sha256};
 use similar::TextDiff;
 use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
@@ -369,7 +371,7 @@ pub fn series() -> &'static [PatchDef] {
     &SERIES
 }
 
-static SERIES: [PatchDef; 4] = [
+static SERIES: [PatchDef; 6] = [
     PatchDef {
         name: "realrcptto",
         release: &NETQMAIL,
@@ -379,6 +381,18 @@ static SERIES: [PatchDef; 4] = [
     PatchDef {
         name: "branch",
         release: &NETQMAIL,
+        mission: true,
+        generate: branch::generate,
+    },
+    PatchDef {
+        name: "realrcptto",
+        release: &NOTQMAIL,
+        mission: true,
+        generate: realrcptto::generate,
+    },
+    PatchDef {
+        name: "branch",
+        release: &NOTQMAIL,
         mission: true,
         generate: branch::generate,
     },

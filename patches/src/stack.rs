@@ -261,9 +261,81 @@ fn patch_command(tree: &Path, p: &ThirdPartyPatch, file: &Path, dry: bool) -> Co
     cmd
 }
 
+/// The path a `--- `/`+++ ` header line names, after removing `strip`
+/// leading components (`None` for `/dev/null`).
+fn header_path(line: &[u8], strip: u32) -> Option<String> {
+    let rest = String::from_utf8_lossy(&line[4..]).into_owned();
+    let name = rest.split('\t').next().unwrap_or("").trim_end();
+    if name == "/dev/null" {
+        return None;
+    }
+    let parts: Vec<&str> = name.split('/').filter(|c| !c.is_empty()).collect();
+    Some(parts.get(strip as usize..)?.join("/"))
+}
+
+/// One `diff --git` section of `p`: the byte range and, when it changes
+/// (not creates) a file under a dot directory or a dot file, that file.
+fn git_sections(p: &ThirdPartyPatch) -> Vec<(std::ops::Range<usize>, Option<String>)> {
+    let mut sections: Vec<(std::ops::Range<usize>, Option<String>)> = Vec::new();
+    let (mut at, mut old, mut in_header) = (0, None, false);
+    for line in p.bytes.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b"diff --git ") {
+            sections.push((at..at, None));
+            (old, in_header) = (None, true);
+        } else if in_header && line.starts_with(b"--- ") {
+            old = header_path(line, p.strip);
+        } else if in_header && line.starts_with(b"+++ ") {
+            // A creation (`--- /dev/null`) is applied whatever its name.
+            let changed = old.take().map(|o| header_path(line, p.strip).unwrap_or(o));
+            let dotted = |f: &String| f.split('/').any(|c| c.starts_with('.'));
+            if let Some(last) = sections.last_mut() {
+                last.1 = changed.filter(dotted);
+            }
+            in_header = false;
+        }
+        at += line.len();
+        if let Some(last) = sections.last_mut() {
+            last.0.end = at;
+        }
+    }
+    sections
+}
+
+/// The files of `p` that applying it to `tree` leaves out: in a git-format
+/// patch (`diff --git` sections), changes to repository metadata — files
+/// under a directory whose name starts with a dot, or dot files
+/// (`.github/workflows/…`, `.gitignore`) — that the tree does not have.
+/// Release trees made with `git archive` leave such files out
+/// (`export-ignore`), while `git diff` between branches carries them;
+/// notqmail's STARTTLS patch changes `.github/workflows/…`. Every other
+/// missing file is still an error of `patch`.
+pub fn left_out(p: &ThirdPartyPatch, tree: &Path) -> Vec<String> {
+    git_sections(p)
+        .into_iter()
+        .filter_map(|(_, f)| f)
+        .filter(|f| tree.join(f).symlink_metadata().is_err())
+        .collect()
+}
+
+/// The bytes of `p` without the sections [`left_out`] names.
+fn bytes_for(p: &ThirdPartyPatch, tree: &Path) -> Vec<u8> {
+    let skip = left_out(p, tree);
+    if skip.is_empty() {
+        return p.bytes.clone();
+    }
+    let mut out = p.bytes.clone();
+    for (range, f) in git_sections(p).into_iter().rev() {
+        if f.is_some_and(|f| skip.contains(&f)) {
+            out.drain(range);
+        }
+    }
+    out
+}
+
 /// Apply one third-party patch to `tree`: a dry run first (so a failing
-/// patch changes nothing), then the real run. `before` names the patches
-/// already applied, for the error.
+/// patch changes nothing), then the real run, without the sections
+/// [`left_out`] names. `before` names the patches already applied, for
+/// the error.
 fn apply_one(
     tree: &Path,
     release: &str,
@@ -271,7 +343,7 @@ fn apply_one(
     before: &[ThirdPartyPatch],
 ) -> Result<(), PatchError> {
     let file = tree.join(format!(".qtk-stack-{}", p.sha256));
-    std::fs::write(&file, &p.bytes).map_err(io_err(&file))?;
+    std::fs::write(&file, bytes_for(p, tree)).map_err(io_err(&file))?;
     let on = std::iter::once(release.to_string())
         .chain(before.iter().map(|b| b.file_name.clone()))
         .collect::<Vec<_>>()

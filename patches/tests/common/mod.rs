@@ -8,7 +8,8 @@ use std::process::{Command, Output, Stdio};
 
 use qmail_patches::Patch;
 
-/// The tree named by `var` (`QMAIL_SOURCE_NETQMAIL`, `QMAIL_SOURCE_MESS822`),
+/// The tree named by `var` (`QMAIL_SOURCE_NETQMAIL`, `QMAIL_SOURCE_NOTQMAIL`,
+/// `QMAIL_SOURCE_MESS822`),
 /// or `None` after printing `SKIPPED: test: …` when it is not set. Fails the
 /// test instead when `QMAIL_REQUIRE_UPSTREAM=1`.
 pub fn upstream_or_skip(test: &str, var: &str) -> Option<PathBuf> {
@@ -28,6 +29,11 @@ pub fn upstream_or_skip(test: &str, var: &str) -> Option<PathBuf> {
 /// The netqmail tree, or `None` (skipped); see [`upstream_or_skip`].
 pub fn netqmail_or_skip(test: &str) -> Option<PathBuf> {
     upstream_or_skip(test, "QMAIL_SOURCE_NETQMAIL")
+}
+
+/// The notqmail-1.09 tree, or `None` (skipped); see [`upstream_or_skip`].
+pub fn notqmail_or_skip(test: &str) -> Option<PathBuf> {
+    upstream_or_skip(test, "QMAIL_SOURCE_NOTQMAIL")
 }
 
 /// The mess822 tree, or `None` (skipped); see [`upstream_or_skip`].
@@ -68,6 +74,34 @@ pub fn patch_p1(dir: &Path, diff: &str, dry: bool) -> Output {
         .write_all(diff.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// Run `patch -p1 --batch --forward --fuzz=0` in `dir` with `diff` on
+/// stdin, failing the test with patch's output when it fails or when it
+/// reports an offset-free but fuzzy match.
+pub fn apply_no_fuzz(dir: &Path, diff: &str, what: &str) {
+    let mut child = Command::new("patch")
+        .args(["-p1", "--batch", "--forward", "--fuzz=0"])
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("patch(1) installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(diff.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !text.contains("fuzz"),
+        "{what}: patch -p1 --fuzz=0 failed:\n{text}"
+    );
 }
 
 /// [`patch_p1`], failing the test with patch's output when it fails.

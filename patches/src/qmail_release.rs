@@ -1,0 +1,77 @@
+//! What differs between the qmail releases our qmail patches support
+//! (netqmail-1.06 and notqmail-1.09) where those patches touch them.
+//!
+//! The realrcptto and branch generators are one function each for both
+//! releases: every C, Makefile, `TARGETS` and man-page anchor they use
+//! occurs exactly once in both pristine trees (notqmail-1.09 changed the
+//! code around them — ANSI prototypes, `unsigned int` loop indexes,
+//! `int main`, `_noreturn_` — but not the lines the hooks attach to).
+//! What does differ is listed here, per release:
+//!
+//! * notqmail-1.09 has no `FILES` list (its `TARGETS` and `.gitignore`
+//!   are the only lists of files), so the patches add nothing there;
+//! * notqmail-1.09 declares `auto_usera` (the alias user's name) in
+//!   `auto_users.h`, with the other user names; netqmail-1.06 in
+//!   `auto_usera.h`. The object is `auto_usera.o` in both;
+//! * the patch descriptions name the release.
+
+use upstream_hashes::{Release, NETQMAIL};
+
+use crate::PatchError;
+
+/// Stand-in for `upstream_hashes::NOTQMAIL` until it lands (TEMPORARY).
+pub const NOTQMAIL: Release = Release {
+    name: "notqmail",
+    file_name: "notqmail-1.09.tar.gz",
+    full_name: "notqmail-1.09",
+    marker_file: "qmail-local.c",
+    size: 0,
+    sha256: "",
+    sha512: "",
+    mirrors: &[],
+};
+
+/// The differences between the qmail releases that matter to our
+/// generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QmailLayout {
+    /// The release.
+    pub release: &'static Release,
+    /// Whether the tree has a `FILES` list of source files (netqmail) that
+    /// new source files are added to.
+    pub files_list: bool,
+    /// The header that declares `auto_usera`.
+    pub usera_header: &'static str,
+}
+
+static LAYOUTS: [QmailLayout; 2] = [
+    QmailLayout {
+        release: &NETQMAIL,
+        files_list: true,
+        usera_header: "auto_usera.h",
+    },
+    QmailLayout {
+        release: &NOTQMAIL,
+        files_list: false,
+        usera_header: "auto_users.h",
+    },
+];
+
+/// The layout of `release`, for the generator of `patch`; a release that
+/// is not a qmail release our patches support is refused, naming both.
+pub fn layout(patch: &str, release: &Release) -> Result<&'static QmailLayout, PatchError> {
+    LAYOUTS
+        .iter()
+        .find(|l| l.release == release)
+        .ok_or_else(|| {
+            PatchError::Refused(format!(
+                "the {patch} patch is generated for {} only, not for {}",
+                LAYOUTS
+                    .iter()
+                    .map(|l| l.release.full_name)
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                release.full_name
+            ))
+        })
+}
