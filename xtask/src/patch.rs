@@ -73,6 +73,14 @@ fn patch_tree(
     } else {
         &[]
     };
+    for t in stack {
+        for f in qmail_patches::stack::left_out(t, &tree.root) {
+            eprintln!(
+                "{release}: {}: its change to {f} is left out (repository metadata the release tree does not have; `git archive` leaves it out)",
+                t.file_name
+            );
+        }
+    }
     let stacked = qmail_patches::apply_stack(tree, stack, &work.join("stacked"))?;
     let patches = qmail_patches::generate_on_stack(tree, &stacked, stack, defs, work)?;
     let dir = qmail_patches::prepare_tree_with(&stacked, &patches, work)
