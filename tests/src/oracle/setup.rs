@@ -1,6 +1,7 @@
 //! The one set-up of the oracles shared by the scenario run (`runner.rs`)
 //! and the known cases (`known/`): the scratch
-//! directory, R's executable and C's driver where qmaild can run them, the
+//! directory, R's executable, C's driver and P's program and harness where
+//! qmaild can run them, the
 //! errno shim, and G and S/Q when a netqmail tree is given (with the
 //! session tiers S/tls and S/auth when its qmail-smtpd offers them).
 //!
@@ -10,6 +11,7 @@
 
 use super::c::{CDriver, CError};
 use super::g::{self, GBuild, GError};
+use super::p::PDriver;
 use super::sq::{SqBuild, SqError};
 use super::sq_auth::{self, AuthStub};
 use super::sq_tls::{self, TlsCerts};
@@ -62,6 +64,9 @@ pub enum Absent {
 pub struct Oracles {
     /// Oracle C (the realrcptto core's driver), runnable by qmaild.
     pub c: CDriver,
+    /// Oracle P (the RCPTCHECK program and its hook harness), runnable by
+    /// qmaild.
+    pub p: PDriver,
     /// Oracle G (pristine netqmail), or why not.
     pub g: Result<GBuild, Absent>,
     /// Oracles S/Q (patched qmail-smtpd/qmail-qmtpd), or why not.
@@ -99,6 +104,12 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
     let c_exe = reachable_copy(c.exe(), &scratch, "bin", "realrcptto-driver")
         .map_err(SetupError::Publish)?;
     let c = c.with_exe(c_exe);
+    let p = PDriver::build()?;
+    let p_prog = reachable_copy(p.program(), &scratch, "bin", "qmail-rcptcheck-realrcptto")
+        .map_err(SetupError::Publish)?;
+    let p_harness = reachable_copy(p.harness(), &scratch, "bin", "rcptcheck-harness")
+        .map_err(SetupError::Publish)?;
+    let p = p.with_exes(p_prog, p_harness);
     let (g, sq) = match &opts.netqmail {
         None if opts.require_upstream => {
             return Err(SetupError::Required(
@@ -124,6 +135,7 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
     };
     Ok(Oracles {
         c,
+        p,
         g,
         sq,
         tls,
