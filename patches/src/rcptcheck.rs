@@ -19,7 +19,8 @@
 //! * TARGETS and FILES: the new files.
 //!
 //! The parts that differ between upstreams (the Makefile, the file lists)
-//! are one function each per release; [`generate`] is netqmail-1.06's.
+//! are one function each per release; [`generate`] is netqmail-1.06's,
+//! [`generate_notqmail`] notqmail-1.09's.
 
 use upstream_hashes::{Release, SourceTree, NETQMAIL};
 
@@ -51,8 +52,15 @@ const OBJS: &str = "realrcptto.o auto_qmail.o auto_break.o auto_usera.o auto_pat
 
 /// The Makefile rules for the program, its object and its formatted page
 /// (netqmail's style: `load`, `compile`, `nroff -man`), and the `it:` and
-/// `man:` lines.
-fn make_rules() -> String {
+/// `man:` lines. `page_recipe`: the `.0` rule has its own `nroff` line
+/// (netqmail); without it make's `.8.0` suffix rule formats the page
+/// (notqmail).
+fn make_rules(page_recipe: bool) -> String {
+    let recipe = if page_recipe {
+        format!("\tnroff -man {PROGRAM}.8 > {PROGRAM}.0\n")
+    } else {
+        String::new()
+    };
     format!(
         "
 {PROGRAM}: \\
@@ -61,8 +69,7 @@ load {PROGRAM}.o {OBJS}
 
 {PROGRAM}.0: \\
 {PROGRAM}.8
-\tnroff -man {PROGRAM}.8 > {PROGRAM}.0
-
+{recipe}
 {PROGRAM}.o: \\
 compile {PROGRAM}.c realrcptto.h
 \t./compile {PROGRAM}.c
@@ -76,7 +83,13 @@ man: {PROGRAM}.0
 
 fn makefile_netqmail(src: &SourceTree) -> Result<FileChange, PatchError> {
     let mut ed = src.edit("Makefile")?;
-    ed.insert_before("\nqmail-remote: \\\n", &make_rules())?;
+    ed.insert_before("\nqmail-remote: \\\n", &make_rules(true))?;
+    Ok(ed.finish())
+}
+
+fn makefile_notqmail(src: &SourceTree) -> Result<FileChange, PatchError> {
+    let mut ed = src.edit("Makefile")?;
+    ed.insert_before("\nqmail-remote: \\\n", &make_rules(false))?;
     Ok(ed.finish())
 }
 
@@ -125,6 +138,16 @@ fn lists_netqmail(src: &SourceTree) -> Result<Vec<FileChange>, PatchError> {
     Ok(vec![targets.finish(), files.finish()])
 }
 
+/// TARGETS of notqmail-1.09 (it has no FILES).
+fn lists_notqmail(src: &SourceTree) -> Result<Vec<FileChange>, PatchError> {
+    let mut targets = src.edit("TARGETS")?;
+    targets.insert_after(
+        "\nqmail-smtpd.0\n",
+        &format!("{PROGRAM}.o\n{PROGRAM}\n{PROGRAM}.0\n"),
+    )?;
+    Ok(vec![targets.finish()])
+}
+
 /// The release-specific parts of the patch.
 struct Flavour {
     release: &'static Release,
@@ -164,6 +187,25 @@ pub fn generate(src: &SourceTree) -> Result<Patch, PatchError> {
             release: &NETQMAIL,
             makefile: makefile_netqmail,
             lists: lists_netqmail,
+            cat_pages: true,
+        },
+    )
+}
+
+/// Generate the rcptcheck patch from a pristine notqmail-1.09 tree (for
+/// the smtpd-rcptcheck hook, `--with-patch`). Like [`generate`], with
+/// notqmail's Makefile (its `.8.0` suffix rule formats the page) and
+/// without a FILES list; it needs notqmail's realrcptto patch for
+/// `realrcptto.o`. The patch is named after `src.release` (the NOTQMAIL
+/// release, once `upstream_hashes` has it: add a [`crate::PatchDef`]
+/// `rcptcheck` for it right after notqmail's `realrcptto`).
+pub fn generate_notqmail(src: &SourceTree) -> Result<Patch, PatchError> {
+    generate_for(
+        src,
+        &Flavour {
+            release: src.release,
+            makefile: makefile_notqmail,
+            lists: lists_notqmail,
             cat_pages: true,
         },
     )

@@ -172,3 +172,52 @@ fn netqmail_applies_after_realrcptto_and_builds() {
         .unwrap();
     assert!(dry.status.success());
 }
+
+#[test]
+fn notqmail_applies_and_the_program_builds() {
+    let Some(src) = common::upstream_or_skip("rcptcheck_patch notqmail", "QMAIL_SOURCE_NOTQMAIL")
+    else {
+        return;
+    };
+    // a stand-in for upstream_hashes' notqmail release (not there yet)
+    static NOTQMAIL: upstream_hashes::Release = upstream_hashes::Release {
+        name: "notqmail",
+        full_name: "notqmail-1.09",
+        marker_file: "qmail-local.c",
+        ..NETQMAIL
+    };
+    let tree = SourceTree::unverified(&NOTQMAIL, &src);
+    let a = rcptcheck::generate_notqmail(&tree).unwrap();
+    assert_eq!(
+        a.to_diff(),
+        rcptcheck::generate_notqmail(&tree).unwrap().to_diff()
+    );
+    assert_eq!(a.file_name, "notqmail-1.09-rcptcheck.patch");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    copy_tree(&src, root);
+    apply_ok(root, &a.to_diff(), false, "rcptcheck (notqmail)");
+    assert_files_match(root, &a);
+    // what notqmail's realrcptto patch provides: the core and its rule
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("c");
+    for f in ["realrcptto.c", "realrcptto.h"] {
+        std::fs::copy(core.join(f), root.join(f)).unwrap();
+    }
+    let mut mk = std::fs::read_to_string(root.join("Makefile")).unwrap();
+    mk.push_str(
+        "\nrealrcptto.o: \\\ncompile realrcptto.c realrcptto.h\n\t./compile realrcptto.c\n",
+    );
+    std::fs::write(root.join("Makefile"), mk).unwrap();
+    std::fs::write(
+        root.join("conf-qmail"),
+        format!("{}/qhome\n", root.display()),
+    )
+    .unwrap();
+    make_ok(
+        root,
+        &["qmail-rcptcheck-realrcptto", "qmail-rcptcheck-realrcptto.0"],
+        "rcptcheck (notqmail)",
+    );
+    assert!(root.join("qmail-rcptcheck-realrcptto").is_file());
+    assert!(root.join("qmail-rcptcheck-realrcptto.0").is_file());
+}
