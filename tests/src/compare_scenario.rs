@@ -14,7 +14,7 @@
 
 use crate::compare_rg::{agree_rg, g_desc, r_desc, r_view_limited};
 use crate::error::RunError;
-use crate::options::{RunOptions, SESSION_EVERY};
+use crate::options::{RunOptions, P_SANITIZED, SESSION_EVERY};
 use crate::oracle::c::{CError, COutcome, CheckOptions};
 use crate::oracle::g::{self, GBuild, GClass};
 use crate::oracle::p::{expected_log_line, PAnswers, MAX_RECIPIENT};
@@ -217,7 +217,9 @@ fn pair_r_c(
 /// R unable to start is every address `tempfail-control`. A rejected
 /// address must be logged exactly as the core logs it, naming the
 /// parent's pid; nothing may be written to stdout (qmail-smtpd's
-/// connection). Addresses over [`MAX_RECIPIENT`] bytes are skipped.
+/// connection). Addresses over [`MAX_RECIPIENT`] bytes are skipped. The
+/// program is the ASan+UBSan build below [`P_SANITIZED`], else the plain
+/// one.
 fn pair_r_p(
     sc: &Scenario,
     rr: &RRun,
@@ -235,10 +237,12 @@ fn pair_r_p(
         out.skipped.push(("R-P", skipped));
     }
     let these: Vec<Vec<u8>> = asked.iter().map(|&i| addrs[i].clone()).collect();
-    let ans = match o
-        .p
-        .check(qhome, sc.conf_break, "alias", &these, copts, false)
-    {
+    let p = if sc.index < P_SANITIZED {
+        &o.p
+    } else {
+        &o.p_plain
+    };
+    let ans = match p.check(qhome, sc.conf_break, "alias", &these, copts, false) {
         Ok(a) => a,
         Err(e @ CError::Sanitizer(_)) => {
             out.disagree("R-P", None, "R answered".into(), format!("P: {e}"));

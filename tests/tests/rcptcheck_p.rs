@@ -16,7 +16,10 @@ use rrt_common::*;
 
 fn p() -> &'static PDriver {
     static P: OnceLock<PDriver> = OnceLock::new();
-    P.get_or_init(|| PDriver::build().expect("building the RCPTCHECK program and harness"))
+    P.get_or_init(|| {
+        PDriver::build(Sanitize::AddressUndefined)
+            .expect("building the RCPTCHECK program and harness")
+    })
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {

@@ -64,9 +64,12 @@ pub enum Absent {
 pub struct Oracles {
     /// Oracle C (the realrcptto core's driver), runnable by qmaild.
     pub c: CDriver,
-    /// Oracle P (the RCPTCHECK program and its hook harness), runnable by
-    /// qmaild.
+    /// Oracle P (the RCPTCHECK program, ASan+UBSan, and its hook
+    /// harness), runnable by qmaild: scenarios below
+    /// [`P_SANITIZED`](crate::options::P_SANITIZED).
     pub p: PDriver,
+    /// The same program built plainly, for the scenarios after those.
+    pub p_plain: PDriver,
     /// Oracle G (pristine netqmail), or why not.
     pub g: Result<GBuild, Absent>,
     /// Oracles S/Q (patched qmail-smtpd/qmail-qmtpd), or why not.
@@ -104,12 +107,12 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
     let c_exe = reachable_copy(c.exe(), &scratch, "bin", "realrcptto-driver")
         .map_err(SetupError::Publish)?;
     let c = c.with_exe(c_exe);
-    let p = PDriver::build()?;
-    let p_prog = reachable_copy(p.program(), &scratch, "bin", "qmail-rcptcheck-realrcptto")
-        .map_err(SetupError::Publish)?;
-    let p_harness = reachable_copy(p.harness(), &scratch, "bin", "rcptcheck-harness")
-        .map_err(SetupError::Publish)?;
-    let p = p.with_exes(p_prog, p_harness);
+    let p = publish_p(
+        Sanitize::AddressUndefined,
+        &scratch,
+        "qmail-rcptcheck-realrcptto-asan",
+    )?;
+    let p_plain = publish_p(Sanitize::None, &scratch, "qmail-rcptcheck-realrcptto")?;
     let (g, sq) = match &opts.netqmail {
         None if opts.require_upstream => {
             return Err(SetupError::Required(
@@ -136,6 +139,7 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
     Ok(Oracles {
         c,
         p,
+        p_plain,
         g,
         sq,
         tls,
@@ -144,6 +148,16 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
         scratch,
         shim,
     })
+}
+
+/// Oracle P built with `sanitize`, its program and harness copied under
+/// `scratch` for qmaild (the program as `stem`).
+fn publish_p(sanitize: Sanitize, scratch: &Path, stem: &str) -> Result<PDriver, SetupError> {
+    let p = PDriver::build(sanitize)?;
+    let prog = reachable_copy(p.program(), scratch, "bin", stem).map_err(SetupError::Publish)?;
+    let harness = reachable_copy(p.harness(), scratch, "bin", "rcptcheck-harness")
+        .map_err(SetupError::Publish)?;
+    Ok(p.with_exes(prog, harness))
 }
 
 /// The session tiers S's qmail-smtpd supports, found by asking it
