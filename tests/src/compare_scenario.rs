@@ -126,6 +126,7 @@ pub(crate) fn check_scenario(
         }
         Err(_) => {}
     }
+    pair_r_s_rcptcheck(sc, &rr, o, &qhome, &addrs, &copts, default_break, &mut out)?;
     match &o.g {
         Ok(_) if !default_break => {
             out.skipped.push(("R-G", addrs.len() as u64));
@@ -288,6 +289,39 @@ fn p_problem(rv: &str, ans: &PAnswers, k: usize, addr: &[u8]) -> Option<String> 
     None
 }
 
+/// Pair R-S/rcptcheck: the hooked notqmail qmail-smtpd running the
+/// RCPTCHECK program, for the SMTP-safe addresses of scenarios with the
+/// default break and no errno fault (else counted as skipped).
+/// Tempfails are compared as one kind, as R-Q's.
+#[allow(clippy::too_many_arguments)]
+fn pair_r_s_rcptcheck(
+    sc: &Scenario,
+    rr: &RRun,
+    o: &Oracles,
+    qhome: &Path,
+    addrs: &[Vec<u8>],
+    copts: &CheckOptions,
+    default_break: bool,
+    out: &mut Checked,
+) -> Result<(), RunError> {
+    let Some(b) = &o.rcptcheck else {
+        return Ok(());
+    };
+    if !default_break {
+        let n = addrs.iter().filter(|a| smtp_safe(a)).count();
+        out.skipped.push(("R-S/rcptcheck", n as u64));
+        return Ok(());
+    }
+    for f in ["smtpgreeting", "localiphost"] {
+        std::fs::write(qhome.join("control").join(f), b"difftest.invalid\n")?;
+    }
+    let answers = b
+        .ask(qhome, &sq_options(copts), addrs)
+        .map_err(RunError::from);
+    compare_with_r("R-S/rcptcheck", answers, sc, rr, out);
+    Ok(())
+}
+
 /// What qmail-smtpd and the queue stub need in the scenario's qmail home.
 fn prepare_sq_home(sq: &SqBuild, qhome: &Path) -> Result<(), RunError> {
     sq.install_queue_stub(qhome)?;
@@ -421,7 +455,8 @@ fn compare_with_r(
             RRun::NoStart(_) => "tempfail-control".to_string(),
             RRun::Answers(ra) => ra[i].verdict.clone(),
         };
-        let rv = if pair == "R-Q" && rv.starts_with("tempfail") {
+        let one_tempfail = pair == "R-Q" || pair == "R-S/rcptcheck";
+        let rv = if one_tempfail && rv.starts_with("tempfail") {
             "tempfail".to_string()
         } else {
             rv

@@ -10,6 +10,7 @@
 //! | S, Q   | patched qmail-smtpd and qmail-qmtpd (netqmail-1.06 + realrcptto) | `sq.rs`  |
 //! | S/tls  | S inside a STARTTLS session (trees with the STARTTLS patch)   | `sq_tls.rs` |
 //! | S/auth | S inside an SMTP AUTH session (trees with the SMTP AUTH patch) | `sq_auth.rs` |
+//! | S/rcptcheck | notqmail-1.09 qmail-smtpd with the smtpd-rcptcheck hook running qmail-rcptcheck-realrcptto | `sq_rcptcheck.rs` |
 //! | L      | patched qmail-local (netqmail-1.06 + the branch patch)        | `l.rs`      |
 //! | G      | pristine netqmail-1.06 (qmail-newu, qmail-send's rewrite, qmail-getpw, qmail-local) | `g.rs` |
 //!
@@ -28,4 +29,5 @@ pub mod r;
 pub mod setup;
 pub mod sq;
 pub mod sq_auth;
+pub mod sq_rcptcheck;
 pub mod sq_tls;

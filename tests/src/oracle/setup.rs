@@ -14,6 +14,7 @@ use super::g::{self, GBuild, GError};
 use super::p::PDriver;
 use super::sq::{SqBuild, SqError};
 use super::sq_auth::{self, AuthStub};
+use super::sq_rcptcheck::RcptcheckBuild;
 use super::sq_tls::{self, TlsCerts};
 use crate::cc::{self, CcError, Sanitize};
 use crate::options::RunOptions;
@@ -81,6 +82,10 @@ pub struct Oracles {
     /// by qmaild), when S's qmail-smtpd advertises AUTH (a tree with the
     /// SMTP AUTH patch).
     pub auth: Option<AuthStub>,
+    /// S/rcptcheck: notqmail's qmail-smtpd with the smtpd-rcptcheck hook
+    /// running the RCPTCHECK program, when `QMAIL_SOURCE_NOTQMAIL` and
+    /// `QMAIL_PATCH_SMTPD_RCPTCHECK` are set.
+    pub rcptcheck: Option<RcptcheckBuild>,
     /// The difftest executable R runs (reachable by qmaild).
     pub r_exe: PathBuf,
     /// Where the worlds are made (reachable by every test uid).
@@ -136,10 +141,15 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
         Ok(b) => sessions(b, &scratch)?,
         Err(_) => (None, None),
     };
+    let rcptcheck = match RcptcheckBuild::from_env() {
+        Some((src, hook)) => Some(RcptcheckBuild::build(&src, &hook)?),
+        None => None,
+    };
     Ok(Oracles {
         c,
         p,
         p_plain,
+        rcptcheck,
         g,
         sq,
         tls,
