@@ -1,110 +1,46 @@
 //! The RCPTCHECK program under a real hook: notqmail-1.09's qmail-smtpd
 //! with the smtpd-rcptcheck patch (`QMAIL_SOURCE_NOTQMAIL` and the hook's
-//! diff in `QMAIL_PATCH_SMTPD_RCPTCHECK`, else SKIPPED) runs
+//! diff in `QMAIL_PATCH_SMTPD_RCPTCHECK`, else SKIPPED; built by
+//! [`RcptcheckBuild`], the tree of tier S/rcptcheck) runs
 //! qmail-rcptcheck-realrcptto (from the rcptcheck patch, with the core and
 //! a `realrcptto.o` rule as notqmail's realrcptto patch provides them) for
 //! each RCPT. Its replies must follow the core's verdicts (oracle C, which
 //! agrees with R on every generated scenario): 250 accept, `553 sorry, no
 //! mailbox here by that name. (#5.1.1)` reject, `421 unable to verify
 //! recipient (#4.3.0)` for a 111; its stderr gets the log line with
-//! qmail-smtpd's pid. This is the seed of the S/rcptcheck tier.
+//! qmail-smtpd's pid.
 
 mod rrt_common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use qmail_difftest::oracle::c::COutcome;
+use qmail_difftest::oracle::sq_rcptcheck::RcptcheckBuild;
 use qmail_difftest::procenv;
-use qmail_patches::rcptcheck;
 use rrt_common::*;
-use upstream_hashes::{Release, SourceTree, NETQMAIL};
 
-static NOTQMAIL: Release = Release {
-    name: "notqmail",
-    full_name: "notqmail-1.09",
-    marker_file: "qmail-local.c",
-    ..NETQMAIL
-};
-
-fn run(cmd: &mut Command, what: &str) {
-    let o = cmd.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// The notqmail tree with the hook and the program, built with
-/// conf-qmail `.` (qmail-smtpd's chdir keeps the cwd, so each run picks
-/// its qmail home by cwd; the program's auto_qmail is `.` too).
-fn build(dir: &Path) -> Option<PathBuf> {
-    let src = std::env::var_os("QMAIL_SOURCE_NOTQMAIL").filter(|v| !v.is_empty());
-    let hook = std::env::var_os("QMAIL_PATCH_SMTPD_RCPTCHECK").filter(|v| !v.is_empty());
-    let (Some(src), Some(hook)) = (src, hook) else {
+/// The hooked notqmail tree ([`RcptcheckBuild`]), or `None` (SKIPPED).
+fn build() -> Option<RcptcheckBuild> {
+    let Some((src, hook)) = RcptcheckBuild::from_env() else {
         println!("SKIPPED: rcptcheck_smtpd: QMAIL_SOURCE_NOTQMAIL or QMAIL_PATCH_SMTPD_RCPTCHECK not set");
         return None;
     };
-    let tree = dir.join("notqmail-1.09");
-    run(
-        Command::new("cp").arg("-R").arg(&src).arg(&tree),
-        "copying the tree",
-    );
-    run(
-        Command::new("patch")
-            .args(["-p1", "--batch", "--forward", "-i"])
-            .arg(&hook)
-            .current_dir(&tree),
-        "the smtpd-rcptcheck hook",
-    );
-    let p = rcptcheck::generate_notqmail(&SourceTree::unverified(&NOTQMAIL, &tree)).unwrap();
-    let mut c = Command::new("patch");
-    c.args(["-p1", "--batch", "--forward"])
-        .current_dir(&tree)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(p.to_diff().as_bytes())
-        .unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
-    let core = qmail_difftest::cc::core_dir();
-    for f in ["realrcptto.c", "realrcptto.h"] {
-        std::fs::copy(core.join(f), tree.join(f)).unwrap();
-    }
-    let mut mk = std::fs::read_to_string(tree.join("Makefile")).unwrap();
-    mk.push_str(
-        "\nrealrcptto.o: \\\ncompile realrcptto.c realrcptto.h\n\t./compile realrcptto.c\n",
-    );
-    std::fs::write(tree.join("Makefile"), mk).unwrap();
-    std::fs::write(tree.join("conf-qmail"), ".\n").unwrap();
-    run(
-        Command::new("make")
-            .args(["qmail-smtpd", "qmail-rcptcheck-realrcptto"])
-            .current_dir(&tree),
-        "make",
-    );
-    Some(tree)
+    Some(RcptcheckBuild::build(&src, &hook).unwrap())
 }
 
 /// One SMTP session (pipelined) with `rcpts`; the replies to the RCPTs
 /// (until a 421), qmail-smtpd's pid and its stderr.
 fn session(
-    tree: &Path,
+    b: &RcptcheckBuild,
     w: &World,
     env: &[(&str, &str)],
     rcpts: &[&str],
 ) -> (Vec<String>, u32, String) {
-    let mut cmd = Command::new(tree.join("qmail-smtpd"));
+    let mut cmd = Command::new(b.smtpd());
     cmd.env_clear()
         .current_dir(&w.home)
-        .env("RCPTCHECK", tree.join("qmail-rcptcheck-realrcptto"))
+        .env("RCPTCHECK", b.program())
         .env("PROTO", "TCP")
         .env("TCPREMOTEIP", "192.0.2.9")
         .envs(env.iter().map(|(k, v)| (*k, *v)));
@@ -162,8 +98,7 @@ const NOMBOX: &str = "553 sorry, no mailbox here by that name. (#5.1.1)";
 
 #[test]
 fn the_hooked_qmail_smtpd_follows_the_core() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(tree) = build(dir.path()) else {
+    let Some(tree) = build() else {
         return;
     };
     let w = world();
@@ -199,8 +134,7 @@ fn the_hooked_qmail_smtpd_follows_the_core() {
 
 #[test]
 fn exit_111_is_421_unable_to_verify_recipient() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(tree) = build(dir.path()) else {
+    let Some(tree) = build() else {
         return;
     };
     let w = world();
