@@ -28,6 +28,7 @@ pub mod branch;
 pub mod nonroot;
 pub mod portability;
 pub mod qmail_release;
+pub mod rcptcheck;
 pub mod realrcptto;
 pub mod stack;
 pub mod tree;
@@ -371,12 +372,18 @@ pub fn series() -> &'static [PatchDef] {
     &SERIES
 }
 
-static SERIES: [PatchDef; 6] = [
+static SERIES: [PatchDef; 7] = [
     PatchDef {
         name: "realrcptto",
         release: &NETQMAIL,
         mission: true,
         generate: realrcptto::generate,
+    },
+    PatchDef {
+        name: "rcptcheck",
+        release: &NETQMAIL,
+        mission: true,
+        generate: rcptcheck::generate,
     },
     PatchDef {
         name: "branch",

@@ -19,17 +19,8 @@ use upstream_hashes::{Release, NETQMAIL};
 
 use crate::PatchError;
 
-/// Stand-in for `upstream_hashes::NOTQMAIL` until it lands (TEMPORARY).
-pub const NOTQMAIL: Release = Release {
-    name: "notqmail",
-    file_name: "notqmail-1.09.tar.gz",
-    full_name: "notqmail-1.09",
-    marker_file: "qmail-local.c",
-    size: 0,
-    sha256: "",
-    sha512: "",
-    mirrors: &[],
-};
+/// notqmail-1.09, re-exported for the generators and their tests.
+pub use upstream_hashes::NOTQMAIL;
 
 /// The differences between the qmail releases that matter to our
 /// generators.
