@@ -134,7 +134,7 @@ pub fn run(args: PatchArgs) -> Result<()> {
         "wrote {} patches and series into {} (apply each with `patch -p1` in the release's top directory{})",
         stack.len() + all.len(),
         emit.display(),
-        if stack.is_empty() { "" } else { "; the third-party ones first, in the netqmail tree" }
+        if stack.is_empty() { "" } else { "; the third-party ones first, in the qmail tree" }
     );
     Ok(())
 }
