@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use qmail_build::install::ExtraFile;
 use qmail_build::{resolve_ids, BuildOptions};
-use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
+use upstream_hashes::{Release, SourceTree, MESS822};
 
 use crate::sources::{workspace_root, SourceArgs};
 use crate::stack::StackArgs;
@@ -117,7 +117,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         qtraceaddr_files()?
     };
     let opts = BuildOptions {
-        netqmail: tree_of(&trees, &NETQMAIL)?,
+        qmail: qmail_build::select_qmail(&trees)?,
         mess822: tree_of(&trees, &MESS822)?,
         prefix: args.prefix.clone(),
         mess822_home: args.mess822_home.clone(),
