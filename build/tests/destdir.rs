@@ -135,6 +135,13 @@ fn staging(q: &common::Qmail, m8: &Path, prefix: &'static str) {
         assert_eq!(meta.mode() & 0o7777, 0o2755);
         assert!(m.files.iter().all(|f| f.path.starts_with(prefix)));
         assert!(m.releases.iter().any(|r| r.name == q.release.full_name));
+        // Every selected patch of this qmail (and of mess822) was applied.
+        for d in o.patches.iter().filter(|d| d.release.name != "mess822") {
+            if d.release.name == q.release.name {
+                let f = qmail_patches::file_name(d);
+                assert!(m.patches.iter().any(|p| p.file == f), "{f} not applied");
+            }
+        }
         manifest_matches_the_stage(&m, &dest);
         // Every installed path has SOURCE_DATE_EPOCH as its mtime (the
         // build's default is 0), and a rebuild still sees it up to date.

@@ -112,7 +112,12 @@ pub fn options_for(
         destdir: None,
         cc: "cc".into(),
         cflags: None,
-        patches: qmail_patches::select(&["errno".into(), "nonroot".into()]).unwrap(),
+        // notqmail: every patch of the series that is for it (none until
+        // its generators exist); netqmail: mess822's only, as always.
+        patches: match release.name {
+            "notqmail" => qmail_patches::select(&[]).unwrap(),
+            _ => qmail_patches::select(&["errno".into(), "nonroot".into()]).unwrap(),
+        },
         stack: Vec::new(),
         ids: IdMap::build_user(),
         ids_source: "build-user".into(),
