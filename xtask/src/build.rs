@@ -206,7 +206,7 @@ fn refuse_two_qmails(given: &[(String, PathBuf)]) -> Result<()> {
 /// `--source` when there is one (a tree of the other qmail that came from
 /// `QMAIL_SOURCE_*` or the default download is then not built), else the
 /// only qmail tree there is ([`qmail_build::select_qmail`]).
-fn qmail_tree(trees: &[SourceTree], given: &[(String, PathBuf)]) -> Result<SourceTree> {
+pub(crate) fn qmail_tree(trees: &[SourceTree], given: &[(String, PathBuf)]) -> Result<SourceTree> {
     let chosen = given
         .iter()
         .map(|(n, _)| n.as_str())
