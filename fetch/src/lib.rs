@@ -2,7 +2,7 @@
 //! build → test): download the upstream release tarballs
 //! into a distfiles directory.
 //!
-//! For each [`Release`] the mirrors are tried in order. A download is
+//! For each [`Tarball`] the mirrors are tried in order. A download is
 //! streamed to a temporary file in the distfiles directory while its size
 //! and SHA-256/SHA-512 are computed; only when both match is it renamed to
 //! its real name, so a distfile under its real name is always a verified
@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use qmail_verify::lock::DirLock;
 use qmail_verify::{Hasher, Status};
-pub use upstream_hashes::Release;
+pub use upstream_hashes::Tarball;
 
 /// How to fetch.
 #[derive(Debug, Clone)]
@@ -151,7 +151,7 @@ pub enum Problem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// The release.
-    pub release: Release,
+    pub release: Tarball,
     /// What went wrong.
     pub problem: Problem,
 }
@@ -191,7 +191,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
 
 /// Instructions to obtain `release` by hand: its URLs, size, SHA-256 and
 /// where to put it. Every line is indented by `indent`.
-pub fn manual_instructions(release: &Release, distfiles: &Path, indent: &str) -> String {
+pub fn manual_instructions(release: &Tarball, distfiles: &Path, indent: &str) -> String {
     use fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(s, "{indent}download it from one of:");
@@ -277,7 +277,7 @@ impl Log {
         }
     }
 
-    fn bar(&self, release: &Release, url: &str) -> indicatif::ProgressBar {
+    fn bar(&self, release: &Tarball, url: &str) -> indicatif::ProgressBar {
         if !self.bars {
             return indicatif::ProgressBar::hidden();
         }
@@ -438,7 +438,7 @@ fn try_mirror(
     agent: &ureq::Agent,
     log: &Log,
     url: &str,
-    release: &Release,
+    release: &Tarball,
     dir: &Path,
     dest: &Path,
     limit: Duration,
@@ -525,7 +525,7 @@ fn try_mirror_guarded(
     agent: &ureq::Agent,
     log: &Log,
     url: &str,
-    release: &Release,
+    release: &Tarball,
     opts: &FetchOptions,
     dest: &Path,
 ) -> Result<(), TryError> {
@@ -555,7 +555,7 @@ fn try_mirror_guarded(
 /// Remove `.<file name>.*.part` temporaries of `releases` from `dir`. Only
 /// to be called with the directory lock held: every writer holds it, so
 /// any such file is left by a run that died.
-fn remove_stale_parts(dir: &Path, releases: &[Release], log: &Log) -> Result<(), FetchError> {
+fn remove_stale_parts(dir: &Path, releases: &[Tarball], log: &Log) -> Result<(), FetchError> {
     let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
     for entry in entries {
         let entry = entry.map_err(io_err(dir))?;
@@ -581,7 +581,7 @@ fn remove_stale_parts(dir: &Path, releases: &[Release], log: &Log) -> Result<(),
 
 /// Check what is at `dest` now; [`Problem::Unreadable`] when it cannot be
 /// read (a FIFO, a directory, no permission).
-fn check_existing(dest: &Path, release: &Release) -> Result<Status, Problem> {
+fn check_existing(dest: &Path, release: &Tarball) -> Result<Status, Problem> {
     qmail_verify::verify_file(dest, release).map_err(|e| Problem::Unreadable(e.to_string()))
 }
 
@@ -590,7 +590,7 @@ struct Run<'a> {
     agent: ureq::Agent,
     log: Log,
     opts: &'a FetchOptions,
-    releases: &'a [Release],
+    releases: &'a [Tarball],
     /// Taken before the first download, kept to the end of the run.
     lock: Option<DirLock>,
 }
@@ -616,7 +616,7 @@ impl Run<'_> {
         remove_stale_parts(dir, self.releases, &self.log)
     }
 
-    fn fetch_one(&mut self, release: &Release) -> Result<Result<Fetched, Failure>, FetchError> {
+    fn fetch_one(&mut self, release: &Tarball) -> Result<Result<Fetched, Failure>, FetchError> {
         let failure = |problem| {
             Ok(Err(Failure {
                 release: *release,
@@ -660,7 +660,7 @@ impl Run<'_> {
 
     fn download(
         &self,
-        release: &Release,
+        release: &Tarball,
         dest: PathBuf,
         existing: Option<Status>,
     ) -> Result<Result<Fetched, Failure>, FetchError> {
@@ -700,7 +700,7 @@ impl Run<'_> {
 /// Make sure the distfile of `release` is present and correct in
 /// `opts.distfiles`, downloading it unless it already is (or, offline,
 /// failing with instructions to fetch it by hand).
-pub fn fetch_release(release: &Release, opts: &FetchOptions) -> Result<Fetched, FetchError> {
+pub fn fetch_release(release: &Tarball, opts: &FetchOptions) -> Result<Fetched, FetchError> {
     fetch_all(std::slice::from_ref(release), opts).map(|mut v| v.remove(0))
 }
 
@@ -711,7 +711,7 @@ pub fn fetch_release(release: &Release, opts: &FetchOptions) -> Result<Fetched, 
 /// Online, the distfiles directory is locked (see [`qmail_verify::lock::DirLock`]) from
 /// the first download needed to the end, so concurrent runs are
 /// serialised; offline nothing is written and nothing is locked.
-pub fn fetch_all(releases: &[Release], opts: &FetchOptions) -> Result<Vec<Fetched>, FetchError> {
+pub fn fetch_all(releases: &[Tarball], opts: &FetchOptions) -> Result<Vec<Fetched>, FetchError> {
     let mut run = Run {
         agent: agent(),
         log: Log::new(opts.log),

@@ -2,7 +2,7 @@
 
 mod support;
 
-use qmail_fetch::{fetch_all, fetch_release, FetchError, FetchOptions, Fetched, Problem, Release};
+use qmail_fetch::{fetch_all, fetch_release, FetchError, FetchOptions, Fetched, Problem, Tarball};
 use support::{dead_url, list_dir, payload, release_for, Reply, Server};
 
 const PATH: &str = "/dist/pkg-1.0.tar.gz";
@@ -13,7 +13,7 @@ fn opts(dir: &std::path::Path) -> FetchOptions {
 
 /// Asserts the error is about `release` (names its file) and that nothing
 /// was left in the distfiles directory.
-fn assert_failed_clean(err: &FetchError, release: &Release, o: &FetchOptions) -> String {
+fn assert_failed_clean(err: &FetchError, release: &Tarball, o: &FetchOptions) -> String {
     let msg = err.to_string();
     eprintln!("{msg}");
     assert!(

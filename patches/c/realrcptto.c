@@ -652,6 +652,11 @@ int realrcptto_deny(void)
   return denyall && denyany;
 }
 
+void realrcptto_logpid(unsigned long pid)
+{
+  mypid = pid;
+}
+
 const char *realrcptto_why(void)
 {
   return why;

@@ -59,6 +59,14 @@ extern int realrcptto_deny(void);
 /* A short static description of why the last call decided as it did. */
 extern const char *realrcptto_why(void);
 
+/*
+ * Name pid instead of this process in the "realrcptto PID REMOTEIP ADDR"
+ * lines (default: getpid() at realrcptto_init; call it after init).  The
+ * RCPTCHECK program qmail-rcptcheck-realrcptto passes getppid(), so that
+ * the line names qmail-smtpd, as the patched qmail-smtpd's own line does.
+ */
+extern void realrcptto_logpid(unsigned long pid);
+
 /* Free everything realrcptto_init allocated and close users/cdb. */
 extern void realrcptto_free(void);
 

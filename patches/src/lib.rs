@@ -27,6 +27,7 @@ mod apply;
 pub mod branch;
 pub mod nonroot;
 pub mod portability;
+pub mod rcptcheck;
 pub mod realrcptto;
 pub mod stack;
 pub mod tree;
@@ -369,12 +370,18 @@ pub fn series() -> &'static [PatchDef] {
     &SERIES
 }
 
-static SERIES: [PatchDef; 4] = [
+static SERIES: [PatchDef; 5] = [
     PatchDef {
         name: "realrcptto",
         release: &NETQMAIL,
         mission: true,
         generate: realrcptto::generate,
+    },
+    PatchDef {
+        name: "rcptcheck",
+        release: &NETQMAIL,
+        mission: true,
+        generate: rcptcheck::generate,
     },
     PatchDef {
         name: "branch",

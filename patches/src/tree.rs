@@ -4,14 +4,11 @@
 //! is refused with its path (a FIFO is never blocked on).
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
+use std::path::Path;
 
 use crate::PatchError;
 
-/// How deep a given source tree may nest (upstream trees are flat).
-pub const MAX_DEPTH: usize = 64;
+pub use qmail_verify::tree::{entries, MAX_DEPTH};
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PatchError + '_ {
     move |error| PatchError::Io {
@@ -20,76 +17,20 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PatchError +
     }
 }
 
-/// What a non-regular, non-directory entry is, for messages.
-fn kind_name(ty: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ty.is_symlink() {
-        "symbolic link"
-    } else if ty.is_fifo() {
-        "named pipe"
-    } else if ty.is_socket() {
-        "socket"
-    } else if ty.is_block_device() {
-        "block device"
-    } else if ty.is_char_device() {
-        "character device"
-    } else {
-        "special file"
+impl From<qmail_verify::tree::TreeError> for PatchError {
+    fn from(e: qmail_verify::tree::TreeError) -> Self {
+        match e {
+            qmail_verify::tree::TreeError::Io { path, error } => PatchError::Io { path, error },
+            qmail_verify::tree::TreeError::Refused(why) => PatchError::Refused(why),
+        }
     }
-}
-
-/// The entries of a directory of a given tree, sorted by name, each
-/// checked to be a regular file or a directory (a symbolic link, FIFO,
-/// device or socket is refused with its path: it is never followed or
-/// opened). `depth` is the directory's depth below the tree's top.
-pub fn entries(dir: &Path, depth: usize) -> Result<Vec<(PathBuf, bool)>, PatchError> {
-    if depth > MAX_DEPTH {
-        return Err(PatchError::Refused(format!(
-            "{}: more than {MAX_DEPTH} directory levels in a source tree",
-            dir.display()
-        )));
-    }
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io_err(dir))?
-        .collect::<Result<_, _>>()
-        .map_err(io_err(dir))?;
-    entries.sort_by_key(|e| e.file_name());
-    entries
-        .into_iter()
-        .map(|e| {
-            let p = e.path();
-            let ty = e.file_type().map_err(io_err(&p))?;
-            if ty.is_dir() || ty.is_file() {
-                Ok((p, ty.is_dir()))
-            } else {
-                Err(PatchError::Refused(format!(
-                    "{}: is a {}; a source tree may hold only regular files and directories (refusing it)",
-                    p.display(),
-                    kind_name(&ty)
-                )))
-            }
-        })
-        .collect()
 }
 
 /// Open a file of a given tree for reading: no link is followed, a FIFO
 /// does not block, and anything but a regular file is refused. Returns
 /// the file and its permission bits.
 pub fn open_regular(path: &Path) -> Result<(std::fs::File, u32), PatchError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(io_err(path))?;
-    let meta = f.metadata().map_err(io_err(path))?;
-    if !meta.is_file() {
-        return Err(PatchError::Refused(format!(
-            "{}: not a regular file (refusing it)",
-            path.display()
-        )));
-    }
-    Ok((f, meta.permissions().mode()))
+    Ok(qmail_verify::tree::open_tree_file(path)?)
 }
 
 /// Copy a directory tree: regular files with their permission bits (at
@@ -129,33 +70,12 @@ fn copy_dir(from: &Path, to: &Path, depth: usize) -> Result<(), PatchError> {
     Ok(())
 }
 
-/// SHA-256 over a directory tree: each file's relative path, executable
-/// bit and contents, in sorted order. Like [`copy_tree`], it
-/// follows no link: a symbolic link or special file in the tree is
-/// refused with its path.
+/// SHA-256 over a directory tree ([`qmail_verify::tree::tree_sha256`]):
+/// each file's relative path, executable bit and contents, in sorted
+/// order. Like [`copy_tree`], it follows no link: a symbolic link or
+/// special file in the tree is refused with its path.
 pub fn hash_tree(dir: &Path) -> Result<String, PatchError> {
-    fn walk(base: &Path, dir: &Path, depth: usize, h: &mut Sha256) -> Result<(), PatchError> {
-        for (p, is_dir) in entries(dir, depth)? {
-            let rel = p
-                .strip_prefix(base)
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .into_owned();
-            if is_dir {
-                h.update(format!("D {rel}\n"));
-                walk(base, &p, depth + 1, h)?;
-            } else {
-                let (mut f, mode) = open_regular(&p)?;
-                let len = f.metadata().map_err(io_err(&p))?.len();
-                h.update(format!("F {rel} {} {len}\n", mode & 0o111 != 0));
-                std::io::copy(&mut f, h).map_err(io_err(&p))?;
-            }
-        }
-        Ok(())
-    }
-    let mut h = Sha256::new();
-    walk(dir, dir, 0, &mut h)?;
-    Ok(hex::encode(h.finalize()))
+    Ok(qmail_verify::tree::tree_sha256(dir)?)
 }
 
 #[cfg(test)]

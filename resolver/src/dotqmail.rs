@@ -2,6 +2,7 @@
 //! model (P1–P9) with the branch rules of branch.md Part 1.
 
 use crate::bytes::{is_temp_errno, last_errno, with_cstr, Bytes};
+use crate::release::QmailRelease;
 use serde::Serialize;
 
 /// L4: `safeext` = ASCII-fold(ext) with every `.` replaced by `:`.
@@ -477,6 +478,77 @@ pub enum QueueFailure {
     Permanent(Vec<u8>),
     /// Any other failure: qmail-local exits 111.
     Temporary(Vec<u8>),
+}
+
+/// How qmail-queue ended for the forwards, as qmail.c `qmail_close` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QqStatus {
+    /// It exited with `code`. `fd6` is what it wrote on descriptor 6
+    /// (read only by notqmail-1.09, and only used for exit 82).
+    Exit {
+        /// The exit code.
+        code: u8,
+        /// The bytes written on descriptor 6.
+        fd6: Vec<u8>,
+    },
+    /// It was killed by a signal.
+    Crashed,
+}
+
+/// The `qmail_close` text for exit `code` (both releases).
+fn qq_exit_text(code: u8) -> &'static [u8] {
+    match code {
+        11 | 115 => b"Denvelope address too long for qq (#5.1.3)",
+        31 => b"Dmail server permanently rejected message (#5.3.0)",
+        51 => b"Zqq out of memory (#4.3.0)",
+        52 => b"Zqq timeout (#4.3.0)",
+        53 => b"Zqq write error or disk full (#4.3.0)",
+        0 | 54 => b"Zqq read error (#4.3.0)",
+        55 => b"Zqq unable to read configuration (#4.3.0)",
+        56 => b"Zqq trouble making network connection (#4.3.0)",
+        61 => b"Zqq trouble in home directory (#4.3.0)",
+        62..=66 => b"Zqq trouble creating files in queue (#4.3.0)",
+        71 => b"Zmail server temporarily rejected message (#4.3.0)",
+        72 => b"Zconnection to mail server timed out (#4.4.1)",
+        73 => b"Zconnection to mail server rejected (#4.4.1)",
+        74 => b"Zcommunication with mail server failed (#4.4.2)",
+        81 | 91 => b"Zqq internal bug (#4.3.0)",
+        120 => b"Zunable to exec qq (#4.3.0)",
+        11..=40 => b"Dqq permanent problem (#5.3.0)",
+        _ => b"Zqq temporary problem (#4.3.0)",
+    }
+}
+
+/// qmail.c `qmail_close` and qmail-local.c `mailforward`: the P7 result
+/// of the forwards' qmail-queue run for `release`. `write_error` is a
+/// failed write of the message or envelope to qmail-queue (exit 0 then
+/// reads as `qq read error`). An empty text is success; `D…` is
+/// permanent, anything else temporary, and the text given to qmail-local
+/// is without its first byte.
+///
+/// The releases differ on exit 82 only ([`crate::release`], difference
+/// 2): notqmail-1.09 returns qmail-queue's descriptor-6 text when it has
+/// more than 2 bytes (at most 255 are read; the text ends at its first
+/// NUL, so a NUL first is success); netqmail-1.06 has no descriptor 6.
+pub fn queue_result(
+    release: QmailRelease,
+    status: &QqStatus,
+    write_error: bool,
+) -> Result<(), QueueFailure> {
+    let text: &[u8] = match status {
+        QqStatus::Crashed => b"Zqq crashed (#4.3.0)",
+        QqStatus::Exit { code: 0, .. } if !write_error => b"",
+        QqStatus::Exit { code: 82, fd6 } if release.qq_custom_error() && fd6.len().min(255) > 2 => {
+            let e = &fd6[..fd6.len().min(255)];
+            &e[..e.iter().position(|&b| b == 0).unwrap_or(e.len())]
+        }
+        QqStatus::Exit { code, .. } => qq_exit_text(*code),
+    };
+    match text.split_first() {
+        None => Ok(()),
+        Some((b'D', rest)) => Err(QueueFailure::Permanent(rest.to_vec())),
+        Some((_, rest)) => Err(QueueFailure::Temporary(rest.to_vec())),
+    }
 }
 
 /// [`run_instructions`] with file and forward results too:

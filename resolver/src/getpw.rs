@@ -30,21 +30,35 @@ pub enum PwResult {
     Etxtbsy,
 }
 
-/// A passwd oracle.
+/// A passwd oracle (and the one group question notqmail's qmail-lspawn
+/// asks, see [`crate::release`]).
 pub trait Passwd {
     /// Looks a user name up, like `getpwnam`.
     fn getpwnam(&self, name: &[u8]) -> PwResult;
+    /// Does the group exist (`getgrnam` returns a record)? Only asked for
+    /// notqmail-1.09's qmail-lspawn start (group `nofiles`). The default
+    /// answers yes: an oracle that does not model groups has every group.
+    fn group_exists(&self, name: &[u8]) -> bool {
+        let _ = name;
+        true
+    }
 }
 
 impl<P: Passwd + ?Sized> Passwd for &P {
     fn getpwnam(&self, name: &[u8]) -> PwResult {
         (**self).getpwnam(name)
     }
+    fn group_exists(&self, name: &[u8]) -> bool {
+        (**self).group_exists(name)
+    }
 }
 
 impl<P: Passwd + ?Sized> Passwd for Box<P> {
     fn getpwnam(&self, name: &[u8]) -> PwResult {
         (**self).getpwnam(name)
+    }
+    fn group_exists(&self, name: &[u8]) -> bool {
+        (**self).group_exists(name)
     }
 }
 
@@ -56,6 +70,37 @@ pub struct SystemPasswd;
 impl Passwd for SystemPasswd {
     fn getpwnam(&self, name: &[u8]) -> PwResult {
         with_cstr(name, getpwnam_c).unwrap_or(PwResult::Absent)
+    }
+    fn group_exists(&self, name: &[u8]) -> bool {
+        with_cstr(name, getgrnam_c).unwrap_or(false)
+    }
+}
+
+/// `getgrnam_r`: is there a record? (Any failure is "no", as for
+/// notqmail's `initgid`, which only tests the pointer.) The buffer grows
+/// on ERANGE up to 1 MiB (groups with many members).
+fn getgrnam_c(cname: &std::ffi::CStr) -> bool {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: all-zero is a valid group (null pointers, zero id).
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut out: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the call; buf outlives gr.
+        let r = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr() as *mut libc::c_char,
+                buf.len(),
+                &mut out,
+            )
+        };
+        if r == libc::ERANGE && buf.len() < (1 << 20) {
+            let n = buf.len() * 2;
+            buf.resize(n, 0);
+            continue;
+        }
+        return !out.is_null();
     }
 }
 
@@ -153,12 +198,18 @@ impl<P: Passwd> Passwd for CachedPasswd<P> {
         }
         r
     }
+    /// Not cached: asked once per address, and only for notqmail-1.09.
+    fn group_exists(&self, name: &[u8]) -> bool {
+        self.inner.group_exists(name)
+    }
 }
 
 /// A fixed passwd map (tests, benchmarks). Names are matched exactly.
+/// Every group exists unless removed with [`StaticPasswd::remove_group`].
 #[derive(Debug, Clone, Default)]
 pub struct StaticPasswd {
     map: HashMap<Vec<u8>, PwResult>,
+    no_groups: Vec<Vec<u8>>,
 }
 
 impl StaticPasswd {
@@ -184,11 +235,19 @@ impl StaticPasswd {
         self.map.insert(name.to_vec(), PwResult::Etxtbsy);
         self
     }
+    /// Makes the group `name` not exist.
+    pub fn remove_group(&mut self, name: &[u8]) -> &mut Self {
+        self.no_groups.push(name.to_vec());
+        self
+    }
 }
 
 impl Passwd for StaticPasswd {
     fn getpwnam(&self, name: &[u8]) -> PwResult {
         self.map.get(name).cloned().unwrap_or(PwResult::Absent)
+    }
+    fn group_exists(&self, name: &[u8]) -> bool {
+        !self.no_groups.iter().any(|g| g == name)
     }
 }
 

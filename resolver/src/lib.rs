@@ -34,7 +34,13 @@
 //!   ([`format_trace`](report::format_trace), one function per stage) and
 //!   the `--explain` section; JSON is [`Trace`]'s `Serialize`.
 //!
-//! Modules import downwards only: [`bytes`] and [`fsread`] at the bottom;
+//! * Releases: [`QmailRelease`] in [`Config::release`] (default
+//!   netqmail-1.06) chooses the upstream; [`release`] lists the two things
+//!   notqmail-1.09 decides differently (qmail-lspawn's run-time users,
+//!   qmail-queue's custom error) and how each is modelled. Every
+//!   [`Trace`] records its release.
+//!
+//! Modules import downwards only: [`bytes`], [`fsread`] and [`release`] at the bottom;
 //! the stage modules above them ([`control`]; [`rewrite`](mod@rewrite),
 //! which reads [`Controls`]; [`handoff`]; [`users`]; [`getpw`];
 //! [`dotqmail`]); [`resolve`] above the stages; [`report`] on top.
@@ -97,6 +103,7 @@ pub mod dotqmail;
 pub mod fsread;
 pub mod getpw;
 pub mod handoff;
+pub mod release;
 pub mod report;
 pub mod resolve;
 pub mod rewrite;
@@ -105,6 +112,7 @@ pub mod users;
 pub use bytes::Bytes;
 pub use control::{ControlFiles, Controls};
 pub use getpw::{CachedPasswd, Passwd, PwEntry, PwResult, StaticPasswd, SystemPasswd};
+pub use release::{QmailRelease, UnknownRelease};
 pub use resolve::{
     Config, Outcome, ResolveOptions, Resolver, ResolverError, Sender, TempFailSource, Trace,
     Verdict,

@@ -36,6 +36,7 @@
 use crate::bytes::error_str;
 use crate::dotqmail::{self, DeliveryKind, Instruction, LineKind, Probe, ProgramExit, RunStatus};
 use crate::getpw::{CandidateResult, GetpwOutcome};
+use crate::release::QmailRelease;
 use crate::resolve::{HomeCheck, Outcome, ProbeStep, Trace, UsersStage};
 use crate::rewrite::{Channel, Decision};
 use crate::users::{CdbTrouble, UsersMatch};
@@ -111,6 +112,9 @@ fn end_with(o: &mut Vec<u8>, oc: &Outcome) -> ControlFlow<()> {
 fn rewrite_lines(t: &Trace, o: &mut Vec<u8>) -> ControlFlow<()> {
     let rw = &t.rewrite;
     line(o, &[b"input: ", &t.input]);
+    if t.release != QmailRelease::default() {
+        line(o, &[b"release: ", t.release.name().as_bytes()]);
+    }
     if let Some(a) = &rw.after_envnoathost {
         line(o, &[b"after envnoathost: ", a]);
     }

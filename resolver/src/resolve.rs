@@ -8,9 +8,10 @@ use crate::bytes::{error_str, is_temp_errno, Bytes};
 use crate::control::{ControlError, Controls};
 use crate::dotqmail::{self, Listing, Probe, SearchName};
 use crate::getpw::{
-    self, stat_path, CandidateResult, Getpw, GetpwOutcome, Passwd, PwEntry, StatResult,
+    self, stat_path, CandidateResult, Getpw, GetpwOutcome, Passwd, PwEntry, PwResult, StatResult,
 };
 pub use crate::handoff::Target;
+use crate::release::QmailRelease;
 use crate::rewrite::{self, Channel, Rewrite};
 use crate::users::{self, CdbTrouble, UserRecord, UsersDb, UsersHit};
 use serde::Serialize;
@@ -29,6 +30,9 @@ pub struct Config {
     pub patrn: u32,
     /// The default delivery instructions (qmail-start's argv, P1).
     pub aliasempty: Vec<u8>,
+    /// The upstream release modelled (default netqmail-1.06); see
+    /// [`crate::release`] for what notqmail-1.09 decides differently.
+    pub release: QmailRelease,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
             alias_user: b"alias".to_vec(),
             patrn: 0o002,
             aliasempty: b"./Mailbox\n".to_vec(),
+            release: QmailRelease::default(),
         }
     }
 }
@@ -263,6 +268,9 @@ pub struct Uncertain {
 pub struct Trace {
     /// The recipient as given.
     pub input: Bytes,
+    /// The release modelled ([`Config::release`]); JSON `"release":
+    /// "netqmail-1.06"` or `"notqmail-1.09"`.
+    pub release: QmailRelease,
     /// Stage W.
     pub rewrite: Rewrite,
     /// W12: how a bounce shows this (local) recipient.
@@ -418,6 +426,7 @@ impl<P: Passwd> Resolver<P> {
         let rw = rewrite::rewrite(&self.controls, addr);
         let mut t = Trace {
             input: Bytes::new(addr),
+            release: self.config.release,
             bounce_display: None,
             local: None,
             domain: None,
@@ -470,6 +479,7 @@ impl<P: Passwd> Resolver<P> {
     /// The chain behind [`Resolver::local_stages`] after W, one call per
     /// stage; `t.rewrite.address` is empty meanwhile (it is `recip`).
     fn local_chain(&self, t: &mut Trace, recip: &[u8], opts: &ResolveOptions) -> Step<Stop> {
+        self.lspawn_start()?;
         let (local, domain) = lspawn_split(t, recip)?;
         let record = match self.lspawn_users_cdb(t, local)? {
             Some(record) => record,
@@ -524,6 +534,20 @@ impl<P: Passwd> Resolver<P> {
         let recip = t.rewrite.address.as_bytes();
         t.bounce_display = Some(Bytes(rewrite::bounce_display(&self.controls, recip)));
         Ok(())
+    }
+
+    /// notqmail-1.09's qmail-lspawn `initialize` ([`crate::release`],
+    /// difference 1): qmailp, qmailq and nofiles must exist, or
+    /// qmail-lspawn exits 111 before any delivery and the message stays
+    /// queued (a deferral; realrcptto accepts). netqmail-1.06 has them
+    /// compiled in: nothing is asked.
+    fn lspawn_start(&self) -> Step<()> {
+        let user = |n: &[u8]| matches!(self.passwd.getpwnam(n), PwResult::Found(_));
+        let group = |n: &[u8]| self.passwd.group_exists(n);
+        match self.config.release.lspawn_start(user, group) {
+            None => Ok(()),
+            Some(text) => Err(stop(defer(text), Verdict::Accept)),
+        }
     }
 
     /// resolution.md §5b U8–U13 (qmail-lspawn.c `nughde_get`): the users/cdb

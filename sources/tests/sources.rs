@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use qmail_sources::{
     given_tree, obtain_sources, parse_source_override, Provenance, Release, SourcesError,
-    SourcesOptions,
+    SourcesOptions, Tarball,
 };
 use sha2::{Digest, Sha256, Sha512};
 
@@ -44,13 +44,18 @@ fn release_for(archive: &[u8]) -> &'static Release {
     let mirror = leak(format!("http://127.0.0.1:{port}/pkg-1.0.tar.gz"));
     Box::leak(Box::new(Release {
         name: "pkg",
-        file_name: "pkg-1.0.tar.gz",
         full_name: "pkg-1.0",
         marker_file: "pkg.c",
-        size: archive.len() as u64,
-        sha256: leak(hex::encode(Sha256::digest(archive))),
-        sha512: leak(hex::encode(Sha512::digest(archive))),
-        mirrors: Box::leak(vec![mirror].into_boxed_slice()),
+        tarball: Some(Tarball {
+            name: "pkg",
+            file_name: "pkg-1.0.tar.gz",
+            full_name: "pkg-1.0",
+            size: archive.len() as u64,
+            sha256: leak(hex::encode(Sha256::digest(archive))),
+            sha512: leak(hex::encode(Sha512::digest(archive))),
+            mirrors: Box::leak(vec![mirror].into_boxed_slice()),
+        }),
+        tree_sha256: None,
     }))
 }
 
@@ -106,12 +111,12 @@ fn verified_tree_from_distfiles_offline() {
     assert_eq!(
         t.provenance,
         Provenance::Verified {
-            sha256: rel.sha256.to_string()
+            sha256: rel.tarball.unwrap().sha256.to_string()
         }
     );
     let note = t.provenance_note();
     assert!(
-        note.contains(rel.sha256) && note.contains("verified"),
+        note.contains(rel.tarball.unwrap().sha256) && note.contains("verified"),
         "{note}"
     );
     assert!(!note.contains("NOT"), "{note}");
@@ -151,9 +156,12 @@ fn offline_missing_distfile_is_an_error_with_instructions() {
     assert!(matches!(err, SourcesError::Fetch(_)), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("pkg-1.0.tar.gz: missing"), "{msg}");
-    assert!(msg.contains(rel.mirrors[0]), "{msg}");
-    assert!(msg.contains(rel.sha256), "{msg}");
-    assert!(msg.contains(&format!("{} bytes", rel.size)), "{msg}");
+    assert!(msg.contains(rel.tarball.unwrap().mirrors[0]), "{msg}");
+    assert!(msg.contains(rel.tarball.unwrap().sha256), "{msg}");
+    assert!(
+        msg.contains(&format!("{} bytes", rel.tarball.unwrap().size)),
+        "{msg}"
+    );
     assert_eq!(list(&s.base), Vec::<String>::new());
 }
 
@@ -180,7 +188,7 @@ fn online_with_dead_mirror_fails_and_unpacks_nothing() {
     o.offline = false;
     let msg = obtain_sources(&o, &s.work).unwrap_err().to_string();
     assert!(
-        msg.contains(rel.mirrors[0]) && msg.contains("refused"),
+        msg.contains(rel.tarball.unwrap().mirrors[0]) && msg.contains("refused"),
         "{msg}"
     );
     assert_eq!(list(&s.distfiles), Vec::<String>::new());
@@ -281,6 +289,7 @@ fn real_upstream_trees_are_recognised() {
     for (name, var) in [
         ("netqmail", "QMAIL_SOURCE_NETQMAIL"),
         ("mess822", "QMAIL_SOURCE_MESS822"),
+        ("notqmail", "QMAIL_SOURCE_NOTQMAIL"),
     ] {
         let Some(dir) = std::env::var_os(var) else {
             if std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1") {
@@ -292,7 +301,16 @@ fn real_upstream_trees_are_recognised() {
         let rel = upstream_hashes::release(name).unwrap();
         let t = given_tree(rel, Path::new(&dir)).unwrap();
         assert!(t.root.join(rel.marker_file).is_file());
-        assert!(t.provenance_note().contains("NOT verified"));
+        // A pristine tree (git archive of the release's tag) has the pinned
+        // tree digest.
+        let note = t.provenance_note();
+        assert!(
+            note.contains(&format!("its tree matches {}", rel.full_name)),
+            "{note}"
+        );
+        let Some(tarball) = rel.tarball else {
+            continue;
+        };
 
         // Round trip through the safe unpacker.
         let mut b = tar::Builder::new(Vec::new());
@@ -301,7 +319,8 @@ fn real_upstream_trees_are_recognised() {
         enc.write_all(&b.into_inner().unwrap()).unwrap();
         let gz = enc.finish().unwrap();
         let out = tempfile::tempdir().unwrap();
-        let root = qmail_unpack::unpack_bytes(&gz, rel.file_name, rel, out.path()).unwrap();
+        let root =
+            qmail_unpack::unpack_bytes(&gz, tarball.file_name, &tarball, out.path()).unwrap();
         let mut n = 0;
         for e in std::fs::read_dir(&t.root).unwrap() {
             let e = e.unwrap();
@@ -313,4 +332,78 @@ fn real_upstream_trees_are_recognised() {
         }
         assert!(n > 10, "only {n} files in {}", t.root.display());
     }
+}
+
+/// A stand-in tree at `dir` with `files` (name, contents).
+fn stand_in(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, body) in files {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+#[test]
+fn a_given_tree_with_the_pinned_tree_digest_says_it_matches() {
+    let s = setup();
+    let src = stand_in(&s.base.join("pkg"), &[("pkg.c", "int x;\n")]);
+    let digest = qmail_verify::tree::tree_sha256(&src).unwrap();
+    let mut rel = *release_for(&archive("v1"));
+    rel.tree_sha256 = Some(leak(digest.clone()));
+    let rel: &'static Release = Box::leak(Box::new(rel));
+    let t = given_tree(rel, &src).unwrap();
+    assert!(t.is_verified());
+    assert_eq!(t.digest(), format!("tree-sha256:{digest}"));
+    let note = t.provenance_note();
+    assert!(note.contains("its tree matches pkg-1.0"), "{note}");
+    assert!(!note.contains("NOT"), "{note}");
+
+    // One byte more and it is a tree like any other: accepted, unverified.
+    std::fs::write(src.join("pkg.c"), "int x;\n\n").unwrap();
+    let t = given_tree(rel, &src).unwrap();
+    assert!(t.provenance_note().ends_with("provenance NOT verified"));
+}
+
+#[test]
+fn a_given_tree_holding_a_symlink_is_refused_with_its_path() {
+    let s = setup();
+    let src = stand_in(&s.base.join("pkg"), &[("pkg.c", "x")]);
+    std::os::unix::fs::symlink("/etc/shadow", src.join("FILES")).unwrap();
+    let msg = given_tree(release_for(&archive("v1")), &src)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!(
+            "{}: is a symbolic link",
+            src.join("FILES").display()
+        )),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_notqmail_tree_takes_netqmails_place_and_nothing_is_fetched() {
+    let s = setup();
+    let nq = stand_in(&s.base.join("nq"), &[("qmail-local.c", "x")]);
+    let m = stand_in(&s.base.join("m"), &[("822date.c", "x")]);
+    let mut o = SourcesOptions::new(&s.distfiles);
+    o.offline = true;
+    o.log = false;
+    o.overrides = vec![("notqmail".into(), nq), ("mess822".into(), m)];
+    let trees = obtain_sources(&o, &s.work).unwrap();
+    let names: Vec<_> = trees.iter().map(|t| t.release.full_name).collect();
+    assert_eq!(names, ["notqmail-1.09", "mess822-0.58"]);
+    assert!(!s.work.exists() && !s.distfiles.exists());
+}
+
+#[test]
+fn notqmail_wanted_but_not_given_says_how_to_give_it() {
+    let s = setup();
+    let mut o = SourcesOptions::new(&s.distfiles);
+    o.releases = vec![&upstream_hashes::NOTQMAIL];
+    let msg = obtain_sources(&o, &s.work).unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        "notqmail-1.09 has no tarball to fetch; give its tree with --source notqmail=DIR"
+    );
 }

@@ -1,5 +1,6 @@
 //! One generated scenario through every oracle available, pair by pair:
-//! R-C (the verdict of every address), R-S and R-Q (patched
+//! R-C (the verdict of every address), R-P (the RCPTCHECK program's exit
+//! code and log line for every address), R-S and R-Q (patched
 //! qmail-smtpd/qmail-qmtpd's replies), R-S/tls and R-S/auth (qmail-smtpd's
 //! replies inside a STARTTLS or an authenticated session, every
 //! [`SESSION_EVERY`]th scenario, on trees whose qmail-smtpd offers them),
@@ -13,9 +14,10 @@
 
 use crate::compare_rg::{agree_rg, g_desc, r_desc, r_view_limited};
 use crate::error::RunError;
-use crate::options::{RunOptions, SESSION_EVERY};
+use crate::options::{RunOptions, P_SANITIZED, SESSION_EVERY};
 use crate::oracle::c::{CError, COutcome, CheckOptions};
 use crate::oracle::g::{self, GBuild, GClass};
+use crate::oracle::p::{expected_log_line, PAnswers, MAX_RECIPIENT};
 use crate::oracle::r::{self, RRun};
 use crate::oracle::setup::Oracles;
 use crate::oracle::sq::{ask_qmtp, ask_smtp, smtp_safe, SqBuild, SqOptions};
@@ -105,6 +107,7 @@ pub(crate) fn check_scenario(
         ..CheckOptions::default()
     };
     pair_r_c(sc, &rr, o, &qhome, &addrs, &copts, &mut out)?;
+    pair_r_p(sc, &rr, o, &qhome, &addrs, &copts, &mut out)?;
     // S/Q before G adds its bin/ programs (the queue stub is independent
     // of them).
     match &o.sq {
@@ -123,6 +126,7 @@ pub(crate) fn check_scenario(
         }
         Err(_) => {}
     }
+    pair_r_s_rcptcheck(sc, &rr, o, &qhome, &addrs, &copts, default_break, &mut out)?;
     match &o.g {
         Ok(_) if !default_break => {
             out.skipped.push(("R-G", addrs.len() as u64));
@@ -205,6 +209,116 @@ fn pair_r_c(
             }
         }
     }
+    Ok(())
+}
+
+/// Pair R-P: the RCPTCHECK program run once per address (as the
+/// smtpd-rcptcheck hook runs it) against R's verdict. Exit 0/100/111 map
+/// to accept/reject/tempfail-KIND ([`crate::oracle::p::PRun::verdict`]);
+/// R unable to start is every address `tempfail-control`. A rejected
+/// address must be logged exactly as the core logs it, naming the
+/// parent's pid; nothing may be written to stdout (qmail-smtpd's
+/// connection). Addresses over [`MAX_RECIPIENT`] bytes are skipped. The
+/// program is the ASan+UBSan build below [`P_SANITIZED`], else the plain
+/// one.
+fn pair_r_p(
+    sc: &Scenario,
+    rr: &RRun,
+    o: &Oracles,
+    qhome: &Path,
+    addrs: &[Vec<u8>],
+    copts: &CheckOptions,
+    out: &mut Checked,
+) -> Result<(), RunError> {
+    let asked: Vec<usize> = (0..addrs.len())
+        .filter(|&i| addrs[i].len() <= MAX_RECIPIENT)
+        .collect();
+    let skipped = (addrs.len() - asked.len()) as u64;
+    if skipped > 0 {
+        out.skipped.push(("R-P", skipped));
+    }
+    let these: Vec<Vec<u8>> = asked.iter().map(|&i| addrs[i].clone()).collect();
+    let p = if sc.index < P_SANITIZED {
+        &o.p
+    } else {
+        &o.p_plain
+    };
+    let ans = match p.check(qhome, sc.conf_break, "alias", &these, copts, false) {
+        Ok(a) => a,
+        Err(e @ CError::Sanitizer(_)) => {
+            out.disagree("R-P", None, "R answered".into(), format!("P: {e}"));
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (k, &i) in asked.iter().enumerate() {
+        let rv = match rr {
+            RRun::NoStart(_) => "tempfail-control",
+            RRun::Answers(ra) => ra[i].verdict.as_str(),
+        };
+        match p_problem(rv, &ans, k, &addrs[i]) {
+            None => out.push("R-P", true),
+            Some(p) => out.disagree("R-P", Some(sc.addresses[i].clone()), format!("R {rv}"), p),
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with P's `k`-th run given R's verdict `rv`, if anything.
+fn p_problem(rv: &str, ans: &PAnswers, k: usize, addr: &[u8]) -> Option<String> {
+    let run = &ans.runs[k];
+    let pv = run.verdict();
+    if pv != rv {
+        return Some(format!("P {pv} (stderr: {:?})", run.log_lines()));
+    }
+    if !run.stdout.is_empty() {
+        return Some(format!(
+            "P wrote to stdout: {:?}",
+            String::from_utf8_lossy(&run.stdout)
+        ));
+    }
+    if pv == "reject" {
+        let want = expected_log_line(ans.parent, "unknown", addr);
+        if run.log_lines().last() != Some(&want) {
+            return Some(format!(
+                "P reject, but the log {:?} does not end with {want:?}",
+                run.log_lines()
+            ));
+        }
+    }
+    None
+}
+
+/// Pair R-S/rcptcheck: the hooked notqmail qmail-smtpd running the
+/// RCPTCHECK program, for the SMTP-safe addresses of scenarios with the
+/// default break and no errno fault (else counted as skipped).
+/// Tempfails are compared as one kind, as R-Q's.
+#[allow(clippy::too_many_arguments)]
+fn pair_r_s_rcptcheck(
+    sc: &Scenario,
+    rr: &RRun,
+    o: &Oracles,
+    qhome: &Path,
+    addrs: &[Vec<u8>],
+    copts: &CheckOptions,
+    default_break: bool,
+    out: &mut Checked,
+) -> Result<(), RunError> {
+    let Some(b) = &o.rcptcheck else {
+        return Ok(());
+    };
+    if !default_break {
+        let n = addrs.iter().filter(|a| smtp_safe(a)).count();
+        out.skipped.push(("R-S/rcptcheck", n as u64));
+        return Ok(());
+    }
+    for f in ["smtpgreeting", "localiphost"] {
+        std::fs::write(qhome.join("control").join(f), b"difftest.invalid\n")?;
+    }
+    let answers = b
+        .ask(qhome, &sq_options(copts), addrs)
+        .map_err(RunError::from);
+    compare_with_r("R-S/rcptcheck", answers, sc, rr, out);
     Ok(())
 }
 
@@ -341,7 +455,8 @@ fn compare_with_r(
             RRun::NoStart(_) => "tempfail-control".to_string(),
             RRun::Answers(ra) => ra[i].verdict.clone(),
         };
-        let rv = if pair == "R-Q" && rv.starts_with("tempfail") {
+        let one_tempfail = pair == "R-Q" || pair == "R-S/rcptcheck";
+        let rv = if one_tempfail && rv.starts_with("tempfail") {
             "tempfail".to_string()
         } else {
             rv

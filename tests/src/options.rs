@@ -17,6 +17,12 @@ pub const PROGRAMS_L: u64 = 200;
 /// addresses), when S's qmail-smtpd offers STARTTLS or AUTH.
 pub const SESSION_EVERY: u64 = 4;
 
+/// Pair R-P runs the ASan+UBSan build of the RCPTCHECK program for the
+/// scenarios with an index below this (every scenario of the CI run),
+/// and the plain build, about ten times cheaper per run, for the rest of
+/// a longer run (2,000 scenarios with the sources).
+pub const P_SANITIZED: u64 = 500;
+
 /// The `oracle::b::generate_program` seed of `.qmail` program `index` of
 /// a run with seed `seed` (with `GenOptions::default()`).
 pub fn program_seed(seed: u64, index: u64) -> u64 {

@@ -28,7 +28,7 @@ pub struct PairStats {
 /// One disagreement, with the directory that replays it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
-    /// The pair (`R-C`, `R-G`, `U:R-G`, `R-S`, `R-Q`, `R-S/tls`,
+    /// The pair (`R-C`, `R-P`, `R-G`, `U:R-G`, `R-S`, `R-Q`, `R-S/tls`,
     /// `R-S/auth`, `R-B`, `R-L`, `coverage`, `known`).
     pub pair: String,
     /// Scenario index (for `R-B` and `R-L`: the `.qmail` program index).

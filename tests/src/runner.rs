@@ -171,6 +171,11 @@ fn list_absent(report: &mut Report, o: &setup::Oracles) {
     } else {
         "this tree's qmail-smtpd does not offer it"
     };
+    if o.rcptcheck.is_none() {
+        report.skipped.push(
+            "S/rcptcheck (notqmail qmail-smtpd with the smtpd-rcptcheck hook running qmail-rcptcheck-realrcptto): QMAIL_SOURCE_NOTQMAIL or QMAIL_PATCH_SMTPD_RCPTCHECK not set".into(),
+        );
+    }
     if o.tls.is_none() {
         report.skipped.push(format!(
             "S/tls (RCPTs inside a STARTTLS session; a tree with the STARTTLS patch): {why}"

@@ -36,6 +36,11 @@ fn r_and_c_agree_on_generated_scenarios() {
         rc.compared
     );
     assert_eq!(rc.disagreed, 0, "R and C disagree: {:#?}", r.failures);
+    // the RCPTCHECK program answers for the same addresses (none is too
+    // long for the environment)
+    let rp = &r.pairs["R-P"];
+    assert_eq!(rp.compared, rc.compared);
+    assert_eq!(rp.disagreed, 0, "R and P disagree: {:#?}", r.failures);
     assert_eq!(r.failed, 0, "{:#?}", r.failures);
     for c in O4_CLASSES {
         assert!(
@@ -130,6 +135,14 @@ fn a_disagreement_is_saved_shrunk_and_replays() {
         .find(|f| f.pair == "R-C" && f.scenario == idx)
         .expect("an R-C failure for the tampered scenario");
     assert!(f.shrunk, "the failure must be shrunk to its address");
+    // the RCPTCHECK program's pair sees the same defect
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.pair == "R-P" && f.scenario == idx),
+        "an R-P failure for the tampered scenario: {:#?}",
+        r.failures
+    );
     let dir = f.dir.clone().unwrap();
     assert!(dir.starts_with(out.path().join("failures")));
     let saved = Scenario::load(&dir.join("scenario.json")).unwrap();
@@ -151,7 +164,8 @@ fn a_disagreement_is_saved_shrunk_and_replays() {
 
     // Replaying with the same defect reproduces it; without, it passes.
     let again = runner::replay(&dir, &o).unwrap();
-    assert_eq!(again.failed, 1, "{:#?}", again.failures);
+    let pairs: Vec<&str> = again.failures.iter().map(|f| f.pair.as_str()).collect();
+    assert_eq!(pairs, ["R-C", "R-P"], "{:#?}", again.failures);
     let mut clean = o.clone();
     clean.tamper = None;
     let fixed = runner::replay(&dir, &clean).unwrap();

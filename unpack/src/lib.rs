@@ -37,7 +37,7 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use qmail_verify::lock::DirLock;
-pub use upstream_hashes::Release;
+pub use upstream_hashes::Tarball;
 
 /// Errors from unpacking an archive.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +117,7 @@ enum Existing {
 /// not. Uses the default [`UnpackLimits`].
 pub fn unpack_archive(
     archive: &Path,
-    release: &Release,
+    release: &Tarball,
     dest_parent: &Path,
 ) -> Result<PathBuf, UnpackError> {
     unpack_archive_limited(archive, release, dest_parent, &UnpackLimits::default())
@@ -127,7 +127,7 @@ pub fn unpack_archive(
 /// blocking (a FIFO in its place is refused, not waited on).
 pub fn unpack_archive_limited(
     archive: &Path,
-    release: &Release,
+    release: &Tarball,
     dest_parent: &Path,
     limits: &UnpackLimits,
 ) -> Result<PathBuf, UnpackError> {
@@ -167,7 +167,7 @@ pub fn unpack_archive_limited(
 pub fn unpack_bytes(
     data: &[u8],
     archive_name: &str,
-    release: &Release,
+    release: &Tarball,
     dest_parent: &Path,
 ) -> Result<PathBuf, UnpackError> {
     unpack_bytes_limited(
@@ -183,7 +183,7 @@ pub fn unpack_bytes(
 pub fn unpack_bytes_limited(
     data: &[u8],
     archive_name: &str,
-    release: &Release,
+    release: &Tarball,
     dest_parent: &Path,
     limits: &UnpackLimits,
 ) -> Result<PathBuf, UnpackError> {
@@ -204,7 +204,7 @@ pub fn unpack_bytes_limited(
 pub fn unpack_bytes_replacing(
     data: &[u8],
     archive_name: &str,
-    release: &Release,
+    release: &Tarball,
     dest_parent: &Path,
     limits: &UnpackLimits,
 ) -> Result<PathBuf, UnpackError> {
@@ -353,7 +353,7 @@ impl Staging {
 /// One unpack: what to unpack where, and how.
 struct Job<'a> {
     label: &'a str,
-    release: &'a Release,
+    release: &'a Tarball,
     dest_parent: &'a Path,
     existing: Existing,
     limits: &'a UnpackLimits,

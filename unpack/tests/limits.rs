@@ -6,15 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qmail_unpack::{
-    unpack_archive_limited, unpack_bytes, unpack_bytes_limited, Release, UnpackLimits,
+    unpack_archive_limited, unpack_bytes, unpack_bytes_limited, Tarball, UnpackLimits,
     DEFAULT_MAX_ENTRIES, DEFAULT_MAX_UNPACKED_BYTES,
 };
 
-const REL: Release = Release {
+const REL: Tarball = Tarball {
     name: "pkg",
     file_name: "pkg-1.0.tar.gz",
     full_name: "pkg-1.0",
-    marker_file: "pkg.c",
     size: 0,
     sha256: "",
     sha512: "",

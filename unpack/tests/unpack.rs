@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use qmail_unpack::{
-    unpack_archive, unpack_bytes, unpack_bytes_replacing, Release, UnpackError, UnpackLimits,
+    unpack_archive, unpack_bytes, unpack_bytes_replacing, Tarball, UnpackError, UnpackLimits,
 };
 use sha2::{Digest, Sha256, Sha512};
 use tar::{EntryType, Header};
@@ -14,13 +14,12 @@ fn leak(s: String) -> &'static str {
 }
 
 /// A release `pkg-1.0` whose digests are those of `archive`.
-fn release_for(archive: &[u8], mirrors: Vec<String>) -> &'static Release {
+fn release_for(archive: &[u8], mirrors: Vec<String>) -> &'static Tarball {
     let mirrors: Vec<&'static str> = mirrors.into_iter().map(leak).collect();
-    Box::leak(Box::new(Release {
+    Box::leak(Box::new(Tarball {
         name: "pkg",
         file_name: "pkg-1.0.tar.gz",
         full_name: "pkg-1.0",
-        marker_file: "pkg.c",
         size: archive.len() as u64,
         sha256: leak(hex::encode(Sha256::digest(archive))),
         sha512: leak(hex::encode(Sha512::digest(archive))),

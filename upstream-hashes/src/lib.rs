@@ -1,15 +1,20 @@
 //! Shared by every stage of the pipeline (fetch → verify → unpack →
 //! sources → patch → build → test): the upstream releases this toolkit
-//! packages, netqmail-1.06 and mess822-0.58, and [`SourceTree`], an
+//! packages, netqmail-1.06, mess822-0.58 and notqmail-1.09, and [`SourceTree`], an
 //! unpacked tree of one of them.
 //!
 //! For each [`Release`]: its short name (`netqmail`), its full name
 //! (`netqmail-1.06`, also the directory the tarball unpacks into), the
-//! distfile name, the exact size and the SHA-256 and SHA-512 of the compressed
-//! `.tar.gz`, and the mirrors to download it from, in the order packagers
-//! use them. The same digests are kept in `SHA256SUMS` and `SHA512SUMS`
-//! next to this crate's `Cargo.toml`, in the format `sha256sum -c` and
-//! `sha512sum -c` accept; a unit test keeps the two in agreement.
+//! digest of its pristine tree and, where one is known, its [`Tarball`]:
+//! the distfile name, the exact size and the SHA-256 and SHA-512 of the
+//! compressed `.tar.gz`, and the mirrors to download it from, in the order
+//! packagers use them. The same digests are kept in `SHA256SUMS`,
+//! `SHA512SUMS` and `TREESUMS` next to this crate's `Cargo.toml` (the first
+//! two in the format `sha256sum -c` and `sha512sum -c` accept); a unit test
+//! keeps the files and the constants in agreement.
+//!
+//! notqmail-1.09 has no tarball here: it is never fetched, only given
+//! (`--source notqmail=DIR`), and recognised by its tree digest.
 //!
 //! Beware of repacks: at least one distribution ships a different
 //! `netqmail-1.06.tar.gz` (133282 bytes). Only the digests here are
@@ -18,28 +23,22 @@
 
 use std::path::PathBuf;
 
-/// One upstream release tarball and everything needed to fetch and check
-/// it.
+/// The distfile of a release: everything needed to fetch and check it
+/// and to unpack it (fetch, verify and unpack work on this alone).
 ///
-/// The constants returned by [`releases`] describe the real upstream
-/// releases; other code (tests, mirrors given on a command line) may build
-/// its own `Release` with different mirrors or digests.
+/// The constants in [`releases`] describe the real upstream tarballs;
+/// other code (tests, mirrors given on a command line) may build its own
+/// `Tarball` with different mirrors or digests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Release {
-    /// Short name used on command lines, e.g. `netqmail` in
-    /// `--source netqmail=DIR`.
+pub struct Tarball {
+    /// The release's short name, e.g. `netqmail`.
     pub name: &'static str,
     /// File name of the distfile, e.g. `netqmail-1.06.tar.gz`.
     pub file_name: &'static str,
-    /// The release's full name, `NAME-VERSION`, e.g. `netqmail-1.06`: the
-    /// single top-level directory every archive member lives under
-    /// (without a trailing slash), the directory a tree of it is unpacked
-    /// or patched into, and the prefix of its patch files' names.
+    /// The release's full name, `NAME-VERSION`: the single top-level
+    /// directory every archive member lives under (without a trailing
+    /// slash).
     pub full_name: &'static str,
-    /// A file every genuine source tree of this release has directly in its
-    /// top directory (`qmail-local.c`, `822date.c`); used to recognise an
-    /// unpacked tree given by hand.
-    pub marker_file: &'static str,
     /// Exact size of the `.tar.gz` in bytes.
     pub size: u64,
     /// SHA-256 of the `.tar.gz`, lowercase hex.
@@ -50,12 +49,43 @@ pub struct Release {
     pub mirrors: &'static [&'static str],
 }
 
-/// netqmail-1.06.
-pub const NETQMAIL: Release = Release {
+/// One upstream release, and how a tree of it is recognised as genuine:
+/// by its tarball's digests ([`Tarball`], fetched and verified before it
+/// is unpacked) or, for a release of which no tarball digest is known here
+/// (notqmail-1.09), by the digest of its tree ([`Release::tree_sha256`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Release {
+    /// Short name used on command lines, e.g. `netqmail` in
+    /// `--source netqmail=DIR`.
+    pub name: &'static str,
+    /// The release's full name, `NAME-VERSION`, e.g. `netqmail-1.06`: the
+    /// directory a tree of it is unpacked or patched into, and the prefix
+    /// of its patch files' names.
+    pub full_name: &'static str,
+    /// A file every genuine source tree of this release has directly in its
+    /// top directory (`qmail-local.c`, `822date.c`); used to recognise an
+    /// unpacked tree given by hand.
+    pub marker_file: &'static str,
+    /// The distfile, if this toolkit can fetch and verify one.
+    pub tarball: Option<Tarball>,
+    /// SHA-256 of the pristine tree (every file's path, executable bit and
+    /// contents, as `qmail_verify::tree_sha256` computes it and as the
+    /// build manifest records `tree_sha256`), lowercase hex: a tree given
+    /// with `--source` that has this digest is the release, byte for byte.
+    pub tree_sha256: Option<&'static str>,
+}
+
+impl Release {
+    /// The distfile's name, or the full name for a release without one.
+    pub fn file_name(&self) -> &'static str {
+        self.tarball.map_or(self.full_name, |t| t.file_name)
+    }
+}
+
+const NETQMAIL_TARBALL: Tarball = Tarball {
     name: "netqmail",
     file_name: "netqmail-1.06.tar.gz",
     full_name: "netqmail-1.06",
-    marker_file: "qmail-local.c",
     size: 260_941,
     sha256: "8e7d98d15211fc9f9c28109e942e2268f42a6672d68df92a42f2afa90ff00532",
     sha512: "de40a6d8fac502bd785010434d99b99f2c0524e10aea3d0f2a0d35c70fce91e9\
@@ -68,12 +98,19 @@ pub const NETQMAIL: Release = Release {
     ],
 };
 
-/// mess822-0.58.
-pub const MESS822: Release = Release {
+/// netqmail-1.06.
+pub const NETQMAIL: Release = Release {
+    name: "netqmail",
+    full_name: "netqmail-1.06",
+    marker_file: "qmail-local.c",
+    tarball: Some(NETQMAIL_TARBALL),
+    tree_sha256: Some(NETQMAIL_TREE_SHA256),
+};
+
+const MESS822_TARBALL: Tarball = Tarball {
     name: "mess822",
     file_name: "mess822-0.58.tar.gz",
     full_name: "mess822-0.58",
-    marker_file: "822date.c",
     size: 64_287,
     sha256: "23d37a783474ad5cd9bda0a1309deaea27e570a0d5db0ed8cc2cb46da1c413e0",
     sha512: "5fb30f06dfa08f60dc8760f9c5d692e59397ff848441bc94313a079bac8fb53b\
@@ -85,14 +122,55 @@ pub const MESS822: Release = Release {
     ],
 };
 
-static RELEASES: [Release; 2] = [NETQMAIL, MESS822];
+/// mess822-0.58.
+pub const MESS822: Release = Release {
+    name: "mess822",
+    full_name: "mess822-0.58",
+    marker_file: "822date.c",
+    tarball: Some(MESS822_TARBALL),
+    tree_sha256: Some(MESS822_TREE_SHA256),
+};
 
-/// Every upstream release, netqmail first.
+/// notqmail-1.09 (2024): no tarball digest is known here, so it is never
+/// fetched; a tree given with `--source notqmail=DIR` is recognised by its
+/// tree digest (`TREESUMS`), taken from `git archive` of the tag
+/// `notqmail-1.09` of github.com/notqmail/notqmail.
+pub const NOTQMAIL: Release = Release {
+    name: "notqmail",
+    full_name: "notqmail-1.09",
+    marker_file: "qmail-local.c",
+    tarball: None,
+    tree_sha256: Some(NOTQMAIL_TREE_SHA256),
+};
+
+const NETQMAIL_TREE_SHA256: &str =
+    "dade9df7a1ab924b3dc184a34e84be264a49434558712884110b22164ef16d52";
+const MESS822_TREE_SHA256: &str =
+    "6431ff95cf1dbe6b2000f1d73cb597267e6987c342e628d43931c3ffaaf03295";
+const NOTQMAIL_TREE_SHA256: &str =
+    "0764504bd18b2eb948e3718723ddad3f6e773e21c0ed2709676b110b7d14723a";
+
+static RELEASES: [Release; 3] = [NETQMAIL, MESS822, NOTQMAIL];
+static TARBALLS: [Tarball; 2] = [NETQMAIL_TARBALL, MESS822_TARBALL];
+
+/// Every upstream release: netqmail, mess822, notqmail.
 pub fn releases() -> &'static [Release] {
     &RELEASES
 }
 
-/// The release with short name `name` (`netqmail`, `mess822`), if any.
+/// The releases fetched and verified by default (those with a tarball):
+/// netqmail and mess822. notqmail is used only when its tree is given.
+pub fn default_releases() -> impl Iterator<Item = &'static Release> {
+    RELEASES.iter().filter(|r| r.tarball.is_some())
+}
+
+/// Every upstream tarball, netqmail first (what `SHA256SUMS` lists).
+pub fn tarballs() -> &'static [Tarball] {
+    &TARBALLS
+}
+
+/// The release with short name `name` (`netqmail`, `mess822`,
+/// `notqmail`), if any.
 pub fn release(name: &str) -> Option<&'static Release> {
     RELEASES.iter().find(|r| r.name == name)
 }
@@ -106,8 +184,18 @@ pub enum Provenance {
         /// SHA-256 of the tarball it was unpacked from.
         sha256: String,
     },
+    /// A tree given by hand (`--source name=DIR`) whose tree digest is the
+    /// release's pinned [`Release::tree_sha256`]: the pristine release,
+    /// file for file.
+    TreeMatched {
+        /// The directory given.
+        dir: PathBuf,
+        /// Its tree digest (lowercase hex).
+        tree_sha256: String,
+    },
     /// An unpacked tree given by hand (`--source name=DIR`, or
-    /// `QMAIL_SOURCE_<NAME>` in the tests), used as is.
+    /// `QMAIL_SOURCE_<NAME>` in the tests), used as is: it matches no
+    /// pinned digest (or was not checked).
     Unverified {
         /// The directory given.
         dir: PathBuf,
@@ -139,16 +227,19 @@ impl SourceTree {
         }
     }
 
-    /// True if the tree was unpacked from a verified upstream tarball.
+    /// True if the tree was unpacked from a verified upstream tarball or
+    /// matches the release's pinned tree digest.
     pub fn is_verified(&self) -> bool {
-        matches!(self.provenance, Provenance::Verified { .. })
+        !matches!(self.provenance, Provenance::Unverified { .. })
     }
 
     /// The provenance as a build manifest records it: `sha256:HEX` of the
-    /// verified tarball, or `unverified: DIR` with the directory given.
+    /// verified tarball, `tree-sha256:HEX` of a tree that matches the
+    /// pinned tree digest, or `unverified: DIR` with the directory given.
     pub fn digest(&self) -> String {
         match &self.provenance {
             Provenance::Verified { sha256 } => format!("sha256:{sha256}"),
+            Provenance::TreeMatched { tree_sha256, .. } => format!("tree-sha256:{tree_sha256}"),
             Provenance::Unverified { dir } => format!("unverified: {}", dir.display()),
         }
     }
@@ -161,7 +252,16 @@ impl SourceTree {
         match &self.provenance {
             Provenance::Verified { sha256 } => format!(
                 "{}: unpacked from {} (size and SHA-256 {} verified)",
-                self.release.full_name, self.release.file_name, sha256
+                self.release.full_name,
+                self.release.file_name(),
+                sha256
+            ),
+            Provenance::TreeMatched { tree_sha256, .. } => format!(
+                "{}: taken from {}; its tree matches {} (tree SHA-256 {} verified)",
+                self.release.full_name,
+                self.root.display(),
+                self.release.full_name,
+                tree_sha256
             ),
             Provenance::Unverified { .. } => format!(
                 "{}: taken as is from {}; provenance NOT verified",
@@ -177,6 +277,10 @@ pub const SHA256SUMS: &str = include_str!("../SHA256SUMS");
 
 /// The contents of `upstream-hashes/SHA512SUMS` (for `sha512sum -c`).
 pub const SHA512SUMS: &str = include_str!("../SHA512SUMS");
+
+/// The contents of `upstream-hashes/TREESUMS`: `<tree SHA-256>  <full
+/// name>` per release, the digests of the pristine trees.
+pub const TREESUMS: &str = include_str!("../TREESUMS");
 
 #[cfg(test)]
 mod tests {
@@ -203,11 +307,20 @@ mod tests {
             .collect()
     }
 
-    fn expected(f: impl Fn(&Release) -> &'static str) -> Vec<(String, String)> {
-        releases()
+    fn expected(f: impl Fn(&Tarball) -> &'static str) -> Vec<(String, String)> {
+        tarballs()
             .iter()
             .map(|r| (f(r).to_string(), r.file_name.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn treesums_file_matches_constants() {
+        let want: Vec<_> = releases()
+            .iter()
+            .map(|r| (r.tree_sha256.unwrap().to_string(), r.full_name.to_string()))
+            .collect();
+        assert_eq!(parse_sums(TREESUMS, 64), want);
     }
 
     #[test]
@@ -223,6 +336,22 @@ mod tests {
     #[test]
     fn constants_are_consistent() {
         for r in releases() {
+            assert_eq!(release(r.name), Some(r));
+            assert!(r.full_name.starts_with(r.name));
+            if let Some(t) = r.tarball {
+                assert_eq!((t.name, t.full_name), (r.name, r.full_name));
+                assert_eq!(r.file_name(), t.file_name);
+            } else {
+                assert_eq!(r.file_name(), r.full_name);
+            }
+        }
+        let fetched: Vec<_> = default_releases().map(|r| r.name).collect();
+        assert_eq!(fetched, ["netqmail", "mess822"]);
+        assert_eq!(
+            release("notqmail").map(|r| r.full_name),
+            Some("notqmail-1.09")
+        );
+        for r in tarballs() {
             assert_eq!(r.file_name, format!("{}.tar.gz", r.full_name));
             assert!(r.full_name.starts_with(r.name));
             assert!(!r.full_name.ends_with('/'));
@@ -231,7 +360,6 @@ mod tests {
                 assert!(url.ends_with(&format!("/{}", r.file_name)), "{url}");
                 assert!(url.starts_with("http://") || url.starts_with("https://"));
             }
-            assert_eq!(release(r.name), Some(r));
         }
         assert_eq!(release("qmail"), None);
     }
@@ -247,13 +375,33 @@ mod tests {
         );
         let verified = SourceTree {
             provenance: Provenance::Verified {
-                sha256: MESS822.sha256.to_string(),
+                sha256: MESS822_TARBALL.sha256.to_string(),
             },
             release: &MESS822,
             root: "/w/mess822-0.58".into(),
         };
+        let matched = SourceTree {
+            provenance: Provenance::TreeMatched {
+                dir: "/src/nq".into(),
+                tree_sha256: NOTQMAIL_TREE_SHA256.to_string(),
+            },
+            release: &NOTQMAIL,
+            root: "/src/nq".into(),
+        };
+        assert!(matched.is_verified());
+        assert_eq!(
+            matched.digest(),
+            format!("tree-sha256:{NOTQMAIL_TREE_SHA256}")
+        );
+        assert_eq!(
+            matched.provenance_note(),
+            format!("notqmail-1.09: taken from /src/nq; its tree matches notqmail-1.09 (tree SHA-256 {NOTQMAIL_TREE_SHA256} verified)")
+        );
         assert!(verified.is_verified());
-        assert_eq!(verified.digest(), format!("sha256:{}", MESS822.sha256));
+        assert_eq!(
+            verified.digest(),
+            format!("sha256:{}", MESS822_TARBALL.sha256)
+        );
         assert!(verified
             .provenance_note()
             .starts_with("mess822-0.58: unpacked from mess822-0.58.tar.gz (size and SHA-256 "));

@@ -8,6 +8,9 @@
 //! streaming [`Hasher`] is used by `qmail-fetch` while a download is in
 //! flight, so a download is checked before it is ever given its real name.
 //!
+//! [`tree::tree_sha256`] verifies a source tree given by hand: the digest
+//! of its files that `upstream-hashes` pins per release (`TREESUMS`).
+//!
 //! The file-safety helpers the stages around it share live here too:
 //! [`open_regular`] (open without blocking, regular files only) and
 //! [`lock::DirLock`] (an `flock` on a directory), used by `qmail-fetch`
@@ -15,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod lock;
+pub mod tree;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -22,7 +26,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256, Sha512};
-pub use upstream_hashes::Release;
+pub use upstream_hashes::Tarball;
 
 /// What a check of one file found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +128,7 @@ pub struct Digests {
 impl Digests {
     /// Compare with what `release` says: size first, then SHA-256, then
     /// SHA-512.
-    pub fn status(&self, release: &Release) -> Status {
+    pub fn status(&self, release: &Tarball) -> Status {
         if self.size != release.size {
             return Status::WrongSize {
                 expected: release.size,
@@ -211,14 +215,14 @@ pub fn hash_reader<R: Read>(mut reader: R) -> io::Result<Digests> {
 }
 
 /// Check bytes held in memory against `release`.
-pub fn verify_bytes(data: &[u8], release: &Release) -> Status {
+pub fn verify_bytes(data: &[u8], release: &Tarball) -> Status {
     let mut hasher = Hasher::new();
     hasher.update(data);
     hasher.finish().status(release)
 }
 
 /// Where the distfile of `release` lives in `distfiles`.
-pub fn distfile_path(distfiles: &Path, release: &Release) -> PathBuf {
+pub fn distfile_path(distfiles: &Path, release: &Tarball) -> PathBuf {
     distfiles.join(release.file_name)
 }
 
@@ -282,7 +286,7 @@ pub fn open_regular(path: &Path) -> Result<Option<(File, fs::Metadata)>, VerifyE
 /// [`VerifyError::NotRegular`] and is never read; any other I/O problem
 /// (no permission, a file where a directory should be, a link loop, a read
 /// error) is [`VerifyError::Io`], naming the file.
-pub fn verify_file(path: &Path, release: &Release) -> Result<Status, VerifyError> {
+pub fn verify_file(path: &Path, release: &Tarball) -> Result<Status, VerifyError> {
     let Some((file, meta)) = open_regular(path)? else {
         return Ok(Status::Missing);
     };
@@ -302,7 +306,7 @@ pub fn verify_file(path: &Path, release: &Release) -> Result<Status, VerifyError
 }
 
 /// Check `release`'s distfile in the directory `distfiles`.
-pub fn verify_in_dir(distfiles: &Path, release: &Release) -> Result<Status, VerifyError> {
+pub fn verify_in_dir(distfiles: &Path, release: &Tarball) -> Result<Status, VerifyError> {
     verify_file(&distfile_path(distfiles, release), release)
 }
 
@@ -315,12 +319,11 @@ mod tests {
     const ABC_SHA512: &str = "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
                               2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
 
-    fn abc_release() -> Release {
-        Release {
+    fn abc_release() -> Tarball {
+        Tarball {
             name: "abc",
             file_name: "abc-1.0.tar.gz",
             full_name: "abc-1.0",
-            marker_file: "abc.c",
             size: 3,
             sha256: ABC_SHA256,
             sha512: ABC_SHA512,

@@ -97,7 +97,7 @@ pub fn fetch(args: FetchArgs) -> Result<()> {
     let mut opts = qmail_fetch::FetchOptions::new(args.distfiles.dir());
     opts.offline = args.offline;
     opts.download_timeout = args.timeout.get();
-    let fetched = qmail_fetch::fetch_all(upstream_hashes::releases(), &opts)?;
+    let fetched = qmail_fetch::fetch_all(upstream_hashes::tarballs(), &opts)?;
     for f in fetched {
         match f {
             qmail_fetch::Fetched::AlreadyPresent { path } => {
@@ -123,7 +123,7 @@ pub struct VerifyArgs {
 /// `cannot read …`); fails unless all are ok.
 pub fn verify(args: VerifyArgs) -> Result<()> {
     let dir = args.distfiles.dir();
-    let releases = upstream_hashes::releases();
+    let releases = upstream_hashes::tarballs();
     let mut bad = 0;
     for release in releases {
         let path = qmail_verify::distfile_path(&dir, release);
@@ -164,10 +164,13 @@ pub struct SourceArgs {
     #[arg(long)]
     pub offline: bool,
     /// Use an already unpacked tree as is instead of the verified tarball,
-    /// e.g. `--source netqmail=/src/netqmail-1.06` (repeatable). Its
-    /// provenance is NOT verified, and every output says so. Without this
-    /// option, QMAIL_SOURCE_NETQMAIL / QMAIL_SOURCE_MESS822 are used the
-    /// same way when set.
+    /// e.g. `--source netqmail=/src/netqmail-1.06` (repeatable). A tree
+    /// whose digest is the release's pinned tree digest is reported as
+    /// matching it; any other tree is used with `provenance NOT verified`.
+    /// `--source notqmail=DIR` builds, patches and tests notqmail-1.09 in
+    /// netqmail's place (it has no tarball to fetch). Without this option,
+    /// QMAIL_SOURCE_NETQMAIL / QMAIL_SOURCE_MESS822 / QMAIL_SOURCE_NOTQMAIL
+    /// are used the same way when set.
     #[arg(long = "source", value_name = "NAME=DIR", value_parser = parse_source)]
     pub sources: Vec<(String, PathBuf)>,
     #[command(flatten)]
@@ -191,8 +194,8 @@ impl SourceArgs {
         out
     }
 
-    /// One source tree per release (netqmail, then mess822): the `--source`
-    /// tree as is, or the verified tarball (fetched unless `--offline`)
+    /// One source tree per release (netqmail or notqmail, then mess822):
+    /// the `--source` tree as is, or the verified tarball (fetched unless `--offline`)
     /// unpacked into `work_dir/<name-version>/`, replacing any tree already
     /// there. Prints each tree's provenance line to stderr.
     pub fn obtain(&self, work_dir: &Path) -> Result<Vec<SourceTree>> {

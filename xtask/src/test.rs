@@ -8,8 +8,8 @@
 //! 2. `cargo test --workspace --no-fail-fast` (every test binary runs even
 //!    after one fails; binaries that did not finish are counted), with `QMAIL_SOURCE_NETQMAIL` /
 //!    `QMAIL_SOURCE_MESS822` (and `QMAIL_REQUIRE_UPSTREAM=1`) passed on.
-//! 3. The differential run (`difftest run`): oracles R and C always (at
-//!    least 500 scenarios); with the sources also G, pristine netqmail
+//! 3. The differential run (`difftest run`): oracles R, C and P (the
+//!    RCPTCHECK program) always (at least 500 scenarios); with the sources also G, pristine netqmail
 //!    (at least 2,000 scenarios).
 //!
 //! With `--with-patch FILE` (repeatable) the third-party stack is applied
@@ -167,7 +167,7 @@ fn difftest_command(args: &TestArgs, root: &std::path::Path, trees: &Trees) -> C
                 .scenarios
                 .unwrap_or(if with_g { FULL_SCENARIOS } else { CI_SCENARIOS });
             println!(
-                "== difftest: seed {}, {n} scenarios, oracles R, C{}",
+                "== difftest: seed {}, {n} scenarios, oracles R, C, P{}",
                 args.seed,
                 if with_g { ", G" } else { "" }
             );

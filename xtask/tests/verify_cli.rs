@@ -37,7 +37,7 @@ fn verify(dir: &Path) -> (Option<i32>, String, String) {
 #[test]
 fn a_fifo_in_place_of_the_first_tarball_is_reported_and_the_rest_checked() {
     let tmp = tempfile::tempdir().unwrap();
-    let releases = upstream_hashes::releases();
+    let releases = upstream_hashes::tarballs();
     assert!(releases.len() >= 2);
     let first = tmp.path().join(releases[0].file_name);
     let st = Command::new("mkfifo").arg(&first).status().unwrap();
@@ -71,8 +71,8 @@ fn an_unreadable_path_says_cannot_read_not_missing() {
     let (code, stdout, _) = verify(&not_dir);
     assert_eq!(code, Some(1));
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), upstream_hashes::releases().len(), "{stdout}");
-    for (line, r) in lines.iter().zip(upstream_hashes::releases()) {
+    assert_eq!(lines.len(), upstream_hashes::tarballs().len(), "{stdout}");
+    for (line, r) in lines.iter().zip(upstream_hashes::tarballs()) {
         let prefix = format!("cannot read {}: ", not_dir.join(r.file_name).display());
         assert!(line.starts_with(&prefix), "{line}");
         assert!(!line.contains("missing"), "{line}");

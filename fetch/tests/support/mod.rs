@@ -10,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use qmail_fetch::Release;
+use qmail_fetch::Tarball;
 use sha2::{Digest, Sha256, Sha512};
 
 /// How the server answers one path.
@@ -200,13 +200,12 @@ pub fn payload(len: usize, seed: u32) -> Vec<u8> {
 
 /// A release named `name` whose expected size and digests are those of
 /// `content` (computed here), with the given mirrors.
-pub fn release_for(name: &str, content: &[u8], mirrors: Vec<String>) -> Release {
+pub fn release_for(name: &str, content: &[u8], mirrors: Vec<String>) -> Tarball {
     let mirrors: Vec<&'static str> = mirrors.into_iter().map(leak).collect();
-    Release {
+    Tarball {
         name: leak(name.to_string()),
         file_name: leak(format!("{name}-1.0.tar.gz")),
         full_name: leak(format!("{name}-1.0")),
-        marker_file: leak(format!("{name}.c")),
         size: content.len() as u64,
         sha256: leak(hex::encode(Sha256::digest(content))),
         sha512: leak(hex::encode(Sha512::digest(content))),

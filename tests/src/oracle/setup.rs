@@ -1,6 +1,7 @@
 //! The one set-up of the oracles shared by the scenario run (`runner.rs`)
 //! and the known cases (`known/`): the scratch
-//! directory, R's executable and C's driver where qmaild can run them, the
+//! directory, R's executable, C's driver and P's program and harness where
+//! qmaild can run them, the
 //! errno shim, and G and S/Q when a netqmail tree is given (with the
 //! session tiers S/tls and S/auth when its qmail-smtpd offers them).
 //!
@@ -10,8 +11,10 @@
 
 use super::c::{CDriver, CError};
 use super::g::{self, GBuild, GError};
+use super::p::PDriver;
 use super::sq::{SqBuild, SqError};
 use super::sq_auth::{self, AuthStub};
+use super::sq_rcptcheck::RcptcheckBuild;
 use super::sq_tls::{self, TlsCerts};
 use crate::cc::{self, CcError, Sanitize};
 use crate::options::RunOptions;
@@ -62,6 +65,12 @@ pub enum Absent {
 pub struct Oracles {
     /// Oracle C (the realrcptto core's driver), runnable by qmaild.
     pub c: CDriver,
+    /// Oracle P (the RCPTCHECK program, ASan+UBSan, and its hook
+    /// harness), runnable by qmaild: scenarios below
+    /// [`P_SANITIZED`](crate::options::P_SANITIZED).
+    pub p: PDriver,
+    /// The same program built plainly, for the scenarios after those.
+    pub p_plain: PDriver,
     /// Oracle G (pristine netqmail), or why not.
     pub g: Result<GBuild, Absent>,
     /// Oracles S/Q (patched qmail-smtpd/qmail-qmtpd), or why not.
@@ -73,6 +82,10 @@ pub struct Oracles {
     /// by qmaild), when S's qmail-smtpd advertises AUTH (a tree with the
     /// SMTP AUTH patch).
     pub auth: Option<AuthStub>,
+    /// S/rcptcheck: notqmail's qmail-smtpd with the smtpd-rcptcheck hook
+    /// running the RCPTCHECK program, when `QMAIL_SOURCE_NOTQMAIL` and
+    /// `QMAIL_PATCH_SMTPD_RCPTCHECK` are set.
+    pub rcptcheck: Option<RcptcheckBuild>,
     /// The difftest executable R runs (reachable by qmaild).
     pub r_exe: PathBuf,
     /// Where the worlds are made (reachable by every test uid).
@@ -99,6 +112,12 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
     let c_exe = reachable_copy(c.exe(), &scratch, "bin", "realrcptto-driver")
         .map_err(SetupError::Publish)?;
     let c = c.with_exe(c_exe);
+    let p = publish_p(
+        Sanitize::AddressUndefined,
+        &scratch,
+        "qmail-rcptcheck-realrcptto-asan",
+    )?;
+    let p_plain = publish_p(Sanitize::None, &scratch, "qmail-rcptcheck-realrcptto")?;
     let (g, sq) = match &opts.netqmail {
         None if opts.require_upstream => {
             return Err(SetupError::Required(
@@ -122,8 +141,15 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
         Ok(b) => sessions(b, &scratch)?,
         Err(_) => (None, None),
     };
+    let rcptcheck = match RcptcheckBuild::from_env() {
+        Some((src, hook)) => Some(RcptcheckBuild::build(&src, &hook)?),
+        None => None,
+    };
     Ok(Oracles {
         c,
+        p,
+        p_plain,
+        rcptcheck,
         g,
         sq,
         tls,
@@ -132,6 +158,16 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
         scratch,
         shim,
     })
+}
+
+/// Oracle P built with `sanitize`, its program and harness copied under
+/// `scratch` for qmaild (the program as `stem`).
+fn publish_p(sanitize: Sanitize, scratch: &Path, stem: &str) -> Result<PDriver, SetupError> {
+    let p = PDriver::build(sanitize)?;
+    let prog = reachable_copy(p.program(), scratch, "bin", stem).map_err(SetupError::Publish)?;
+    let harness = reachable_copy(p.harness(), scratch, "bin", "rcptcheck-harness")
+        .map_err(SetupError::Publish)?;
+    Ok(p.with_exes(prog, harness))
 }
 
 /// The session tiers S's qmail-smtpd supports, found by asking it

@@ -6,6 +6,7 @@ use qmail_resolver::dotqmail::NAME_LIMIT;
 use qmail_resolver::fsread::{CDB_MAX, CONTROL_MAX};
 use qmail_resolver::getpw::PASSWD_CACHE_MAX;
 use qmail_resolver::report::EXPLAIN_MAX_BRANCH_PATHS;
+use qmail_resolver::QmailRelease;
 use std::ffi::OsString;
 
 use crate::input::RECORD_MAX;
@@ -17,7 +18,10 @@ pub fn after_help() -> String {
         "Environment: QMAIL (qmail home, default /var/qmail), QMAILBREAK (its first\n\
          byte is qmail-getpw's break character, default -), QMAILALIAS (default\n\
          alias); --qmail, --break and --alias override them. Passwd look-ups use\n\
-         the system's getpwnam (NSS, so nss_wrapper works).\n\
+         the system's getpwnam (NSS, so nss_wrapper works). With --release\n\
+         notqmail-1.09, qmail-lspawn's users qmailp and qmailq and group nofiles\n\
+         are looked up too (getpwnam, getgrnam): a missing one defers every\n\
+         local address, as notqmail's qmail-lspawn does not start.\n\
          \n\
          Standard input (- or --stdin): after the addresses given as arguments,\n\
          one address per line (a trailing CR is removed), or NUL-terminated with\n\
@@ -73,6 +77,11 @@ pub struct Args {
     #[arg(long, value_name = "USER", allow_hyphen_values = true)]
     pub alias: Option<OsString>,
 
+    /// The upstream release whose delivery logic is modelled:
+    /// netqmail-1.06 (default) or notqmail-1.09
+    #[arg(long, value_name = "NAME", value_parser = parse_release)]
+    pub release: Option<QmailRelease>,
+
     /// One JSON object per line per address instead of the text block
     #[arg(long)]
     pub json: bool,
@@ -103,6 +112,13 @@ pub struct Args {
     /// The addresses to trace; - reads more from standard input
     #[arg(value_name = "ADDRESS")]
     pub addresses: Vec<OsString>,
+}
+
+/// `--release NAME`: one of [`QmailRelease::ALL`]'s names; clap shows the
+/// error (which lists them) and qtraceaddr exits 111.
+fn parse_release(s: &str) -> Result<QmailRelease, String> {
+    s.parse()
+        .map_err(|e: qmail_resolver::UnknownRelease| e.to_string())
 }
 
 impl Args {

@@ -1,8 +1,9 @@
 //! qtraceaddr: show how qmail would deliver an address (qtraceaddr.md).
 //!
 //! ```text
-//! qtraceaddr [--qmail DIR] [--break C] [--alias USER] [--json] [--explain]
-//!            [--check] [--sender ADDR] [--stdin] [-0] [ADDRESS|-]...
+//! qtraceaddr [--qmail DIR] [--break C] [--alias USER] [--release NAME]
+//!            [--json] [--explain] [--check] [--sender ADDR] [--stdin] [-0]
+//!            [ADDRESS|-]...
 //! ```
 //!
 //! The flags are declared once, in [`args`]; the man page is
@@ -20,7 +21,11 @@
 //! any address would be rejected by realrcptto, otherwise 111 if any would
 //! get a 421 (users/cdb or system user database trouble).
 //!
-//! Decisions: `--sender` sets the envelope sender for Q7 (default: a normal
+//! Decisions: `--release` chooses the upstream modelled (netqmail-1.06 by
+//! default, or notqmail-1.09; an unknown name is a usage error listing the
+//! known ones); every JSON object has `"release"`, and the text block has a
+//! `release:` line after `input:` for a release other than the default.
+//! `--sender` sets the envelope sender for Q7 (default: a normal
 //! sender); `--json` prints one JSON object per line per address; `--explain`
 //! with `--json` adds the parsed instructions and the `-n` listing to the
 //! JSON object; `--check` adds a final `verdict: …` line to each text block.
@@ -126,6 +131,9 @@ fn cli_from(a: Args, mut cfg: Config) -> Cli {
     }
     if let Some(u) = a.alias.clone() {
         cfg.alias_user = u.into_vec();
+    }
+    if let Some(r) = a.release {
+        cfg.release = r;
     }
     if let Some(s) = a.sender.clone() {
         opts.sender = Sender::Address(s.into_vec().into());
