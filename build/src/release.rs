@@ -56,14 +56,7 @@ pub fn select_qmail(trees: &[SourceTree]) -> Result<SourceTree, BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use upstream_hashes::{Release, MESS822, NETQMAIL};
-
-    /// A stand-in for the notqmail release (only its names matter here).
-    static NOTQMAIL: Release = Release {
-        name: "notqmail",
-        full_name: "notqmail-1.09",
-        ..NETQMAIL
-    };
+    use upstream_hashes::{MESS822, NETQMAIL, NOTQMAIL};
 
     #[test]
     fn one_qmail_is_chosen_by_release_and_two_are_refused() {

@@ -314,14 +314,7 @@ fn cargo_build_bin(root: &Path, package: &str, bin: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use upstream_hashes::NETQMAIL;
-
-    /// A stand-in for the notqmail release (only its names matter here).
-    static NOTQMAIL: Release = Release {
-        name: "notqmail",
-        full_name: "notqmail-1.09",
-        ..NETQMAIL
-    };
+    use upstream_hashes::{NETQMAIL, NOTQMAIL};
 
     fn given(names: &[&str]) -> Vec<(String, PathBuf)> {
         names

@@ -37,15 +37,7 @@ use std::path::Path;
 use std::process::Command;
 
 use qmail_build::{BuildOptions, IdMap};
-use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
-
-/// The notqmail release as the build sees it (its short and full names).
-pub static NOTQMAIL: Release = Release {
-    name: "notqmail",
-    full_name: "notqmail-1.09",
-    marker_file: "instpackage.c",
-    ..NETQMAIL
-};
+use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL, NOTQMAIL};
 
 /// A qmail release the build tests run for, and its tree.
 pub struct Qmail {
