@@ -1,5 +1,5 @@
-//! Compiling a (patched or pristine) netqmail or mess822 tree in place with
-//! the machine's C compiler, without the qmail users existing.
+//! Compiling a (patched or pristine) netqmail, notqmail or mess822 tree in
+//! place with the machine's C compiler, without the qmail users existing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -237,6 +237,32 @@ fn compile_netqmail_home(tree: &Path, opts: &CompileOptions, home: &str) -> Resu
         extra.extend(["-o", "hasshsgr.h"]);
     }
     make(tree, &targets, &extra)
+}
+
+/// Compile a notqmail-1.09 tree in place: `conf-cc`, `conf-ld` and
+/// `conf-qmail` from `opts`, then `make` of the targets (default `it
+/// man`). notqmail compiles the qmail user and group *names* of
+/// `conf-users` and `conf-groups` in and looks their ids up when the
+/// programs start, so `opts.ids` is not used and nothing needs the qmail
+/// users to exist (nor root: notqmail has no `chkshsgr` step). Calling it
+/// again with the same options does nothing.
+pub fn compile_notqmail(tree: &Path, opts: &CompileOptions) -> Result<(), BuildError> {
+    let home = check_dir(&opts.conf_qmail, "conf-qmail")?;
+    if !tree.join("instpackage.c").is_file() || !tree.join("qmail-smtpd.c").is_file() {
+        return Err(BuildError::Invalid(format!(
+            "{}: not a notqmail tree (no instpackage.c or qmail-smtpd.c)",
+            tree.display()
+        )));
+    }
+    let (cc, ld) = opts.conf_lines()?;
+    set_conf(tree, "conf-cc", &cc)?;
+    set_conf(tree, "conf-ld", &ld)?;
+    set_conf(tree, "conf-qmail", &home)?;
+    let targets = opts
+        .targets
+        .clone()
+        .unwrap_or_else(|| vec!["it".into(), "man".into()]);
+    make(tree, &targets, &[])
 }
 
 /// Whether netqmail's `chkshsgr` would stop the build: not root and no

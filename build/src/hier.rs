@@ -1,10 +1,13 @@
 //! What upstream `hier()` installs, read by running it.
 //!
-//! netqmail's and mess822's `install` and `instcheck` are `hier.o` linked
-//! with two implementations of `h()`, `d()`, `c()`, `z()` and `p()`. We link
-//! `hier.o` with a third one, `build/c/qtk-hier.c`, that prints each call;
-//! netqmail's ids come from a sentinel `auto_uids` so that every entry's
-//! user and group are known by name even when several users share an id.
+//! netqmail's and mess822's `install` and `instcheck` (notqmail's
+//! `instpackage`, `instchown` and `instcheck`) are `hier.o` linked with
+//! other implementations of `h()`, `d()`, `c()`, `z()` and `p()`. We link
+//! `hier.o` with one more, `build/c/qtk-hier.c`, that prints each call;
+//! the qmail ids come from sentinel `auto_uid*` variables (netqmail's
+//! `auto_uids.c`, what notqmail's `instuidgid.c` fills in at run time) so
+//! that every entry's user and group are known by name even when several
+//! users share an id. For notqmail this is the list `instchown` walks.
 
 use std::path::Path;
 use std::process::Command;
@@ -69,6 +72,9 @@ pub enum Package {
     Netqmail,
     /// mess822-0.58 (`hier.c` uses `auto_home`).
     Mess822,
+    /// notqmail-1.09 (`hier.c` uses `auto_qmail`, `auto_split` and the
+    /// `uid_t`/`gid_t` variables `instuidgid.c` or `instfiles.c` define).
+    Notqmail,
 }
 
 /// Build the recorder in a compiled `tree` and return the entries of its
@@ -78,7 +84,7 @@ pub fn record(tree: &Path, package: Package) -> Result<Vec<HierEntry>, BuildErro
     let src = tree.join("qtk-hier.c");
     std::fs::write(&src, RECORDER_C).map_err(io_err(&src))?;
     let objs: &[&str] = match package {
-        Package::Netqmail => {
+        Package::Netqmail | Package::Notqmail => {
             let u = tree.join("qtk-uids.c");
             std::fs::write(&u, IdMap::sentinel_c()).map_err(io_err(&u))?;
             &["hier.o", "auto_qmail.o", "auto_split.o", "fs.a", "str.a"]
@@ -97,7 +103,7 @@ pub fn record(tree: &Path, package: Package) -> Result<Vec<HierEntry>, BuildErro
     run_logged(compile, &log)?;
     let mut load = Command::new("sh");
     load.args(["./load", "qtk-hier"]).current_dir(tree);
-    if package == Package::Netqmail {
+    if package != Package::Mess822 {
         let mut c = Command::new("sh");
         c.args(["./compile", "qtk-uids.c"]).current_dir(tree);
         run_logged(c, &log)?;

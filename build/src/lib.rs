@@ -1,17 +1,22 @@
 //! Stage 6 of the pipeline (fetch → verify → unpack → sources → patch →
-//! build → test): non-root build and install of netqmail-1.06 and
-//! mess822-0.58.
+//! build → test): non-root build and install of one qmail, netqmail-1.06
+//! or notqmail-1.09 ([`Qmail`], chosen by the release of the tree given),
+//! and mess822-0.58.
 //!
 //! The steps, each usable on its own:
 //!
 //! 1. [`qmail_patches::prepare_tree`] (the patch stage): copy a pristine
 //!    tree into a scratch directory and apply the generated patches with
 //!    `patch -p1` (exactly what packagers get);
-//! 2. [`compile_netqmail`] / [`compile_mess822`]: write `conf-*` and
-//!    netqmail's `auto_uids.c` (no qmail user needs to exist), run `make`;
+//! 2. [`compile_netqmail`] / [`compile_notqmail`] / [`compile_mess822`]:
+//!    write `conf-*` and netqmail's `auto_uids.c` (no qmail user needs to
+//!    exist; notqmail looks them up at run time), run `make`;
 //! 3. [`hier::record`]: list what upstream `hier()` installs, by linking
 //!    `hier.o` with a recording replacement for `install.c`
 //!    (`build/c/qtk-hier.c`);
+//!    For notqmail, its own `instpackage` stages the files into the work
+//!    directory and the stage is checked against that list
+//!    ([`notqmail`]);
 //! 4. [`install::install`]: perform those installs as the invoking user
 //!    under `DESTDIR/PREFIX`, applying ownership only as root without a
 //!    destdir, recording everything in the [`manifest::Manifest`];
@@ -34,15 +39,18 @@ pub mod ids;
 pub mod install;
 pub mod lock;
 pub mod manifest;
+pub mod notqmail;
 mod pipeline;
 pub mod preflight;
+pub mod release;
 mod safefs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use compile::{
-    compile_mess822, compile_netqmail, compile_netqmail_cwd_home, CompileOptions, Compiler,
+    compile_mess822, compile_netqmail, compile_netqmail_cwd_home, compile_notqmail, CompileOptions,
+    Compiler,
 };
 pub use ids::IdMap;
 pub use lock::WorkLock;
@@ -50,6 +58,7 @@ pub use pipeline::{
     bench_build, build, resolve_ids, BenchFigures, BuildOptions, BuildOutcome, LEAPSECS_PATH,
 };
 pub use preflight::{check_install_paths, InstallPaths};
+pub use release::{select_qmail, Qmail};
 
 /// Everything that can go wrong in a build.
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,7 @@ pub struct Manifest {
     pub format: u32,
     /// The tool that wrote it (`qmail-build <version>`).
     pub tool: String,
-    /// The prefix the programs were compiled for (netqmail's `conf-qmail`).
+    /// The prefix the programs were compiled for (qmail's `conf-qmail`).
     pub prefix: String,
     /// mess822's `conf-home`.
     pub mess822_home: String,
@@ -41,7 +41,10 @@ pub struct Manifest {
     pub patches: Vec<PatchRecord>,
     /// The compiler.
     pub compiler: CompilerRecord,
-    /// The qmail ids compiled into netqmail.
+    /// The qmail ids: compiled into netqmail; for notqmail (which looks
+    /// the users up by name when its programs start) only the ids the
+    /// owners below are recorded (and, as root without a destdir, applied)
+    /// with.
     pub ids: IdsRecord,
     /// Whether the installer applied the intended ownership (only as root
     /// without a destdir); otherwise every file belongs to the installing
@@ -54,7 +57,7 @@ pub struct Manifest {
 /// One upstream release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseRecord {
-    /// `netqmail-1.06` or `mess822-0.58`.
+    /// `netqmail-1.06`, `notqmail-1.09` or `mess822-0.58`.
     pub name: String,
     /// `sha256:HEX` of the verified tarball, or `unverified: DIR`.
     pub digest: String,
@@ -147,7 +150,7 @@ pub struct FileRecord {
     /// Absolute path as the programs see it (under the prefix, without
     /// the destdir).
     pub path: String,
-    /// `netqmail-1.06`, `mess822-0.58`, `qmail-toolkit` (qtraceaddr and
+    /// `netqmail-1.06` or `notqmail-1.09`, `mess822-0.58`, `qmail-toolkit` (qtraceaddr and
     /// its man page) or `qmail-build` (leapsecs.dat, the manifest's
     /// directory and the directories above them).
     pub package: String,

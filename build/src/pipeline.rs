@@ -1,4 +1,5 @@
-//! The whole build: both packages, leapsecs.dat, manifest, stamp.
+//! The whole build: qmail (netqmail-1.06 or notqmail-1.09) and mess822,
+//! leapsecs.dat, manifest, stamp.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -12,10 +13,12 @@ use qmail_patches::{
     PatchDef, ThirdPartyPatch,
 };
 use sha2::{Digest, Sha256};
-use upstream_hashes::{SourceTree, MESS822, NETQMAIL};
+use upstream_hashes::{SourceTree, MESS822};
 
-use crate::compile::{compile_mess822, compile_netqmail, CompileOptions, Compiler};
-use crate::hier::{self, Package};
+use crate::compile::{
+    compile_mess822, compile_netqmail, compile_notqmail, CompileOptions, Compiler,
+};
+use crate::hier::{self, HierEntry, Package};
 use crate::install::{self, ExtraContents, ExtraFile, Target};
 use crate::lock::WorkLock;
 use crate::manifest::{
@@ -23,6 +26,7 @@ use crate::manifest::{
     MANIFEST_PATH,
 };
 use crate::preflight::{check_install_paths, source_date_epoch, InstallPaths};
+use crate::release::Qmail;
 use crate::{ids, io_err, BuildError, IdMap};
 
 /// Where the bundled leapsecs.dat is installed, relative to the prefix
@@ -32,11 +36,12 @@ pub const LEAPSECS_PATH: &str = "share/mess822/leapsecs.dat";
 /// Everything a build needs.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// The netqmail-1.06 source.
-    pub netqmail: SourceTree,
+    /// The qmail source: a tree of netqmail-1.06 or of notqmail-1.09 (the
+    /// build dispatches on `qmail.release.name`, see [`Qmail::of`]).
+    pub qmail: SourceTree,
     /// The mess822-0.58 source.
     pub mess822: SourceTree,
-    /// netqmail's `conf-qmail`: where the programs live.
+    /// qmail's `conf-qmail`: where the programs live.
     pub prefix: PathBuf,
     /// mess822's `conf-home`; `None` = `PREFIX/mess822` (see
     /// [`BuildOptions::mess822_home`]).
@@ -50,7 +55,7 @@ pub struct BuildOptions {
     /// The patches to apply (series order), e.g. from
     /// `qmail_patches::select`.
     pub patches: Vec<&'static PatchDef>,
-    /// Third-party patches applied to the netqmail tree, in order, before
+    /// Third-party patches applied to the qmail tree, in order, before
     /// ours (`--with-patch`); ours are generated against the result.
     pub stack: Vec<ThirdPartyPatch>,
     /// The qmail ids.
@@ -257,11 +262,11 @@ struct Inputs {
     ids: IdsRecord,
     compiler: CompilerRecord,
     sha256: String,
-    nq_patches: Vec<qmail_patches::Patch>,
+    q_patches: Vec<qmail_patches::Patch>,
     m8_patches: Vec<qmail_patches::Patch>,
-    /// The netqmail tree our patches were generated against: the pristine
+    /// The qmail tree our patches were generated against: the pristine
     /// one, or the stack applied to it.
-    nq_tree: SourceTree,
+    q_tree: SourceTree,
 }
 
 fn inputs(
@@ -274,11 +279,11 @@ fn inputs(
 ) -> Result<Inputs, BuildError> {
     let compiler = Compiler::detect(&opts.cc)?;
     let (conf_cc, conf_ld) = compile_options(opts, &paths.prefix).conf_lines()?;
-    let nq_tree = apply_stack(&opts.netqmail, &opts.stack, &work.join("stacked"))?;
-    let nq_patches = generate_on_stack(&opts.netqmail, &nq_tree, &opts.stack, &opts.patches, work)?;
+    let q_tree = apply_stack(&opts.qmail, &opts.stack, &work.join("stacked"))?;
+    let q_patches = generate_on_stack(&opts.qmail, &q_tree, &opts.stack, &opts.patches, work)?;
     let m8_patches = generate(&opts.mess822, &opts.patches)?;
     let mut releases = Vec::new();
-    for r in [&opts.netqmail, &opts.mess822] {
+    for r in [&opts.qmail, &opts.mess822] {
         releases.push(ReleaseRecord {
             name: r.release.full_name.to_string(),
             digest: r.digest(),
@@ -290,7 +295,7 @@ fn inputs(
         .iter()
         .map(PatchRecord::third_party)
         .chain(
-            nq_patches
+            q_patches
                 .iter()
                 .chain(&m8_patches)
                 .map(PatchRecord::generated),
@@ -342,9 +347,9 @@ fn inputs(
         ids,
         compiler,
         sha256: hex::encode(Sha256::digest(stamp.to_string())),
-        nq_patches,
+        q_patches,
         m8_patches,
-        nq_tree,
+        q_tree,
     })
 }
 
@@ -358,14 +363,16 @@ fn compile_options(opts: &BuildOptions, home: &Path) -> CompileOptions {
     }
 }
 
-/// Build and install netqmail and mess822 as described by `opts`; see the
-/// crate docs. The install paths are checked first
+/// Build and install qmail (netqmail or notqmail, by the release of
+/// `opts.qmail`) and mess822 as described by `opts`; see the crate docs.
+/// The install paths are checked first
 /// ([`check_install_paths`]), then the work directory is locked
 /// ([`WorkLock`]; a second build waits) and scratch trees of runs that
 /// died are removed from it. When the manifest already installed under
 /// the target says the same inputs were built and every recorded file is
 /// intact, returns at once with `up_to_date` set.
 pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
+    let qmail = Qmail::of(&opts.qmail)?;
     let paths = check_install_paths(
         &opts.prefix,
         opts.mess822_home.as_deref(),
@@ -380,7 +387,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
             .map_err(io_err(Path::new(".")))?
             .join(&opts.work)
     };
-    let mut progress = Progress::new(9);
+    let mut progress = Progress::new(match qmail {
+        Qmail::Netqmail => 9,
+        Qmail::Notqmail => 10,
+    });
     let lock = WorkLock::acquire(&work, |m| progress.note(m))?;
     for p in lock.remove_stale(&work, is_scratch_tree)? {
         progress.note(&format!(
@@ -423,24 +433,17 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
         }
     }
 
-    progress.stage("preparing netqmail-1.06 (copy + patch -p1)");
-    let nq = prepare_tree_with(&inputs.nq_tree, &inputs.nq_patches, &work)?;
-    progress.stage("compiling netqmail-1.06 (make it man)");
-    compile_netqmail(&nq, &compile_options(opts, prefix))?;
-    progress.stage("preparing mess822-0.58 (copy + patch -p1)");
-    let m8 = prepare_tree_with(&opts.mess822, &inputs.m8_patches, &work)?;
-    progress.stage("compiling mess822-0.58 (make it instcheck)");
-    compile_mess822(&m8, &compile_options(opts, m8home))?;
-
-    progress.stage("reading hier()");
-    let nq_entries = hier::record(&nq, Package::Netqmail)?;
-    let m8_entries = hier::record(&m8, Package::Mess822)?;
+    let built = compile_all(qmail, opts, &inputs, &paths, &work, &mut progress)?;
 
     progress.stage("installing");
     let files = install_all(
         &target,
         &paths,
-        [(&nq, &nq_entries), (&m8, &m8_entries)],
+        opts.qmail.release.full_name,
+        [
+            (&built.q_files, &built.q_entries),
+            (&built.m8, &built.m8_entries),
+        ],
         &extras,
     )?;
 
@@ -478,7 +481,15 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
     let mut warnings = Vec::new();
     if paths.destdir.is_none() {
         progress.stage("instcheck");
-        warnings = instcheck(&[&nq, &m8])?;
+        warnings = match qmail {
+            Qmail::Netqmail => instcheck(&[&built.q, &built.m8])?,
+            Qmail::Notqmail => {
+                let ids = apply_owner.then_some(&opts.ids);
+                let mut w = crate::notqmail::instcheck(&built.q, ids)?;
+                w.extend(instcheck(&[&built.m8])?);
+                w
+            }
+        };
         for w in &warnings {
             progress.note(w);
         }
@@ -493,24 +504,85 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, BuildError> {
     })
 }
 
-/// Install both packages' `hier()` entries, leapsecs.dat, the extra
-/// files and the manifest's directory; returns the manifest records.
+/// The compiled trees and what to install from them.
+struct Built {
+    /// The qmail build tree.
+    q: PathBuf,
+    /// Where the qmail files are read from: the build tree (netqmail) or
+    /// `instpackage`'s stage of the prefix (notqmail).
+    q_files: PathBuf,
+    /// qmail's `hier()` entries (files named relative to `q_files`).
+    q_entries: Vec<HierEntry>,
+    /// The mess822 build tree.
+    m8: PathBuf,
+    /// mess822's `hier()` entries.
+    m8_entries: Vec<HierEntry>,
+}
+
+/// Prepare (copy and patch) and compile both trees, and list what their
+/// `hier()`s install; for notqmail, also stage it with its own
+/// `instpackage` and check the stage against that list
+/// ([`crate::notqmail`]).
+fn compile_all(
+    qmail: Qmail,
+    opts: &BuildOptions,
+    inputs: &Inputs,
+    paths: &InstallPaths,
+    work: &Path,
+    progress: &mut Progress,
+) -> Result<Built, BuildError> {
+    let name = opts.qmail.release.full_name;
+    progress.stage(&format!("preparing {name} (copy + patch -p1)"));
+    let q = prepare_tree_with(&inputs.q_tree, &inputs.q_patches, work)?;
+    progress.stage(&format!("compiling {name} (make it man)"));
+    let q_opts = compile_options(opts, &paths.prefix);
+    match qmail {
+        Qmail::Netqmail => compile_netqmail(&q, &q_opts)?,
+        Qmail::Notqmail => compile_notqmail(&q, &q_opts)?,
+    }
+    progress.stage("preparing mess822-0.58 (copy + patch -p1)");
+    let m8 = prepare_tree_with(&opts.mess822, &inputs.m8_patches, work)?;
+    progress.stage("compiling mess822-0.58 (make it instcheck)");
+    compile_mess822(&m8, &compile_options(opts, &paths.mess822_home))?;
+
+    progress.stage("reading hier()");
+    let m8_entries = hier::record(&m8, Package::Mess822)?;
+    let (q_files, q_entries) = match qmail {
+        Qmail::Netqmail => (q.clone(), hier::record(&q, Package::Netqmail)?),
+        Qmail::Notqmail => {
+            let entries = hier::record(&q, Package::Notqmail)?;
+            progress.stage(&format!(
+                "staging {name} (its instpackage, DESTDIR in the work directory)"
+            ));
+            let stage = work.join(format!("{name}.stage"));
+            let home = crate::notqmail::instpackage(&q, &stage, &paths.prefix)?;
+            let entries = crate::notqmail::reconcile(&entries, &home)?;
+            (home, entries)
+        }
+    };
+    Ok(Built {
+        q,
+        q_files,
+        q_entries,
+        m8,
+        m8_entries,
+    })
+}
+
+/// Install both packages' `hier()` entries (qmail's as package
+/// `qmail_name`), leapsecs.dat, the extra files and the manifest's
+/// directory; returns the manifest records.
 fn install_all(
     target: &Target,
     paths: &InstallPaths,
-    pkgs: [(&PathBuf, &Vec<hier::HierEntry>); 2],
+    qmail_name: &str,
+    pkgs: [(&PathBuf, &Vec<HierEntry>); 2],
     extras: &[ExtraContents],
 ) -> Result<Vec<FileRecord>, BuildError> {
-    let [(nq, nq_entries), (m8, m8_entries)] = pkgs;
+    let [(q, q_entries), (m8, m8_entries)] = pkgs;
     let prefix = &paths.prefix;
     let mut files: Vec<FileRecord> = Vec::new();
-    files.extend(install::install(
-        nq,
-        NETQMAIL.full_name,
-        prefix,
-        nq_entries,
-        target,
-    )?);
+    files.extend(install::install(q, qmail_name, prefix, q_entries, target)?);
     files.extend(install::install(
         m8,
         MESS822.full_name,
@@ -560,8 +632,8 @@ fn instcheck(trees: &[&PathBuf]) -> Result<Vec<String>, BuildError> {
 #[derive(Debug, Clone)]
 pub struct BenchFigures {
     /// `make` alone in freshly copied trees (netqmail `it man` with a
-    /// ready `auto_uids.c`, mess822 `it instcheck` with the errno fix):
-    /// the baseline.
+    /// ready `auto_uids.c`, or notqmail `it man`; mess822 `it instcheck`
+    /// with the errno fix): the baseline.
     pub plain_make: Duration,
     /// A cold [`build`] (fresh work dir and prefix), everything included.
     pub cold_build: Duration,
@@ -583,15 +655,18 @@ impl BenchFigures {
 pub fn bench_build(opts: &BuildOptions, scratch: &Path) -> Result<BenchFigures, BuildError> {
     let plain = scratch.join("plain");
     let errno = qmail_patches::select(&["errno".to_string()])?;
-    let nq = prepare_tree(&opts.netqmail, &[], &plain)?;
+    let q = prepare_tree(&opts.qmail, &[], &plain)?;
     let m8 = prepare_tree(&opts.mess822, &errno, &plain)?;
-    let uids = nq.join("auto_uids.c");
-    std::fs::write(&uids, opts.ids.auto_uids_c()).map_err(io_err(&uids))?;
+    let q_args: &[&str] = match Qmail::of(&opts.qmail)? {
+        Qmail::Netqmail => {
+            let uids = q.join("auto_uids.c");
+            std::fs::write(&uids, opts.ids.auto_uids_c()).map_err(io_err(&uids))?;
+            &["-o", "auto_uids.c", "it", "man"]
+        }
+        Qmail::Notqmail => &["it", "man"],
+    };
     let t = Instant::now();
-    for (tree, args) in [
-        (&nq, &["-o", "auto_uids.c", "it", "man"][..]),
-        (&m8, &["it", "instcheck"][..]),
-    ] {
+    for (tree, args) in [(&q, q_args), (&m8, &["it", "instcheck"][..])] {
         let mut cmd = Command::new("make");
         cmd.args(args).current_dir(tree);
         crate::run_logged(cmd, &tree.join(".qtk-make.log"))?;
@@ -629,7 +704,7 @@ mod tests {
     fn a_relative_mess822_home_is_reported_as_such_not_as_the_prefix() {
         let t = tempfile::tempdir().unwrap();
         let opts = BuildOptions {
-            netqmail: SourceTree::unverified(&NETQMAIL, t.path().join("nq")),
+            qmail: SourceTree::unverified(&upstream_hashes::NETQMAIL, t.path().join("nq")),
             mess822: SourceTree::unverified(&MESS822, t.path().join("m8")),
             prefix: t.path().join("prefix"),
             mess822_home: Some("rel/mess822".into()),

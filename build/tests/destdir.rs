@@ -1,6 +1,8 @@
 //! `--destdir` staging: everything under DESTDIR/PREFIX, the programs
 //! refer to PREFIX, nothing is written outside DESTDIR, ownership is only
-//! recorded, and two builds of the same inputs are byte-identical.
+//! recorded, the manifest lists every staged path with its mode, and two
+//! builds of the same inputs are byte-identical; for netqmail-1.06 and
+//! for notqmail-1.09.
 
 mod common;
 
@@ -10,20 +12,64 @@ use std::path::Path;
 use qmail_build::manifest::Manifest;
 use qmail_build::{build, IdMap};
 
-const PREFIX: &str = "/opt/qtk-destdir-test-prefix";
-
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[test]
 fn destdir_staging_is_reproducible_and_refers_to_the_prefix() {
-    let (Some(nq), Some(m8)) = (common::netqmail(), common::mess822()) else {
-        return;
-    };
+    if let Some((q, m8)) = common::netqmail_case() {
+        staging(&q, &m8, "/opt/qtk-destdir-test-prefix");
+    }
+}
+
+#[test]
+fn notqmail_destdir_staging_is_reproducible_and_refers_to_the_prefix() {
+    if let Some((q, m8)) = common::notqmail_case() {
+        staging(&q, &m8, "/opt/qtk-destdir-test-notqmail");
+    }
+}
+
+/// Every path of the manifest is staged with its mode, and every staged
+/// path is in the manifest.
+fn manifest_matches_the_stage(m: &Manifest, dest: &Path) {
+    let staged = common::tree_contents(dest);
+    let prefix = m.prefix.trim_start_matches('/');
+    let mut listed = std::collections::BTreeSet::new();
+    for f in &m.files {
+        let rel = f.path.trim_start_matches('/');
+        let (mode, bytes) = staged
+            .get(rel)
+            .unwrap_or_else(|| panic!("{} in the manifest but not staged", f.path));
+        assert_eq!(
+            qmail_build::manifest::mode_string(*mode),
+            f.mode,
+            "{}: mode",
+            f.path
+        );
+        if let Some(sha) = &f.sha256 {
+            use sha2::Digest;
+            assert_eq!(*sha, hex::encode(sha2::Sha256::digest(bytes)), "{}", f.path);
+        }
+        listed.insert(rel.to_string());
+    }
+    for rel in staged.keys() {
+        let inside = rel.starts_with(&format!("{prefix}/")) || rel == prefix;
+        let manifest = rel.ends_with("share/qmail-toolkit/manifest.json");
+        if inside && !manifest {
+            assert!(
+                listed.contains(rel),
+                "/{rel} staged but not in the manifest"
+            );
+        }
+    }
+}
+
+fn staging(q: &common::Qmail, m8: &Path, prefix: &'static str) {
+    let nq = &q.tree;
     assert!(
-        !Path::new(PREFIX).exists(),
-        "{PREFIX} exists before the test"
+        !Path::new(prefix).exists(),
+        "{prefix} exists before the test"
     );
     let t = tempfile::tempdir().unwrap();
     let ids = IdMap::parse(
@@ -35,7 +81,7 @@ fn destdir_staging_is_reproducible_and_refers_to_the_prefix() {
     for run in ["one", "two-with-a-longer-name"] {
         let dest = t.path().join(format!("dest-{run}"));
         let work = t.path().join(format!("work-{run}"));
-        let mut o = common::options(&nq, &m8, Path::new(PREFIX), &work);
+        let mut o = common::options_for(q.release, nq, m8, Path::new(prefix), &work);
         o.destdir = Some(dest.clone());
         o.ids = ids;
         o.ids_source = "uid-map".into();
@@ -47,12 +93,13 @@ fn destdir_staging_is_reproducible_and_refers_to_the_prefix() {
         );
         assert_eq!(
             out.manifest_path,
-            dest.join("opt/qtk-destdir-test-prefix/share/qmail-toolkit/manifest.json")
+            dest.join(prefix.trim_start_matches('/'))
+                .join("share/qmail-toolkit/manifest.json")
         );
-        let staged = dest.join(PREFIX.trim_start_matches('/'));
+        let staged = dest.join(prefix.trim_start_matches('/'));
         let smtpd = std::fs::read(staged.join("bin/qmail-smtpd")).unwrap();
         assert!(
-            contains(&smtpd, PREFIX),
+            contains(&smtpd, prefix),
             "prefix not compiled into qmail-smtpd"
         );
         let dest_s = dest.to_str().unwrap();
@@ -72,7 +119,7 @@ fn destdir_staging_is_reproducible_and_refers_to_the_prefix() {
         let alias = m
             .files
             .iter()
-            .find(|f| f.path == format!("{PREFIX}/alias"))
+            .find(|f| f.path == format!("{prefix}/alias"))
             .unwrap();
         assert_eq!(
             alias.user.as_ref().map(|u| (u.name.as_str(), u.id)),
@@ -86,7 +133,16 @@ fn destdir_staging_is_reproducible_and_refers_to_the_prefix() {
         let meta = std::fs::metadata(staged.join("alias")).unwrap();
         assert_ne!(meta.uid(), 7790, "ownership applied while staging");
         assert_eq!(meta.mode() & 0o7777, 0o2755);
-        assert!(m.files.iter().all(|f| f.path.starts_with(PREFIX)));
+        assert!(m.files.iter().all(|f| f.path.starts_with(prefix)));
+        assert!(m.releases.iter().any(|r| r.name == q.release.full_name));
+        // Every selected patch of this qmail (and of mess822) was applied.
+        for d in o.patches.iter().filter(|d| d.release.name != "mess822") {
+            if d.release.name == q.release.name {
+                let f = qmail_patches::file_name(d);
+                assert!(m.patches.iter().any(|p| p.file == f), "{f} not applied");
+            }
+        }
+        manifest_matches_the_stage(&m, &dest);
         // Every installed path has SOURCE_DATE_EPOCH as its mtime (the
         // build's default is 0), and a rebuild still sees it up to date.
         let epoch: i64 = std::env::var("SOURCE_DATE_EPOCH")
@@ -108,7 +164,7 @@ fn destdir_staging_is_reproducible_and_refers_to_the_prefix() {
         trees.push(common::tree_contents(&dest));
     }
     assert!(
-        !Path::new(PREFIX).exists(),
+        !Path::new(prefix).exists(),
         "the build wrote to the prefix itself"
     );
     let etc = common::changed(&before_etc, &common::snapshot(Path::new("/etc"), &[]));

@@ -1,6 +1,6 @@
 //! `build --prefix` as an unprivileged user: it succeeds, writes nothing
 //! outside the prefix, both instchecks are silent, the programs run, and a
-//! second build does nothing.
+//! second build does nothing; for netqmail-1.06 and notqmail-1.09.
 
 mod common;
 
@@ -21,12 +21,9 @@ fn env_path(k: &str) -> PathBuf {
 fn child_nonroot_build() {
     let prefix = env_path("QTK_PREFIX");
     let work = env_path("QTK_WORK");
-    let opts = common::options(
-        &env_path("QMAIL_SOURCE_NETQMAIL"),
-        &env_path("QMAIL_SOURCE_MESS822"),
-        &prefix,
-        &work,
-    );
+    let case = std::env::var("QTK_QMAIL").unwrap_or_default();
+    let (q, m8) = common::case_named(&case).expect("sources set by the parent");
+    let opts = common::options_for(q.release, &q.tree, &m8, &prefix, &work);
     let out = build(&opts).unwrap();
     assert!(!out.up_to_date);
     assert!(
@@ -41,8 +38,17 @@ fn child_nonroot_build() {
         "second build with the same inputs did work"
     );
     // Both instchecks, run directly by this user: silent.
-    for (tree, name) in [("netqmail-1.06", "netqmail"), ("mess822-0.58", "mess822")] {
-        let o = Command::new(work.join(tree).join("instcheck"))
+    // (notqmail's own instcheck looks the qmail users up: the build's
+    // qtk-instcheck is the same checks without the lookup.)
+    let q_check = match q.release.name {
+        "notqmail" => "qtk-instcheck",
+        _ => "instcheck",
+    };
+    for (tree, name, check) in [
+        (q.release.full_name, q.release.name, q_check),
+        ("mess822-0.58", "mess822", "instcheck"),
+    ] {
+        let o = Command::new(work.join(tree).join(check))
             .current_dir(work.join(tree))
             .output()
             .unwrap();
@@ -58,9 +64,20 @@ fn child_nonroot_build() {
 
 #[test]
 fn nonroot_build_installs_into_the_prefix_only() {
-    let (Some(nq), Some(m8)) = (common::netqmail(), common::mess822()) else {
-        return;
-    };
+    if let Some((q, m8)) = common::netqmail_case() {
+        nonroot_build(&q, &m8);
+    }
+}
+
+#[test]
+fn notqmail_nonroot_build_installs_into_the_prefix_only() {
+    if let Some((q, m8)) = common::notqmail_case() {
+        nonroot_build(&q, &m8);
+    }
+}
+
+fn nonroot_build(q: &common::Qmail, m8: &Path) {
+    let nq = &q.tree;
     let t = tempfile::tempdir().unwrap();
     let top = t.path();
     std::fs::set_permissions(top, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -97,8 +114,9 @@ fn nonroot_build_installs_into_the_prefix_only() {
         &[
             ("QTK_PREFIX", &prefix),
             ("QTK_WORK", &work),
-            ("QMAIL_SOURCE_NETQMAIL", &nq),
-            ("QMAIL_SOURCE_MESS822", &m8),
+            ("QTK_QMAIL", Path::new(q.release.name)),
+            (q.var, nq),
+            ("QMAIL_SOURCE_MESS822", m8),
         ],
     );
     assert_eq!(

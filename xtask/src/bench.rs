@@ -139,7 +139,7 @@ fn build(a: BuildBenchArgs) -> Result<()> {
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let trees = a.sources.obtain(&work.join("src"))?;
     let opts = qmail_build::BuildOptions {
-        netqmail: crate::build::tree_of(&trees, &NETQMAIL)?,
+        qmail: crate::build::qmail_tree(&trees, &a.sources.sources)?,
         mess822: crate::build::tree_of(&trees, &MESS822)?,
         prefix: work.join("prefix"),
         mess822_home: None,

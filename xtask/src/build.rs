@@ -1,6 +1,7 @@
-//! `cargo xtask build`: build netqmail-1.06 and mess822-0.58 without root
-//! and install them into `--prefix` (or stage them under `--destdir`),
-//! with qtraceaddr and its man page.
+//! `cargo xtask build`: build one qmail (netqmail-1.06, or notqmail-1.09
+//! with `--source notqmail=DIR`) and mess822-0.58 without root and install
+//! them into `--prefix` (or stage them under `--destdir`), with qtraceaddr
+//! and its man page.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use qmail_build::install::ExtraFile;
 use qmail_build::{resolve_ids, BuildOptions};
-use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL};
+use upstream_hashes::{Release, SourceTree, MESS822};
 
 use crate::sources::{workspace_root, SourceArgs};
 use crate::stack::StackArgs;
@@ -17,7 +18,7 @@ use crate::stack::StackArgs;
 /// Arguments of `cargo xtask build`.
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
-    /// Where qmail lives (netqmail's conf-qmail, compiled into the
+    /// Where qmail lives (its conf-qmail, compiled into the
     /// programs); must be absolute. mess822 goes into PREFIX/mess822.
     #[arg(long, value_name = "DIR")]
     pub prefix: PathBuf,
@@ -107,6 +108,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     if let Some(n) = note {
         eprintln!("build: {n}");
     }
+    refuse_two_qmails(&args.sources.sources)?;
     let patches = qmail_patches::select(&args.patches)?;
     let stack = args.stack.load()?;
     let _lock = crate::patch::lock_work(&work, "build")?;
@@ -117,7 +119,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         qtraceaddr_files()?
     };
     let opts = BuildOptions {
-        netqmail: tree_of(&trees, &NETQMAIL)?,
+        qmail: qmail_tree(&trees, &args.sources.sources)?,
         mess822: tree_of(&trees, &MESS822)?,
         prefix: args.prefix.clone(),
         mess822_home: args.mess822_home.clone(),
@@ -177,6 +179,44 @@ pub fn run(args: BuildArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The qmail short names a build can be given.
+const QMAILS: [&str; 2] = ["netqmail", "notqmail"];
+
+/// One build installs one qmail: refuse `--source netqmail=… --source
+/// notqmail=…` before anything is unpacked or compiled.
+fn refuse_two_qmails(given: &[(String, PathBuf)]) -> Result<()> {
+    let both: Vec<String> = given
+        .iter()
+        .filter(|(n, _)| QMAILS.contains(&n.as_str()))
+        .map(|(n, d)| format!("--source {n}={}", d.display()))
+        .collect();
+    if both.len() > 1 {
+        bail!(
+            "one build installs one qmail, but {} were given ({}); build each into its own --prefix with only its --source",
+            both.len(),
+            both.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The qmail tree to build among `trees`: the one named by an explicit
+/// `--source` when there is one (a tree of the other qmail that came from
+/// `QMAIL_SOURCE_*` or the default download is then not built), else the
+/// only qmail tree there is ([`qmail_build::select_qmail`]).
+pub(crate) fn qmail_tree(trees: &[SourceTree], given: &[(String, PathBuf)]) -> Result<SourceTree> {
+    let chosen = given
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .find(|n| QMAILS.contains(n));
+    let candidates: Vec<SourceTree> = trees
+        .iter()
+        .filter(|t| chosen.is_none_or(|c| !QMAILS.contains(&t.release.name) || t.release.name == c))
+        .cloned()
+        .collect();
+    Ok(qmail_build::select_qmail(&candidates)?)
 }
 
 /// The tree of `release` among `trees`.
@@ -269,4 +309,46 @@ fn cargo_build_bin(root: &Path, package: &str, bin: &str) -> Result<PathBuf> {
         bail!("cargo build of {bin} failed ({status})");
     }
     exe.with_context(|| format!("cargo built no executable named {bin}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use upstream_hashes::{NETQMAIL, NOTQMAIL};
+
+    fn given(names: &[&str]) -> Vec<(String, PathBuf)> {
+        names
+            .iter()
+            .map(|n| (n.to_string(), PathBuf::from(format!("/src/{n}"))))
+            .collect()
+    }
+
+    #[test]
+    fn both_qmails_on_the_command_line_are_refused_before_anything() {
+        let err = refuse_two_qmails(&given(&["netqmail", "mess822", "notqmail"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "one build installs one qmail, but 2 were given (--source netqmail=/src/netqmail, --source notqmail=/src/notqmail); build each into its own --prefix with only its --source"
+        );
+        refuse_two_qmails(&given(&["notqmail", "mess822"])).unwrap();
+    }
+
+    #[test]
+    fn the_qmail_given_with_source_wins_over_one_from_the_environment() {
+        let trees = [
+            SourceTree::unverified(&NETQMAIL, "/env/netqmail-1.06"),
+            SourceTree::unverified(&MESS822, "/env/mess822-0.58"),
+            SourceTree::unverified(&NOTQMAIL, "/src/notqmail"),
+        ];
+        let t = qmail_tree(&trees, &given(&["notqmail"])).unwrap();
+        assert_eq!(t.release.name, "notqmail");
+        let t = qmail_tree(&trees, &given(&["netqmail"])).unwrap();
+        assert_eq!(t.root, PathBuf::from("/env/netqmail-1.06"));
+        let err = qmail_tree(&trees, &[]).unwrap_err().to_string();
+        assert!(err.starts_with("one build installs one qmail"), "{err}");
+        let t = qmail_tree(&trees[..2], &[]).unwrap();
+        assert_eq!(t.release.name, "netqmail");
+    }
 }

@@ -21,6 +21,11 @@ pub fn netqmail() -> Option<PathBuf> {
     source("QMAIL_SOURCE_NETQMAIL")
 }
 
+/// The pristine notqmail-1.09 tree, or `None` (test skipped).
+pub fn notqmail() -> Option<PathBuf> {
+    source("QMAIL_SOURCE_NOTQMAIL")
+}
+
 /// The pristine mess822-0.58 tree, or `None` (test skipped).
 pub fn mess822() -> Option<PathBuf> {
     source("QMAIL_SOURCE_MESS822")
@@ -32,19 +37,79 @@ use std::path::Path;
 use std::process::Command;
 
 use qmail_build::{BuildOptions, IdMap};
-use upstream_hashes::{SourceTree, MESS822, NETQMAIL};
+use upstream_hashes::{Release, SourceTree, MESS822, NETQMAIL, NOTQMAIL};
+
+/// A qmail release the build tests run for, and its tree.
+pub struct Qmail {
+    /// The release.
+    pub release: &'static Release,
+    /// Its pristine tree.
+    pub tree: PathBuf,
+    /// The variable naming the tree (`QMAIL_SOURCE_NETQMAIL`, …).
+    pub var: &'static str,
+}
+
+/// netqmail-1.06 and mess822, or `None` (skipped, with the reason).
+pub fn netqmail_case() -> Option<(Qmail, PathBuf)> {
+    let (q, m8) = (netqmail(), mess822());
+    Some((
+        Qmail {
+            release: &NETQMAIL,
+            tree: q?,
+            var: "QMAIL_SOURCE_NETQMAIL",
+        },
+        m8?,
+    ))
+}
+
+/// notqmail-1.09 and mess822, or `None` (skipped, with the reason).
+pub fn notqmail_case() -> Option<(Qmail, PathBuf)> {
+    let (q, m8) = (notqmail(), mess822());
+    Some((
+        Qmail {
+            release: &NOTQMAIL,
+            tree: q?,
+            var: "QMAIL_SOURCE_NOTQMAIL",
+        },
+        m8?,
+    ))
+}
+
+/// The case named `netqmail` or `notqmail` (for child processes).
+pub fn case_named(name: &str) -> Option<(Qmail, PathBuf)> {
+    match name {
+        "notqmail" => notqmail_case(),
+        _ => netqmail_case(),
+    }
+}
 
 /// Build options for the two upstream trees, with the working patches.
 pub fn options(nq: &Path, m8: &Path, prefix: &Path, work: &Path) -> BuildOptions {
+    options_for(&NETQMAIL, nq, m8, prefix, work)
+}
+
+/// [`options`] for a tree of `release` (netqmail or notqmail).
+pub fn options_for(
+    release: &'static Release,
+    q: &Path,
+    m8: &Path,
+    prefix: &Path,
+    work: &Path,
+) -> BuildOptions {
     BuildOptions {
-        netqmail: SourceTree::unverified(&NETQMAIL, nq),
+        qmail: SourceTree::unverified(release, q),
         mess822: SourceTree::unverified(&MESS822, m8),
         prefix: prefix.to_path_buf(),
         mess822_home: None,
         destdir: None,
         cc: "cc".into(),
         cflags: None,
-        patches: qmail_patches::select(&["errno".into(), "nonroot".into()]).unwrap(),
+        // notqmail: every patch of the series that is for it (none until
+        // its generators exist); netqmail: mess822's only, as always.
+        patches: match release.name {
+            "notqmail" => qmail_patches::select(&[]).unwrap(),
+            _ => qmail_patches::select(&["errno".into(), "nonroot".into()]).unwrap(),
+        },
         stack: Vec::new(),
         ids: IdMap::build_user(),
         ids_source: "build-user".into(),
