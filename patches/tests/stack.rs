@@ -392,3 +392,30 @@ fn an_empty_stack_generates_on_the_pristine_tree() {
     assert_eq!(ours[0].file_name, "netqmail-1.06-realrcptto.patch");
     assert!(!fx.dir.path().join("stacked").exists());
 }
+
+#[test]
+fn the_failing_hunk_is_named_not_one_that_applied_at_an_offset() {
+    let fx = Fixture::new();
+    let smtpd_load = "\t./load qmail-smtpd rcpthosts.o y.a";
+    let a = fx.third_party("tls.patch", "Makefile", |t| {
+        t.replace("# stand-in\n", "# stand-in\n# tls 1\n# tls 2\n")
+            .replace(smtpd_load, "\t./load qmail-smtpd rcpthosts.o tls.o y.a")
+    });
+    // auth's first hunk applies 2 lines further down, its second conflicts
+    let b = fx.third_party("auth.patch", "Makefile", |t| {
+        t.replace(
+            "\t./load qmail-qmtpd rcpthosts.o x.a",
+            "\t./load qmail-qmtpd rcpthosts.o base64.o x.a",
+        )
+        .replace(smtpd_load, "\t./load qmail-smtpd rcpthosts.o base64.o y.a")
+    });
+    let diff = std::fs::read_to_string(&b).unwrap();
+    assert_eq!(diff.matches("\n@@ ").count(), 2, "{diff}");
+    match fx.generate(&fx.stack(&[&a, &b])).unwrap_err() {
+        PatchError::StackHunk { file, hunk, .. } => {
+            assert_eq!(file, "Makefile");
+            assert!(hunk.starts_with("Hunk #2 FAILED at "), "{hunk}");
+        }
+        other => panic!("expected a hunk error, got {other}"),
+    }
+}
