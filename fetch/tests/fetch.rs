@@ -291,7 +291,16 @@ fn offline_missing_lists_urls_size_digest_and_directory() {
     assert!(msg.contains("7000 bytes"), "{msg}");
     assert!(msg.contains(rb.sha256), "{msg}");
     assert!(msg.contains(&o.distfiles.display().to_string()), "{msg}");
-    assert!(msg.contains("offline"), "{msg}");
+    let head = format!(
+        "offline: 1 distfile not present or not correct in {} (the network was not used)\n",
+        o.distfiles.display()
+    );
+    assert!(msg.starts_with(&head), "{msg}");
+    // with both missing, both are counted
+    std::fs::remove_file(o.distfiles.join("aaa-1.0.tar.gz")).unwrap();
+    let msg = fetch_all(&[ra, rb], &o).unwrap_err().to_string();
+    assert!(msg.starts_with("offline: 2 distfiles not present"), "{msg}");
+    std::fs::write(o.distfiles.join("aaa-1.0.tar.gz"), &a).unwrap();
     // Nothing was added or removed.
     assert_eq!(list_dir(&o.distfiles), vec!["aaa-1.0.tar.gz"]);
 }
