@@ -225,6 +225,7 @@ fn connection_refused_everywhere_fails_with_manual_instructions() {
     let msg = assert_failed_clean(&err, &rel, &o);
     assert!(msg.contains(&a) && msg.contains(&b), "{msg}");
     assert!(msg.to_lowercase().contains("refused"), "{msg}");
+    assert!(!msg.contains("(redirected)"), "{msg}");
     assert!(msg.contains("1234 bytes"), "{msg}");
     assert!(msg.contains(rel.sha256), "{msg}");
 }
