@@ -353,7 +353,20 @@ fn hostile_patch_files_are_refused_before_patch_runs() {
     let fifo = fx.dir.path().join("fifo.patch");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let err = ThirdPartyPatch::load(&fifo, 1).unwrap_err().to_string();
+    // on another thread: an open that blocks fails the test in 10 s
+    let (tx, rx) = std::sync::mpsc::channel();
+    let f = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            ThirdPartyPatch::load(&f, 1)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        );
+    });
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("reading a FIFO as a patch blocked")
+        .unwrap_err();
     assert!(
         err.contains("not a regular file") && err.contains("fifo.patch"),
         "{err}"
