@@ -753,6 +753,11 @@ mod tests {
         assert_eq!(resolve(base, " ../e "), "http://h:8/a/b/../e");
         assert_eq!(resolve("http://h", "f"), "http://h/f");
         assert_eq!(resolve("http://h?x/y", "f"), "http://h/f");
+        // a colon after a slash, or a "scheme" not starting with a letter
+        // or holding other characters, is part of a relative path
+        assert_eq!(resolve(base, "d/e:f"), "http://h:8/a/b/d/e:f");
+        assert_eq!(resolve(base, "1x:f"), "http://h:8/a/b/1x:f");
+        assert_eq!(resolve(base, "svn+ssh:x"), "svn+ssh:x");
     }
 
     #[test]

@@ -225,6 +225,7 @@ fn connection_refused_everywhere_fails_with_manual_instructions() {
     let msg = assert_failed_clean(&err, &rel, &o);
     assert!(msg.contains(&a) && msg.contains(&b), "{msg}");
     assert!(msg.to_lowercase().contains("refused"), "{msg}");
+    assert!(!msg.contains("(redirected)"), "{msg}");
     assert!(msg.contains("1234 bytes"), "{msg}");
     assert!(msg.contains(rel.sha256), "{msg}");
 }
@@ -291,7 +292,16 @@ fn offline_missing_lists_urls_size_digest_and_directory() {
     assert!(msg.contains("7000 bytes"), "{msg}");
     assert!(msg.contains(rb.sha256), "{msg}");
     assert!(msg.contains(&o.distfiles.display().to_string()), "{msg}");
-    assert!(msg.contains("offline"), "{msg}");
+    let head = format!(
+        "offline: 1 distfile not present or not correct in {} (the network was not used)\n",
+        o.distfiles.display()
+    );
+    assert!(msg.starts_with(&head), "{msg}");
+    // with both missing, both are counted
+    std::fs::remove_file(o.distfiles.join("aaa-1.0.tar.gz")).unwrap();
+    let msg = fetch_all(&[ra, rb], &o).unwrap_err().to_string();
+    assert!(msg.starts_with("offline: 2 distfiles not present"), "{msg}");
+    std::fs::write(o.distfiles.join("aaa-1.0.tar.gz"), &a).unwrap();
     // Nothing was added or removed.
     assert_eq!(list_dir(&o.distfiles), vec!["aaa-1.0.tar.gz"]);
 }

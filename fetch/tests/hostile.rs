@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use qmail_fetch::{fetch_all, fetch_release, FetchOptions, Fetched};
-use support::{list_dir, payload, release_for, Reply, Server};
+use support::{dead_url, list_dir, payload, release_for, Reply, Server};
 
 const PATH: &str = "/dist/pkg-1.0.tar.gz";
 const BAD: &str = "/bad/pkg-1.0.tar.gz";
@@ -81,6 +81,16 @@ fn other_schemes_are_refused_too() {
         Reply::Redirect("ftp://127.0.0.1/pkg-1.0.tar.gz".into()),
         Duration::from_secs(60),
         "redirected to ftp://127.0.0.1/pkg-1.0.tar.gz: only http and https",
+    );
+}
+
+#[test]
+fn a_failure_after_a_redirect_names_the_url_redirected_to() {
+    let dead = dead_url(PATH);
+    next_mirror_after(
+        Reply::Redirect(dead.clone()),
+        Duration::from_secs(60),
+        &format!("{dead} (redirected): "),
     );
 }
 

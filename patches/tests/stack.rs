@@ -353,7 +353,20 @@ fn hostile_patch_files_are_refused_before_patch_runs() {
     let fifo = fx.dir.path().join("fifo.patch");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let err = ThirdPartyPatch::load(&fifo, 1).unwrap_err().to_string();
+    // on another thread: an open that blocks fails the test in 10 s
+    let (tx, rx) = std::sync::mpsc::channel();
+    let f = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            ThirdPartyPatch::load(&f, 1)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        );
+    });
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("reading a FIFO as a patch blocked")
+        .unwrap_err();
     assert!(
         err.contains("not a regular file") && err.contains("fifo.patch"),
         "{err}"
@@ -391,4 +404,31 @@ fn an_empty_stack_generates_on_the_pristine_tree() {
     assert_eq!(tree.root, fx.pristine.root);
     assert_eq!(ours[0].file_name, "netqmail-1.06-realrcptto.patch");
     assert!(!fx.dir.path().join("stacked").exists());
+}
+
+#[test]
+fn the_failing_hunk_is_named_not_one_that_applied_at_an_offset() {
+    let fx = Fixture::new();
+    let smtpd_load = "\t./load qmail-smtpd rcpthosts.o y.a";
+    let a = fx.third_party("tls.patch", "Makefile", |t| {
+        t.replace("# stand-in\n", "# stand-in\n# tls 1\n# tls 2\n")
+            .replace(smtpd_load, "\t./load qmail-smtpd rcpthosts.o tls.o y.a")
+    });
+    // auth's first hunk applies 2 lines further down, its second conflicts
+    let b = fx.third_party("auth.patch", "Makefile", |t| {
+        t.replace(
+            "\t./load qmail-qmtpd rcpthosts.o x.a",
+            "\t./load qmail-qmtpd rcpthosts.o base64.o x.a",
+        )
+        .replace(smtpd_load, "\t./load qmail-smtpd rcpthosts.o base64.o y.a")
+    });
+    let diff = std::fs::read_to_string(&b).unwrap();
+    assert_eq!(diff.matches("\n@@ ").count(), 2, "{diff}");
+    match fx.generate(&fx.stack(&[&a, &b])).unwrap_err() {
+        PatchError::StackHunk { file, hunk, .. } => {
+            assert_eq!(file, "Makefile");
+            assert!(hunk.starts_with("Hunk #2 FAILED at "), "{hunk}");
+        }
+        other => panic!("expected a hunk error, got {other}"),
+    }
 }

@@ -771,3 +771,118 @@ fn cli_an_address_starting_with_a_dash_follows_double_dash() {
         text(&o)
     );
 }
+
+#[test]
+fn cli_a_passwd_entry_longer_than_the_first_buffer_is_found() {
+    // getpwnam_r starts with a 4 KiB buffer; a 5,000-byte gecos makes it
+    // answer ERANGE, and the lookup must retry with a larger one.
+    let Some(nss) = nss_wrapper() else { return };
+    let sb = Sandbox::new();
+    let home = String::from_utf8(sb.home("big")).unwrap();
+    let gecos = "G".repeat(5000);
+    let u = ouid();
+    let b = setup(&format!("big:x:{u}:100:{gecos}:{home}:/bin/sh\n"), None);
+    let o = cmd(&b, &nss).arg("big-ext@example.com").output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let t = text(&o);
+    assert!(
+        t.contains(&format!(
+            "matched /etc/passwd entry for big\ndelivering as USER=big, UID={u}, GID=100\n"
+        )),
+        "{t}"
+    );
+}
+
+#[test]
+fn cli_json_tells_no_users_cdb_from_no_entry_in_it() {
+    let Some(nss) = nss_wrapper() else { return };
+    let kind = |assign: Option<&[u8]>| {
+        let b = setup("", assign);
+        let o = cmd(&b, &nss)
+            .args(["--json", "joe@example.com"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        let v: serde_json::Value = serde_json::from_str(text(&o).trim_end()).unwrap();
+        assert_eq!(v["getpw"]["outcome"]["entry"]["name"], "joe", "{v}");
+        // the text form says the same for both (qtraceaddr.md decision)
+        let o = cmd(&b, &nss).arg("joe@example.com").output().unwrap();
+        assert!(
+            text(&o).contains("\nno entry in users/cdb\n"),
+            "{}",
+            text(&o)
+        );
+        v["users"]["kind"].clone()
+    };
+    assert_eq!(kind(None), "missing");
+    assert_eq!(
+        kind(Some(b"=mary:mary:1:1:/nonexistent:::\n.\n")),
+        "no_entry"
+    );
+}
+
+/// The stat-fault shim (tests/c/stat-fault.c) built into `dir`, or `None`
+/// (skipped) without a C compiler.
+fn stat_fault_shim(dir: &Path) -> Option<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/stat-fault.c");
+    let so = dir.join("stat-fault.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let built = Command::new(&cc)
+        .args(["-Wall", "-Wextra", "-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .arg("-ldl")
+        .status();
+    match built {
+        Ok(s) if s.success() => Some(so),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{cc} cannot build {}", src.display())
+        }
+        _ => {
+            println!("SKIPPED: no C compiler ({cc}) for the stat-fault shim");
+            None
+        }
+    }
+}
+
+#[test]
+fn cli_a_temporary_stat_error_on_the_home_defers_a_permanent_one_skips() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    let Some(shim) = stat_fault_shim(b.sb.path()) else {
+        return;
+    };
+    let home = b.sb.p("joe");
+    let run = |errno: i32| {
+        let o = cmd(&b, &nss)
+            .env(
+                "LD_PRELOAD",
+                format!("{} {}", shim.display(), nss.display()),
+            )
+            .env("STAT_FAULT_PATH", &home)
+            .env("STAT_FAULT_ERRNO", errno.to_string())
+            .args(["--check", "joe@example.com"])
+            .output()
+            .unwrap();
+        (o.status.code(), text(&o))
+    };
+    // EIO and ESTALE (an NFS server not answering): qmail-lspawn defers
+    for errno in [libc::EIO, libc::ESTALE] {
+        let (code, t) = run(errno);
+        assert!(
+            t.contains("defer: NFS failure in qmail-local.\n"),
+            "{errno}: {t}"
+        );
+        assert!(!t.contains("matched /etc/passwd entry for joe"), "{t}");
+        assert_ne!(code, Some(0), "{errno}: a deferral is not an accept: {t}");
+    }
+    // ENOENT is permanent: joe is skipped and the alias user takes it
+    let (_, t) = run(libc::ENOENT);
+    assert!(!t.contains("NFS failure"), "{t}");
+    assert!(t.contains("alias"), "{t}");
+}

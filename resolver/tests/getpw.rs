@@ -385,8 +385,9 @@ fn edge_33_etxtbsy_and_temporary_errno_defer() {
     let mut pw = StaticPasswd::new();
     pw.add_etxtbsy(b"joe");
     assert_eq!(gp(&pw, "joe").outcome, GetpwOutcome::Sys);
-    // a temporary stat errno cannot be produced portably in a test; the
-    // classification that drives G4 is checked here
+    // a temporary stat errno needs a fault shim (cli.rs,
+    // cli_a_temporary_stat_error_on_the_home_defers_a_permanent_one_skips);
+    // the classification that drives G4 is checked here
     assert!(is_temp_errno(libc::ESTALE) && is_temp_errno(libc::EIO));
 }
 

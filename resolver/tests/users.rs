@@ -410,6 +410,67 @@ fn h6_short_record_is_usage_bug() {
     assert_eq!(tr.outcome.text().unwrap(), &"Internal qmail-lspawn bug.");
 }
 
+/// What qmail-lspawn would do with the hand-written users/cdb value `val`
+/// for the key `!a` (the address a@example.com). qmail-lspawn ends the
+/// value with a NUL of its own before splitting it into fields.
+fn outcome_of_value(sb: &Sandbox, val: &[u8]) -> Outcome {
+    let recs = vec![
+        (b"!a\0".to_vec(), val.to_vec()),
+        (b"".to_vec(), b"".to_vec()),
+    ];
+    let r = Resolver::from_parts(
+        Config::with_home(sb.path()),
+        controls(),
+        UsersDb::from_records(&recs).unwrap(),
+        StaticPasswd::new(),
+    );
+    r.resolve(b"a@example.com").outcome
+}
+
+#[test]
+fn h6_exactly_six_nul_terminated_fields_are_needed_more_are_ignored() {
+    let sb = Sandbox::new();
+    let home = sb.pb("nohome");
+    // a value of `n` fields separated by NULs: a record of `n` fields
+    let value = |n: usize| -> Vec<u8> {
+        let all: [&[u8]; 8] = [b"a", b"7", b"8", &home, b"-", b"ext", b"x", b"y"];
+        all[..n].join(&0u8)
+    };
+    let bug = Outcome::Defer {
+        text: "Internal qmail-lspawn bug.".into(),
+    };
+    let no_home = Outcome::Defer {
+        text: [
+            b"Unable to switch to ".as_slice(),
+            &home,
+            b": file does not exist. (#4.3.0)",
+        ]
+        .concat()
+        .into(),
+    };
+    assert_eq!(outcome_of_value(&sb, &value(5)), bug, "5 fields");
+    assert_eq!(parse_record(&[value(5), vec![0]].concat()), None);
+    // a sixth field, even an empty one, is enough
+    let empty_ext = [value(5), vec![0]].concat();
+    assert_eq!(
+        outcome_of_value(&sb, &empty_ext),
+        no_home,
+        "empty 6th field"
+    );
+    // six, seven or eight: the first six are used
+    for n in [6, 7, 8] {
+        assert_eq!(outcome_of_value(&sb, &value(n)), no_home, "{n} fields");
+        let r = parse_record(&[value(n), vec![0]].concat()).unwrap();
+        assert_eq!((r.uid, r.gid), (7, 8), "{n} fields");
+        assert_eq!(&r.home[..], &home[..], "{n} fields");
+        assert_eq!(
+            (&r.dash[..], &r.ext[..]),
+            (&b"-"[..], &b"ext"[..]),
+            "{n} fields"
+        );
+    }
+}
+
 #[test]
 fn local_parts_around_the_stack_key_length_match_like_short_ones() {
     // 253, 254 and 255 bytes fit the lookup's stack key or just miss it

@@ -216,3 +216,19 @@ fn stale_staging_directories_are_removed_live_ones_kept() {
     unpack_bytes(&small(), "pkg-1.0.tar.gz", &REL, &dest).unwrap();
     assert_eq!(list(&dest), vec![".unpack-file", ".unpack-link", "pkg-1.0"]);
 }
+
+#[test]
+fn the_size_limit_is_the_unpacked_size_itself() {
+    // a tar stream of exactly `n` bytes unpacks under a limit of `n`
+    // bytes, not under `n - 1`
+    let tar = tar_of(&[("pkg-1.0/pkg.c", b"int x;\n".to_vec())]);
+    let n = tar.len() as u64;
+    let gz = gzip(&tar);
+    let tmp = tempfile::tempdir().unwrap();
+    unpack_bytes_limited(&gz, "pkg-1.0.tar.gz", &REL, tmp.path(), &limits(n, 100)).unwrap();
+    refused(
+        &gz,
+        limits(n - 1, 100),
+        &format!("more than {} bytes, the limit", n - 1),
+    );
+}

@@ -221,8 +221,16 @@ fn rejected(gz: Vec<u8>, reason_part: &str) {
     let d = dirs();
     std::fs::write(&d.archive, &gz).unwrap();
     let rel = release_for(&gz, vec![]);
-    let err = unpack_archive(&d.archive, rel, &d.dest).unwrap_err();
-    let msg = err.to_string();
+    // on another thread: a read error retried forever fails in 10 s
+    let (archive, dest) = (d.archive.clone(), d.dest.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(unpack_archive(&archive, rel, &dest).map_err(|e| e.to_string()));
+    });
+    let msg = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("unpacking a bad archive did not finish in 10 s")
+        .unwrap_err();
     assert!(
         msg.contains("pkg-1.0.tar.gz"),
         "error does not name the archive: {msg}"

@@ -334,10 +334,14 @@ mod tests {
     #[test]
     fn hasher_matches_known_vectors_across_chunking() {
         let mut h = Hasher::new();
+        assert!(h.is_empty());
+        h.update(b"");
+        assert!(h.is_empty(), "an empty chunk adds no bytes");
         h.update(b"a");
         h.update(b"");
         h.update(b"bc");
         assert_eq!(h.len(), 3);
+        assert!(!h.is_empty());
         let d = h.finish();
         assert_eq!(d.sha256, ABC_SHA256);
         assert_eq!(d.sha512, ABC_SHA512);
@@ -532,6 +536,37 @@ mod tests {
             "{msg}"
         );
         assert!(msg.to_lowercase().contains("permission denied"), "{msg}");
+    }
+
+    #[test]
+    fn a_file_longer_than_its_size_said_is_not_ok() {
+        // /proc files stat as 0 bytes but read as more: like a distfile
+        // that grows between the size check and the hashing, the bytes
+        // past the size must count.
+        let rel = Release {
+            size: 0,
+            sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            sha512: "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\
+                     47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+            ..abc_release()
+        };
+        assert_eq!(hash_reader(&b""[..]).unwrap().sha512, rel.sha512);
+        let path = Path::new("/proc/self/status");
+        if std::fs::metadata(path).ok().map(|m| m.len()) != Some(0) {
+            println!("skipped: no /proc/self/status of size 0");
+            return;
+        }
+        let st = verify_file(path, &rel).unwrap();
+        assert!(
+            matches!(
+                st,
+                Status::WrongSize {
+                    expected: 0,
+                    actual: 1
+                }
+            ),
+            "{st:?}"
+        );
     }
 
     #[test]

@@ -72,6 +72,51 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_held_elsewhere_is_waited_for_and_announced_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DirLock::try_exclusive(dir.path()).unwrap().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let releaser = std::thread::spawn(move || {
+            // release only once the waiter has announced that it waits
+            rx.recv().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(held);
+        });
+        let mut calls = 0;
+        let lock = DirLock::exclusive(dir.path(), || {
+            calls += 1;
+            tx.send(()).unwrap();
+        })
+        .unwrap();
+        releaser.join().unwrap();
+        assert_eq!(calls, 1);
+        assert!(DirLock::try_exclusive(dir.path()).unwrap().is_none());
+        drop(lock);
+    }
+
+    #[test]
+    fn the_directory_is_opened_close_on_exec_and_non_blocking() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let f = open_dir(dir.path()).unwrap();
+        // SAFETY: fcntl on a descriptor this test owns.
+        let (fd_flags, fl_flags) = unsafe {
+            (
+                libc::fcntl(f.as_raw_fd(), libc::F_GETFD),
+                libc::fcntl(f.as_raw_fd(), libc::F_GETFL),
+            )
+        };
+        assert_ne!(fd_flags & libc::FD_CLOEXEC, 0, "not inherited by children");
+        assert_ne!(
+            fl_flags & libc::O_NONBLOCK,
+            0,
+            "a FIFO in the way never blocks"
+        );
+        assert_ne!(fl_flags & libc::O_DIRECTORY, 0);
+        assert_eq!(fl_flags & libc::O_ACCMODE, libc::O_RDONLY);
+    }
+
+    #[test]
     fn a_file_is_not_a_directory_to_lock() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("f");

@@ -10,6 +10,7 @@ mod build;
 mod cargo_tests;
 mod difftest_bin;
 mod fuzz;
+mod mutants;
 mod patch;
 mod sources;
 mod stack;
@@ -51,6 +52,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Fuzz the C cores (realrcptto, qbranch) with libFuzzer for a while.
     Fuzz(fuzz::FuzzArgs),
+    /// Mutation testing of the library packages with cargo-mutants, one
+    /// package at a time: the score per package and the mutants missed.
+    Mutants(mutants::MutantsArgs),
 }
 
 fn main() -> Result<ExitCode> {
@@ -63,6 +67,7 @@ fn main() -> Result<ExitCode> {
         Command::Test(args) => return test::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Mutants(args) => mutants::run(args),
     };
     done.map(|()| ExitCode::SUCCESS)
 }
