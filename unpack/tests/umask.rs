@@ -5,13 +5,12 @@
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
-use qmail_unpack::{unpack_bytes, Release};
+use qmail_unpack::{unpack_bytes, Tarball};
 
-const REL: Release = Release {
+const REL: Tarball = Tarball {
     name: "pkg",
     file_name: "pkg-1.0.tar.gz",
     full_name: "pkg-1.0",
-    marker_file: "pkg.c",
     size: 0,
     sha256: "",
     sha512: "",

@@ -543,7 +543,7 @@ mod tests {
         // /proc files stat as 0 bytes but read as more: like a distfile
         // that grows between the size check and the hashing, the bytes
         // past the size must count.
-        let rel = Release {
+        let rel = Tarball {
             size: 0,
             sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
             sha512: "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce\
