@@ -372,7 +372,7 @@ pub fn series() -> &'static [PatchDef] {
     &SERIES
 }
 
-static SERIES: [PatchDef; 7] = [
+static SERIES: [PatchDef; 8] = [
     PatchDef {
         name: "realrcptto",
         release: &NETQMAIL,
@@ -396,6 +396,12 @@ static SERIES: [PatchDef; 7] = [
         release: &NOTQMAIL,
         mission: true,
         generate: realrcptto::generate,
+    },
+    PatchDef {
+        name: "rcptcheck",
+        release: &NOTQMAIL,
+        mission: true,
+        generate: rcptcheck::generate_notqmail,
     },
     PatchDef {
         name: "branch",
@@ -422,7 +428,12 @@ static SERIES: [PatchDef; 7] = [
 pub fn select(names: &[String]) -> Result<Vec<&'static PatchDef>, PatchError> {
     for n in names {
         if !SERIES.iter().any(|d| d.name == n) {
-            let known: Vec<_> = SERIES.iter().map(|d| d.name).collect();
+            let mut known: Vec<_> = Vec::new();
+            for d in &SERIES {
+                if !known.contains(&d.name) {
+                    known.push(d.name);
+                }
+            }
             return Err(PatchError::Unknown(n.clone(), known.join(", ")));
         }
     }

@@ -65,8 +65,14 @@ fn stand_in_files() -> Vec<(&'static str, String)> {
 \nqmail-qmtpd.o: \\\ncompile qmail-qmtpd.c received.h\n\t./compile qmail-qmtpd.c\n\
 \nqmail-smtpd: \\\nload qmail-smtpd.o\n\t./load qmail-smtpd rcpthosts.o y.a\n\
 \nqmail-smtpd.o: \\\ncompile qmail-smtpd.c commands.h\n\t./compile qmail-smtpd.c\n\
-\nreceived.o: \\\ncompile received.c\n\t./compile received.c\n"
+\nreceived.o: \\\ncompile received.c\n\t./compile received.c\n\
+\nfiller.o: \\\ncompile filler.c\n\t./compile filler.c\n\
+\nqmail-remote: \\\nload qmail-remote.o\n\t./load qmail-remote x.a\n"
         .to_string();
+    let hier = lines(&[
+        "  c(auto_qmail,\"bin\",\"qmail-smtpd\",auto_uido,auto_gidq,0755);\n",
+        "  c(auto_qmail,\"man/cat8\",\"qmail-smtpd.0\",auto_uido,auto_gidq,0644);\n",
+    ]);
     let dot_qmail = "There are five types of delivery instructions:\n\
 (1) comment; (2) program; (3) forward; (4) mbox; (5) maildir.\n\
 .TP 5\nfiller\nfor more details.\nfiller\nprogram lines,\n.I mbox\nfiller\n\
@@ -76,9 +82,10 @@ but it still pays attention to previous forward lines.\nfiller\n";
         ("qmail-qmtpd.c", qmtpd),
         ("qmail-local.c", local),
         ("Makefile", makefile),
+        ("hier.c", hier),
         (
             "TARGETS",
-            "a.o\nqmail-local.o\nm.o\nn.o\no.o\nrcpthosts.o\nz.o\n".into(),
+            "a.o\nqmail-local.o\nm.o\nn.o\no.o\nrcpthosts.o\nz.o\nw.o\nv.o\nu.o\nt.o\nqmail-smtpd.0\ny.o\n".into(),
         ),
         (
             "qmail-smtpd.8",
@@ -129,12 +136,13 @@ fn notqmail_patches_are_named_for_notqmail_and_byte_stable() {
         names,
         [
             "notqmail-1.09-realrcptto.patch",
+            "notqmail-1.09-rcptcheck.patch",
             "notqmail-1.09-branch.patch"
         ]
     );
     assert_eq!(
         series_file(&[], &a),
-        "notqmail-1.09-realrcptto.patch\nnotqmail-1.09-branch.patch\n"
+        "notqmail-1.09-realrcptto.patch\nnotqmail-1.09-rcptcheck.patch\nnotqmail-1.09-branch.patch\n"
     );
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(*x.release, NOTQMAIL);
@@ -160,7 +168,7 @@ fn notqmail_patches_apply_without_fuzz_alone_and_in_either_order() {
         apply_no_fuzz(&root, &p.to_diff(), &p.file_name);
         assert_files_match(&root, p);
     }
-    for (name, order) in [("forward", [0, 1]), ("backward", [1, 0])] {
+    for (name, order) in [("forward", [0, 1, 2]), ("backward", [2, 1, 0])] {
         let root = copy_to(&tree, tmp.path(), name);
         for i in order {
             apply_no_fuzz(&root, &patches[i].to_diff(), name);
@@ -171,6 +179,9 @@ fn notqmail_patches_apply_without_fuzz_alone_and_in_either_order() {
             "{name}"
         );
         assert!(mk.contains("./load qmail-smtpd realrcptto.o"), "{name}");
+        assert!(mk.contains("\nqmail-rcptcheck-realrcptto: \\\n"), "{name}");
+        let hier = std::fs::read_to_string(root.join("hier.c")).unwrap();
+        assert!(hier.contains("\"qmail-rcptcheck-realrcptto\""), "{name}");
         let local = std::fs::read_to_string(root.join("qmail-local.c")).unwrap();
         assert!(local.contains("qbranch_parse("), "{name}");
     }
@@ -348,7 +359,7 @@ fn a_stack_change_to_an_absent_dot_directory_is_left_out_and_ours_go_on_top() {
     assert!(!stacked.root.join(".github").exists());
     let defs = select(&[]).unwrap();
     let ours = generate_on_stack(&tree, &stacked, &stack, &defs, tmp.path()).unwrap();
-    assert_eq!(ours.len(), 2);
+    assert_eq!(ours.len(), 3);
     let root = copy_to(&stacked, tmp.path(), "final");
     for p in &ours {
         apply_no_fuzz(&root, &p.to_diff(), &p.file_name);

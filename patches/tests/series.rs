@@ -18,22 +18,39 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn no_patches_option_selects_all_four_in_series_order() {
+fn no_patches_option_selects_every_patch_in_series_order() {
     let all = select(&[]).unwrap();
-    assert_eq!(names(&all), ["realrcptto", "branch", "errno", "nonroot"]);
+    assert_eq!(
+        names(&all),
+        [
+            "realrcptto",
+            "rcptcheck",
+            "branch",
+            "realrcptto",
+            "rcptcheck",
+            "branch",
+            "errno",
+            "nonroot"
+        ]
+    );
     let order: Vec<_> = series().iter().map(|d| d.name).collect();
     assert_eq!(names(&all), order);
 }
 
 #[test]
 fn patches_option_keeps_series_order_not_command_line_order() {
+    // a short name selects that patch of every release that has one;
+    // `generate` later runs only those of the tree's release
     let got = select(&strings(&["nonroot", "realrcptto"])).unwrap();
-    assert_eq!(names(&got), ["realrcptto", "nonroot"]);
+    assert_eq!(names(&got), ["realrcptto", "realrcptto", "nonroot"]);
+    let releases: Vec<_> = got.iter().map(|d| d.release.full_name).collect();
+    assert_eq!(releases, ["netqmail-1.06", "notqmail-1.09", "mess822-0.58"]);
     let got = select(&strings(&["errno"])).unwrap();
     assert_eq!(names(&got), ["errno"]);
     // naming one twice does not apply it twice
     let got = select(&strings(&["branch", "branch"])).unwrap();
-    assert_eq!(names(&got), ["branch"]);
+    assert_eq!(names(&got), ["branch", "branch"]);
+    assert_ne!(got[0].release.full_name, got[1].release.full_name);
 }
 
 #[test]
@@ -43,7 +60,7 @@ fn an_unknown_patch_name_is_refused_listing_the_known_ones() {
         assert!(matches!(err, PatchError::Unknown(ref n, _) if n == "tls"));
         assert_eq!(
             err.to_string(),
-            "unknown patch \"tls\"; known patches: realrcptto, branch, errno, nonroot",
+            "unknown patch \"tls\"; known patches: realrcptto, rcptcheck, branch, errno, nonroot",
             "{given:?}"
         );
     }
@@ -59,7 +76,11 @@ fn each_patch_is_named_after_its_release_and_short_name() {
         got,
         [
             "netqmail-1.06-realrcptto.patch",
+            "netqmail-1.06-rcptcheck.patch",
             "netqmail-1.06-branch.patch",
+            "notqmail-1.09-realrcptto.patch",
+            "notqmail-1.09-rcptcheck.patch",
+            "notqmail-1.09-branch.patch",
             "mess822-0.58-errno.patch",
             "mess822-0.58-nonroot.patch",
         ]
@@ -70,6 +91,10 @@ fn each_patch_is_named_after_its_release_and_short_name() {
         [
             "netqmail-1.06",
             "netqmail-1.06",
+            "netqmail-1.06",
+            "notqmail-1.09",
+            "notqmail-1.09",
+            "notqmail-1.09",
             "mess822-0.58",
             "mess822-0.58"
         ]
@@ -77,7 +102,7 @@ fn each_patch_is_named_after_its_release_and_short_name() {
     let mission: Vec<_> = series().iter().map(|d| d.mission).collect();
     assert_eq!(
         mission,
-        [true, true, false, true],
+        [true, true, true, true, true, true, false, true],
         "errno is a portability fix"
     );
 }
