@@ -20,17 +20,16 @@ use std::time::Instant;
 const MODES: [Mode; 2] = [Mode::Deliver, Mode::Print];
 
 /// Runs pairs R-B and R-L into `report` (R-L is listed as skipped without
-/// the netqmail tree).
+/// a qmail tree).
 pub(crate) fn compare_programs(opts: &RunOptions, report: &mut Report) -> Result<(), RunError> {
     let start = Instant::now();
     let scratch = scratch_dir(&opts.out_dir)?;
     pair_r_b(opts, &scratch, report)?;
     match opts.patched_base() {
-        Some(src) => pair_r_l(opts, src, &scratch, report)?,
-        None => report.skipped.push(
-            "R-L (patched qmail-local): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)"
-                .into(),
-        ),
+        Some(src) => pair_r_l(opts, &src, &scratch, report)?,
+        None => report
+            .skipped
+            .push(format!("R-L (patched qmail-local): {NO_QMAIL_TREE}")),
     }
     let secs = start.elapsed().as_secs_f64();
     report.programs_seconds = secs;
@@ -99,7 +98,7 @@ fn pair_r_b(opts: &RunOptions, scratch: &Path, report: &mut Report) -> Result<()
 /// model says it delivers, for the first [`PROGRAMS_L`] programs.
 fn pair_r_l(
     opts: &RunOptions,
-    src: &Path,
+    src: &SourceTree,
     scratch: &Path,
     report: &mut Report,
 ) -> Result<(), RunError> {
@@ -184,7 +183,7 @@ mod tests {
             scenarios: 0,
             out_dir: out.path().to_path_buf(),
             exe: PathBuf::from("/nonexistent"),
-            netqmail: None,
+            qmail: None,
             require_upstream: false,
             progress: false,
             require_coverage: false,

@@ -151,7 +151,7 @@ fn run_r(
     preload: &[PathBuf],
     fault_env: &[(OsString, OsString)],
 ) -> Result<RRun, RunError> {
-    let mut rr = r::run_with(&o.r_exe, root, preload, fault_env)?;
+    let mut rr = r::run_with(&o.r_exe, o.release, root, preload, fault_env)?;
     if let (Some(t), RRun::Answers(ra)) = (&opts.tamper, &mut rr) {
         for (a, r) in sc.addresses.iter().zip(ra.iter_mut()) {
             if !t.is_empty() && a.0.windows(t.len()).any(|w| w == t.as_slice()) {

@@ -3,7 +3,9 @@
 //! output directory, the O4 classes a full run must hit and the sizes and
 //! seeds of the `.qmail` program comparisons (pairs R-B and R-L).
 
+use qmail_resolver::QmailRelease;
 use std::path::{Path, PathBuf};
+use upstream_hashes::SourceTree;
 
 /// Generated `.qmail` programs compared R vs B in every run (each with
 /// `-N` and `-n`).
@@ -29,6 +31,10 @@ pub fn program_seed(seed: u64, index: u64) -> u64 {
     seed.wrapping_mul(1_000_003).wrapping_add(index)
 }
 
+/// Why the upstream tiers are skipped when no qmail tree was given.
+pub const NO_QMAIL_TREE: &str =
+    "upstream sources absent (QMAIL_SOURCE_NETQMAIL or QMAIL_SOURCE_NOTQMAIL not set)";
+
 /// The outcome classes of resolution.md O4 that every full run must hit.
 pub const O4_CLASSES: &[&str] = &["remote", "trash", "deliver", "default", "bounce", "defer"];
 
@@ -43,10 +49,12 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// The difftest executable (for the R child).
     pub exe: PathBuf,
-    /// The pristine netqmail tree (for G), if any.
-    pub netqmail: Option<PathBuf>,
-    /// The third-party stack (`--with-patch`) S, Q and L are built on, if
-    /// any; G stays pristine.
+    /// The pristine qmail tree the upstream tiers are built from, if any:
+    /// netqmail-1.06 or notqmail-1.09, by its release. Its release is the
+    /// one R models ([`RunOptions::resolver_release`]) and G runs.
+    pub qmail: Option<SourceTree>,
+    /// The third-party stack (`--with-patch`, on the qmail tree) S, Q and
+    /// L are built on, if any; G stays pristine.
     pub stack: Option<Stack>,
     /// Fail instead of skipping tiers that need the sources.
     pub require_upstream: bool,
@@ -60,7 +68,7 @@ pub struct RunOptions {
     pub tamper: Option<Vec<u8>>,
 }
 
-/// A third-party stack: the netqmail tree after the third-party patches
+/// A third-party stack: the qmail tree after the third-party patches
 /// (`qmail_patches::apply_stack`), and those patches in order.
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -71,14 +79,35 @@ pub struct Stack {
 }
 
 impl RunOptions {
-    /// The netqmail tree S, Q and L are built from: the stack's when there
-    /// is one, else the pristine tree.
-    pub fn patched_base(&self) -> Option<&Path> {
-        match &self.stack {
-            Some(s) => Some(&s.tree),
-            None => self.netqmail.as_deref(),
-        }
+    /// The qmail tree S, Q and L are built from: the stack's when there
+    /// is one, else the pristine tree (of the same release).
+    pub fn patched_base(&self) -> Option<SourceTree> {
+        let q = self.qmail.as_ref()?;
+        Some(match &self.stack {
+            Some(s) => SourceTree::unverified(q.release, &s.tree),
+            None => q.clone(),
+        })
     }
+
+    /// The release R models: that of the qmail tree, netqmail-1.06 when
+    /// there is none.
+    pub fn resolver_release(&self) -> QmailRelease {
+        self.qmail
+            .as_ref()
+            .and_then(|q| q.release.full_name.parse().ok())
+            .unwrap_or_default()
+    }
+
+    /// The qmail release the upstream tiers run, for messages
+    /// (`netqmail-1.06` when no tree was given).
+    pub fn qmail_name(&self) -> &'static str {
+        self.qmail
+            .as_ref()
+            .map(|q| q.release.full_name)
+            .unwrap_or(upstream_hashes::NETQMAIL.full_name)
+    }
+
+  }
 }
 
 /// The default output directory: `<workspace>/target/difftest`, or

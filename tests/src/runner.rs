@@ -31,7 +31,7 @@ use crate::compare_scenario::{check_scenario, Checked};
 use crate::error::RunError;
 use crate::failures::{record_failure, replay_command};
 use crate::known::{self, KnownRow, RowStatus};
-use crate::options::{RunOptions, O4_CLASSES};
+use crate::options::{RunOptions, NO_QMAIL_TREE, O4_CLASSES};
 use crate::oracle::r::RRun;
 use crate::oracle::setup::{self, Absent};
 use crate::report::{Excused, Failure, Report};
@@ -155,19 +155,20 @@ fn list_absent(report: &mut Report, o: &setup::Oracles) {
     match &o.g {
         Ok(_) => {}
         Err(Absent::NotRoot(uid)) => report.skipped.push(format!(
-            "G (pristine netqmail): needs root to run qmail-lspawn (uid {uid})"
+            "G (pristine {}): needs root to run qmail-lspawn (uid {uid})",
+            o.release
         )),
-        Err(Absent::NoSources) => report.skipped.push(
-            "G (pristine netqmail): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)".into(),
-        ),
+        Err(Absent::NoSources) => report
+            .skipped
+            .push(format!("G (pristine qmail): {NO_QMAIL_TREE}")),
     }
     if o.sq.is_err() {
-        report.skipped.push(
-            "S/Q (patched qmail-smtpd/qmail-qmtpd): upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)".into(),
-        );
+        report.skipped.push(format!(
+            "S/Q (patched qmail-smtpd/qmail-qmtpd): {NO_QMAIL_TREE}"
+        ));
     }
     let why = if o.sq.is_err() {
-        "upstream sources absent (QMAIL_SOURCE_NETQMAIL not set)"
+        NO_QMAIL_TREE
     } else {
         "this tree's qmail-smtpd does not offer it"
     };

@@ -9,12 +9,12 @@ use qmail_difftest::runner;
 use qmail_patches::ThirdPartyPatch;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use upstream_hashes::{SourceTree, NETQMAIL};
+use upstream_hashes::{SourceTree, NETQMAIL, NOTQMAIL};
 
 #[derive(Parser)]
 #[command(
     name = "difftest",
-    about = "Differential tests: Rust resolver vs realrcptto C core vs pristine netqmail"
+    about = "Differential tests: Rust resolver vs realrcptto C core vs pristine netqmail or notqmail"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,10 +26,15 @@ struct Common {
     /// Output directory (report.md, report.json, failures/).
     #[arg(long, env = "QMAIL_DIFFTEST_DIR")]
     out: Option<PathBuf>,
-    /// The unpacked pristine netqmail-1.06 tree, for oracle G.
+    /// The unpacked pristine netqmail-1.06 tree: oracle G runs it, S, Q
+    /// and L are built from it.
     #[arg(long, env = "QMAIL_SOURCE_NETQMAIL")]
     netqmail: Option<PathBuf>,
-    /// A third-party patch applied to the netqmail tree before ours, for
+    /// The unpacked pristine notqmail-1.09 tree, instead of netqmail's:
+    /// G, S, Q and L run notqmail and R models notqmail-1.09.
+    #[arg(long, env = "QMAIL_SOURCE_NOTQMAIL")]
+    notqmail: Option<PathBuf>,
+    /// A third-party patch applied to the qmail tree before ours, for
     /// S, Q and L (repeatable, in order; `pN:FILE` for another strip
     /// level). G stays pristine.
     #[arg(long = "with-patch", value_name = "[pN:]FILE")]
@@ -90,6 +95,9 @@ enum Cmd {
     /// (internal) Oracle R's child: resolve a materialised scenario.
     #[command(hide = true)]
     ROracle {
+        /// The release modelled.
+        #[arg(long, default_value = "netqmail-1.06")]
+        release: qmail_resolver::QmailRelease,
         /// The world's root.
         root: PathBuf,
     },
@@ -100,14 +108,14 @@ fn options(c: &Common, seed: u64, scenarios: u64) -> Result<RunOptions, String> 
     let require =
         c.require_upstream || std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1");
     let out_dir = c.out.clone().unwrap_or_else(default_out_dir);
-    let netqmail = c.netqmail.clone().filter(|p| !p.as_os_str().is_empty());
-    let stack = stack(c, netqmail.as_deref(), &out_dir)?;
+    let qmail = qmail_tree(c)?;
+    let stack = stack(c, qmail.as_ref(), &out_dir)?;
     Ok(RunOptions {
         seed,
         scenarios,
         out_dir,
         exe,
-        netqmail,
+        qmail,
         stack,
         require_upstream: require,
         progress: !c.no_progress,
@@ -116,15 +124,31 @@ fn options(c: &Common, seed: u64, scenarios: u64) -> Result<RunOptions, String> 
     })
 }
 
-/// The stack of `--with-patch`, applied to the netqmail tree in
-/// `OUT/stacked/`; refused without a netqmail tree.
-fn stack(c: &Common, netqmail: Option<&Path>, out: &Path) -> Result<Option<Stack>, String> {
+/// The one qmail tree of the run: netqmail's or notqmail's (one run
+/// proves one release; both given is refused, naming both).
+fn qmail_tree(c: &Common) -> Result<Option<SourceTree>, String> {
+    let given = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+    match (given(&c.netqmail), given(&c.notqmail)) {
+        (Some(n), Some(m)) => Err(format!(
+            "one run proves one qmail, but both were given: netqmail {} and notqmail {} (--netqmail/QMAIL_SOURCE_NETQMAIL, --notqmail/QMAIL_SOURCE_NOTQMAIL); run once for each",
+            n.display(),
+            m.display()
+        )),
+        (Some(n), None) => Ok(Some(SourceTree::unverified(&NETQMAIL, n))),
+        (None, Some(m)) => Ok(Some(SourceTree::unverified(&NOTQMAIL, m))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The stack of `--with-patch`, applied to the qmail tree in
+/// `OUT/stacked/`; refused without a qmail tree.
+fn stack(c: &Common, qmail: Option<&SourceTree>, out: &Path) -> Result<Option<Stack>, String> {
     if c.with_patch.is_empty() {
         return Ok(None);
     }
-    let Some(nq) = netqmail else {
+    let Some(pristine) = qmail else {
         return Err(
-            "--with-patch needs the netqmail tree (--netqmail DIR or QMAIL_SOURCE_NETQMAIL)".into(),
+            "--with-patch needs a qmail tree (--netqmail DIR or --notqmail DIR, or QMAIL_SOURCE_NETQMAIL / QMAIL_SOURCE_NOTQMAIL)".into(),
         );
     };
     let mut patches = Vec::new();
@@ -132,12 +156,12 @@ fn stack(c: &Common, netqmail: Option<&Path>, out: &Path) -> Result<Option<Stack
         patches
             .push(ThirdPartyPatch::from_arg(arg).map_err(|e| format!("--with-patch {arg}: {e}"))?);
     }
-    let pristine = SourceTree::unverified(&NETQMAIL, nq);
-    let tree = qmail_patches::apply_stack(&pristine, &patches, &out.join("stacked"))
+    let tree = qmail_patches::apply_stack(pristine, &patches, &out.join("stacked"))
         .map_err(|e| e.to_string())?;
     for p in &patches {
         eprintln!(
-            "difftest: S, Q and L on the stack: third-party patch {}",
+            "difftest: S, Q and L on the stack: {} + third-party patch {}",
+            pristine.release.full_name,
             p.label()
         );
     }
@@ -168,10 +192,10 @@ fn corpus(seed: u64, count: u64, dir: &std::path::Path) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
-        Cmd::ROracle { root } => {
+        Cmd::ROracle { release, root } => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            return match qmail_difftest::oracle::r::serve(&root, &mut lock) {
+            return match qmail_difftest::oracle::r::serve(&root, release, &mut lock) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("r-oracle: {e}");

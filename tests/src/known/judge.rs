@@ -110,7 +110,7 @@ pub(super) fn judge(
 /// Why G did not run, in the table's words.
 fn g_skipped(g_absent: Option<Absent>) -> String {
     match g_absent {
-        Some(Absent::NoSources) => "QMAIL_SOURCE_NETQMAIL not set".into(),
+        Some(Absent::NoSources) => "QMAIL_SOURCE_NETQMAIL or QMAIL_SOURCE_NOTQMAIL not set".into(),
         Some(Absent::NotRoot(uid)) => format!("G needs root (uid {uid})"),
         None => "unavailable".into(),
     }
@@ -208,7 +208,7 @@ fn judge_verdict(k: &KnownCase, us: &Ours, problems: &mut Vec<String>) -> Option
     None
 }
 
-const NEEDS_Q: &str = "needs oracle Q (QMAIL_SOURCE_NETQMAIL)";
+const NEEDS_Q: &str = "needs oracle Q (QMAIL_SOURCE_NETQMAIL or QMAIL_SOURCE_NOTQMAIL)";
 
 /// `qmtp_reply`: Q's reply is the no-mailbox text, not the original's.
 fn judge_qmtp_reply(

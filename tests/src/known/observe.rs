@@ -89,7 +89,7 @@ pub(super) fn observe(
     };
 
     // R, as qmaild.
-    let ranswers: Vec<RAnswer> = match r::run(&o.r_exe, &root)? {
+    let ranswers: Vec<RAnswer> = match r::run(&o.r_exe, o.release, &root)? {
         RRun::Answers(a) => a,
         RRun::NoStart(why) => {
             return Err(KnownError::Data(format!(

@@ -10,7 +10,9 @@
 //! the same one oracle C uses). It prints one JSON line per address.
 
 use crate::scenario::{layout, Esc, Scenario, GID_QMAIL, UID_QMAILD};
-use qmail_resolver::{Config, Outcome, ResolveOptions, Resolver, Sender, SystemPasswd};
+use qmail_resolver::{
+    Config, Outcome, QmailRelease, ResolveOptions, Resolver, Sender, SystemPasswd,
+};
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::io::{self, BufRead, Write};
@@ -74,9 +76,10 @@ pub enum RError {
     },
 }
 
-/// The resolver configuration for a world at `root`.
-pub fn config(sc: &Scenario, root: &Path) -> Config {
+/// The resolver configuration for a world at `root`, modelling `release`.
+pub fn config(sc: &Scenario, root: &Path, release: QmailRelease) -> Config {
     let mut c = Config::with_home(Scenario::qmail_home(root));
+    c.release = release;
     c.aliasempty = sc.aliasempty.0.clone();
     c.break_byte = sc.conf_break;
     c
@@ -93,10 +96,10 @@ pub fn compile_assign_cdb(assign: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The child side: resolve every address of the scenario at `root` and
-/// print one JSON line each (or one `NoStart` line).
-pub fn serve(root: &Path, out: &mut impl Write) -> io::Result<()> {
+/// print one JSON line each (or one `NoStart` line), as `release` would.
+pub fn serve(root: &Path, release: QmailRelease, out: &mut impl Write) -> io::Result<()> {
     let sc = Scenario::load(&root.join(layout::SCENARIO_JSON))?;
-    let cfg = config(&sc, root);
+    let cfg = config(&sc, root, release);
     let r = match Resolver::new(cfg, SystemPasswd) {
         Ok(r) => r,
         Err(e) => {
@@ -146,16 +149,17 @@ pub fn serve(root: &Path, out: &mut impl Write) -> io::Result<()> {
     out.flush()
 }
 
-/// The parent side: runs `exe r-oracle ROOT` with nss_wrapper, as qmaild
-/// when running as root, and reads its answers.
-pub fn run(exe: &Path, root: &Path) -> Result<RRun, RError> {
-    run_with(exe, root, &[], &[])
+/// The parent side: runs `exe r-oracle --release RELEASE ROOT` with
+/// nss_wrapper, as qmaild when running as root, and reads its answers.
+pub fn run(exe: &Path, release: QmailRelease, root: &Path) -> Result<RRun, RError> {
+    run_with(exe, release, root, &[], &[])
 }
 
 /// [`run`] with `preload` loaded before nss_wrapper (e.g. the errno shim,
 /// [`crate::cc::errno_shim`]) and `env` added to the child's environment.
 pub fn run_with(
     exe: &Path,
+    release: QmailRelease,
     root: &Path,
     preload: &[PathBuf],
     env: &[(OsString, OsString)],
@@ -164,7 +168,10 @@ pub fn run_with(
     let run_as = is_root.then_some((UID_QMAILD, GID_QMAIL));
     let mut cmd = crate::procenv::command_as(exe, run_as)
         .map_err(|e| RError::Child(format!("cannot run {} as qmaild: {e}", exe.display())))?;
-    cmd.arg("r-oracle").arg(root);
+    cmd.arg("r-oracle")
+        .arg("--release")
+        .arg(release.name())
+        .arg(root);
     for (k, v) in crate::procenv::nss_vars(
         &root.join(layout::PASSWD),
         &root.join(layout::GROUP),

@@ -2,7 +2,8 @@
 //! and the known cases (`known/`): the scratch
 //! directory, R's executable, C's driver and P's program and harness where
 //! qmaild can run them, the
-//! errno shim, and G and S/Q when a netqmail tree is given (with the
+//! errno shim, and G and S/Q when a qmail tree (netqmail-1.06 or
+//! notqmail-1.09) is given (with the
 //! session tiers S/tls and S/auth when its qmail-smtpd offers them).
 //!
 //! An oracle that cannot run here is [`Absent`] (the callers list it as
@@ -52,10 +53,11 @@ pub enum SetupError {
     Publish(CcError),
 }
 
-/// Why an oracle that needs the netqmail tree is not set up.
+/// Why an oracle that needs the qmail tree is not set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Absent {
-    /// No netqmail tree was given (`QMAIL_SOURCE_NETQMAIL` not set).
+    /// No qmail tree was given (`QMAIL_SOURCE_NETQMAIL` or
+    /// `QMAIL_SOURCE_NOTQMAIL` not set).
     NoSources,
     /// G runs qmail-lspawn, which needs root; this is the euid.
     NotRoot(u32),
@@ -63,6 +65,9 @@ pub enum Absent {
 
 /// The oracles, ready to be asked.
 pub struct Oracles {
+    /// The release R models (that of the qmail tree G, S, Q and L are
+    /// built from; netqmail-1.06 without one).
+    pub release: qmail_resolver::QmailRelease,
     /// Oracle C (the realrcptto core's driver), runnable by qmaild.
     pub c: CDriver,
     /// Oracle P (the RCPTCHECK program, ASan+UBSan, and its hook
@@ -118,10 +123,10 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
         "qmail-rcptcheck-realrcptto-asan",
     )?;
     let p_plain = publish_p(Sanitize::None, &scratch, "qmail-rcptcheck-realrcptto")?;
-    let (g, sq) = match &opts.netqmail {
+    let (g, sq) = match &opts.qmail {
         None if opts.require_upstream => {
             return Err(SetupError::Required(
-                "upstream sources required (--require-upstream) but no netqmail tree was given (QMAIL_SOURCE_NETQMAIL)".into(),
+                "upstream sources required (--require-upstream) but no qmail tree was given (QMAIL_SOURCE_NETQMAIL or QMAIL_SOURCE_NOTQMAIL)".into(),
             ))
         }
         None => (Err(Absent::NoSources), Err(Absent::NoSources)),
@@ -133,8 +138,8 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
             };
             // S and Q run the packager's stack when there is one; G stays
             // pristine (neither the TLS nor the AUTH patch changes delivery).
-            let base = opts.patched_base().unwrap_or(src);
-            (g, Ok(SqBuild::build(base, true)?))
+            let base = opts.patched_base().unwrap_or_else(|| src.clone());
+            (g, Ok(SqBuild::build(&base, true)?))
         }
     };
     let (tls, auth) = match &sq {
@@ -146,6 +151,7 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
         None => None,
     };
     Ok(Oracles {
+        release: opts.resolver_release(),
         c,
         p,
         p_plain,
