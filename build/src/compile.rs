@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ids::IdMap;
+use crate::release::Qmail;
 use crate::{io_err, run_logged, BuildError};
 
 /// Which C compiler `--cc` is, and the flags it needs for 1990s C.
@@ -248,6 +249,38 @@ fn compile_netqmail_home(tree: &Path, opts: &CompileOptions, home: &str) -> Resu
 /// again with the same options does nothing.
 pub fn compile_notqmail(tree: &Path, opts: &CompileOptions) -> Result<(), BuildError> {
     let home = check_dir(&opts.conf_qmail, "conf-qmail")?;
+    compile_notqmail_home(tree, opts, &home)
+}
+
+/// [`compile_notqmail`] with `conf-qmail` set to `.`, as
+/// [`compile_netqmail_cwd_home`] does for netqmail. For test harnesses.
+pub fn compile_notqmail_cwd_home(tree: &Path, opts: &CompileOptions) -> Result<(), BuildError> {
+    compile_notqmail_home(tree, opts, ".")
+}
+
+/// Compile the tree of `qmail` in place ([`compile_netqmail`] or
+/// [`compile_notqmail`]).
+pub fn compile_qmail(qmail: Qmail, tree: &Path, opts: &CompileOptions) -> Result<(), BuildError> {
+    match qmail {
+        Qmail::Netqmail => compile_netqmail(tree, opts),
+        Qmail::Notqmail => compile_notqmail(tree, opts),
+    }
+}
+
+/// [`compile_qmail`] with `conf-qmail` set to `.` (the programs use the
+/// directory they are started in as their qmail home). For test harnesses.
+pub fn compile_qmail_cwd_home(
+    qmail: Qmail,
+    tree: &Path,
+    opts: &CompileOptions,
+) -> Result<(), BuildError> {
+    match qmail {
+        Qmail::Netqmail => compile_netqmail_cwd_home(tree, opts),
+        Qmail::Notqmail => compile_notqmail_cwd_home(tree, opts),
+    }
+}
+
+fn compile_notqmail_home(tree: &Path, opts: &CompileOptions, home: &str) -> Result<(), BuildError> {
     if !tree.join("instpackage.c").is_file() || !tree.join("qmail-smtpd.c").is_file() {
         return Err(BuildError::Invalid(format!(
             "{}: not a notqmail tree (no instpackage.c or qmail-smtpd.c)",
@@ -257,7 +290,7 @@ pub fn compile_notqmail(tree: &Path, opts: &CompileOptions) -> Result<(), BuildE
     let (cc, ld) = opts.conf_lines()?;
     set_conf(tree, "conf-cc", &cc)?;
     set_conf(tree, "conf-ld", &ld)?;
-    set_conf(tree, "conf-qmail", &home)?;
+    set_conf(tree, "conf-qmail", home)?;
     let targets = opts
         .targets
         .clone()

@@ -49,8 +49,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use compile::{
-    compile_mess822, compile_netqmail, compile_netqmail_cwd_home, compile_notqmail, CompileOptions,
-    Compiler,
+    compile_mess822, compile_netqmail, compile_netqmail_cwd_home, compile_notqmail,
+    compile_notqmail_cwd_home, compile_qmail, compile_qmail_cwd_home, CompileOptions, Compiler,
 };
 pub use ids::IdMap;
 pub use lock::WorkLock;

@@ -35,6 +35,11 @@
  * auto_*.h headers, whose names differ between releases (notqmail
  * declares auto_usera in auto_users.h); they are linked from qmail's
  * auto_qmail.o, auto_break.o, auto_usera.o and auto_patrn.o.
+ *
+ * Compiled with -DRRT_LSPAWN_USERS (notqmail, whose qmail-lspawn looks
+ * up qmailp, qmailq and nofiles when it starts), it also tells the core
+ * those names (auto_userp.o, auto_userq.o, auto_groupn.o): when one is
+ * missing every local delivery defers, and the program accepts.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +50,11 @@ extern char auto_qmail[];
 extern char auto_break[];
 extern char auto_usera[];
 extern int auto_patrn;
+#ifdef RRT_LSPAWN_USERS
+extern char auto_userp[];
+extern char auto_userq[];
+extern char auto_groupn[];
+#endif
 
 #define EXIT_ACCEPT 0
 #define EXIT_REJECT 100
@@ -93,6 +103,10 @@ int main(void)
   if (!rcpt) temp("RECIPIENT not set");
   r = realrcptto_init(auto_qmail, *auto_break, auto_usera, auto_patrn);
   if (r != 0) temp(cause(r));
+#ifdef RRT_LSPAWN_USERS
+  r = realrcptto_lspawn_users(auto_userp, auto_userq, auto_groupn);
+  if (r != 0) temp(cause(r));
+#endif
   realrcptto_logpid((unsigned long) getppid());
   realrcptto_start();
   r = realrcptto(rcpt, (unsigned long) strlen(rcpt));

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -230,6 +231,15 @@ static int denyall = 0;
 static int denyany = 0;
 static const char *why = "no check yet";
 static unsigned long mypid; /* getpid() at init: one system call less per denial */
+
+/* realrcptto_lspawn_users: the qmail users and group qmail-lspawn looks
+ * up when it starts (notqmail), and whether they were found in this
+ * transaction: 0 not asked yet, 1 all found, 2 one missing. */
+static rrt_buf lsp_userp;
+static rrt_buf lsp_userq;
+static rrt_buf lsp_groupn;
+static int lsp_on = 0;
+static int lsp_state = 0;
 
 /* users/cdb, kept for the life of the process.  It is opened at the first
    look-up, mapped (the descriptor is then closed: nothing leaks into
@@ -567,6 +577,9 @@ void realrcptto_free(void)
   buf_free(&remoteip); buf_free(&tmp); buf_free(&addr); buf_free(&rw);
   buf_free(&lower); buf_free(&wild); buf_free(&rec); buf_free(&path);
   buf_free(&line); buf_free(&dir);
+  buf_free(&lsp_userp); buf_free(&lsp_userq); buf_free(&lsp_groupn);
+  lsp_on = 0;
+  lsp_state = 0;
   if (phash) free(phash);
   phash = 0;
   phash_n = 0;
@@ -639,9 +652,34 @@ int realrcptto_init(const char *qmailhome, int brk, const char *alias, int mode)
   return 0;
 }
 
+int realrcptto_lspawn_users(const char *userp, const char *userq, const char *groupn)
+{
+  lsp_userp.len = 0; lsp_userq.len = 0; lsp_groupn.len = 0;
+  if (!buf_catb(&lsp_userp, userp, (unsigned long) strlen(userp) + 1)) return RRT_ENOMEM;
+  if (!buf_catb(&lsp_userq, userq, (unsigned long) strlen(userq) + 1)) return RRT_ENOMEM;
+  if (!buf_catb(&lsp_groupn, groupn, (unsigned long) strlen(groupn) + 1)) return RRT_ENOMEM;
+  lsp_on = 1;
+  lsp_state = 0;
+  return 0;
+}
+
+/* Would qmail-lspawn start?  Its getpwnam/getpwnam/getgrnam, once per
+ * transaction; any failure (not found or an error) stops it. */
+static int lspawn_starts(void)
+{
+  if (!lsp_on) return 1;
+  if (!lsp_state) {
+    lsp_state = 2;
+    if (getpwnam(lsp_userp.s) && getpwnam(lsp_userq.s) && getgrnam(lsp_groupn.s))
+      lsp_state = 1;
+  }
+  return lsp_state == 1;
+}
+
 void realrcptto_start(void)
 {
   denyany = 0;
+  lsp_state = 0;
   ucdb.checked = 0;
   scache_n = 0;
   scache_next = 0;
@@ -1147,6 +1185,10 @@ static int check(const char *a, unsigned long n)
   if (r == 0) { why = "remote"; return RRT_ACCEPT; }
   at = rchr(rw.s, rw.len, '@');
   if (!at) { why = "empty local part (trash)"; return RRT_ACCEPT; }
+  if (!lspawn_starts()) {
+    why = "qmail-lspawn cannot start: a qmail user or group is missing (qmail defers)";
+    return RRT_ACCEPT;
+  }
 
   r = cdb_lookup(rw.s, at);
   if (r < 0) { why = "users/cdb trouble"; return r; }

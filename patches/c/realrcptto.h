@@ -35,6 +35,18 @@ extern int realrcptto_init(const char *qmailhome, int brk,
                            const char *usera, int patrn);
 
 /*
+ * For a qmail whose qmail-lspawn looks its users up when it starts
+ * (notqmail: getpwnam(userp), getpwnam(userq), getgrnam(groupn), the
+ * names of auto_userp, auto_userq, auto_groupn) and exits 111 when one is
+ * missing, so that every local delivery defers: ask the same, once per
+ * transaction, before judging a local recipient, and accept every local
+ * recipient when one is missing.  Call it after realrcptto_init (which
+ * forgets it).  Returns 0 or RRT_ENOMEM.
+ */
+extern int realrcptto_lspawn_users(const char *userp, const char *userq,
+                                   const char *groupn);
+
+/*
  * Start a transaction (SMTP MAIL, QMTP message): forget earlier denials
  * and what stat() said about homes and .qmail files; the next users/cdb
  * look-up checks whether users/cdb was replaced (qmail-newu renames a new

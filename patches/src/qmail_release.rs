@@ -13,6 +13,12 @@
 //! * notqmail-1.09 declares `auto_usera` (the alias user's name) in
 //!   `auto_users.h`, with the other user names; netqmail-1.06 in
 //!   `auto_usera.h`. The object is `auto_usera.o` in both;
+//! * notqmail-1.09's qmail-lspawn looks up `qmailp`, `qmailq` and the
+//!   group `nofiles` when it starts and exits 111 when one is missing,
+//!   deferring every local delivery; its realrcptto hooks call
+//!   `realrcptto_lspawn_users(auto_userp,auto_userq,auto_groupn)` so that
+//!   the check then accepts every local recipient (qmail defers them), and
+//!   link `auto_userp.o auto_userq.o auto_groupn.o`;
 //! * the patch descriptions name the release.
 
 use upstream_hashes::{Release, NETQMAIL};
@@ -33,18 +39,30 @@ pub struct QmailLayout {
     pub files_list: bool,
     /// The header that declares `auto_usera`.
     pub usera_header: &'static str,
+    /// Whether qmail-lspawn looks its users up when it starts (notqmail):
+    /// the hooks then tell the check their names.
+    pub lspawn_users: bool,
 }
+
+/// The hook line that tells the check which users qmail-lspawn looks up
+/// (see [`QmailLayout::lspawn_users`]), without the error handling.
+pub const LSPAWN_USERS_CALL: &str = "realrcptto_lspawn_users(auto_userp,auto_userq,auto_groupn)";
+
+/// The objects that define the names of [`LSPAWN_USERS_CALL`].
+pub const LSPAWN_USERS_OBJS: &str = "auto_userp.o auto_userq.o auto_groupn.o";
 
 static LAYOUTS: [QmailLayout; 2] = [
     QmailLayout {
         release: &NETQMAIL,
         files_list: true,
         usera_header: "auto_usera.h",
+        lspawn_users: false,
     },
     QmailLayout {
         release: &NOTQMAIL,
         files_list: false,
         usera_header: "auto_users.h",
+        lspawn_users: true,
     },
 ];
 

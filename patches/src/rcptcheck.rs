@@ -24,7 +24,7 @@
 
 use upstream_hashes::{Release, SourceTree, NETQMAIL};
 
-use crate::{FileChange, Patch, PatchError, Pristine};
+use crate::{qmail_release, FileChange, Patch, PatchError, Pristine};
 
 /// The program's name (its `.c`, `.o`, `.8` and `.0` files share it).
 pub const PROGRAM: &str = "qmail-rcptcheck-realrcptto";
@@ -54,25 +54,35 @@ const OBJS: &str = "realrcptto.o auto_qmail.o auto_break.o auto_usera.o auto_pat
 /// (netqmail's style: `load`, `compile`, `nroff -man`), and the `it:` and
 /// `man:` lines. `page_recipe`: the `.0` rule has its own `nroff` line
 /// (netqmail); without it make's `.8.0` suffix rule formats the page
-/// (notqmail).
-fn make_rules(page_recipe: bool) -> String {
+/// (notqmail). `lspawn_users`: the release's qmail-lspawn looks its users
+/// up when it starts (notqmail): the program is compiled with
+/// `-DRRT_LSPAWN_USERS` and linked with the objects naming them.
+fn make_rules(page_recipe: bool, lspawn_users: bool) -> String {
     let recipe = if page_recipe {
         format!("\tnroff -man {PROGRAM}.8 > {PROGRAM}.0\n")
     } else {
         String::new()
     };
+    let (objs, flag) = if lspawn_users {
+        (
+            format!("{OBJS} {}", qmail_release::LSPAWN_USERS_OBJS),
+            "-DRRT_LSPAWN_USERS ",
+        )
+    } else {
+        (OBJS.to_string(), "")
+    };
     format!(
         "
 {PROGRAM}: \\
-load {PROGRAM}.o {OBJS}
-\t./load {PROGRAM} {OBJS}
+load {PROGRAM}.o {objs}
+\t./load {PROGRAM} {objs}
 
 {PROGRAM}.0: \\
 {PROGRAM}.8
 {recipe}
 {PROGRAM}.o: \\
 compile {PROGRAM}.c realrcptto.h
-\t./compile {PROGRAM}.c
+\t./compile {flag}{PROGRAM}.c
 
 it: {PROGRAM}
 
@@ -83,13 +93,13 @@ man: {PROGRAM}.0
 
 fn makefile_netqmail(src: &SourceTree) -> Result<FileChange, PatchError> {
     let mut ed = src.edit("Makefile")?;
-    ed.insert_before("\nqmail-remote: \\\n", &make_rules(true))?;
+    ed.insert_before("\nqmail-remote: \\\n", &make_rules(true, false))?;
     Ok(ed.finish())
 }
 
 fn makefile_notqmail(src: &SourceTree) -> Result<FileChange, PatchError> {
     let mut ed = src.edit("Makefile")?;
-    ed.insert_before("\nqmail-remote: \\\n", &make_rules(false))?;
+    ed.insert_before("\nqmail-remote: \\\n", &make_rules(false, true))?;
     Ok(ed.finish())
 }
 

@@ -30,7 +30,7 @@
 
 use upstream_hashes::SourceTree;
 
-use crate::qmail_release::{layout, QmailLayout};
+use crate::qmail_release::{layout, QmailLayout, LSPAWN_USERS_CALL, LSPAWN_USERS_OBJS};
 use crate::{FileChange, Patch, PatchError, Pristine};
 
 /// The description; `{RELEASE}` becomes the release's full name.
@@ -86,9 +86,14 @@ int rrt_ok(r) int r;
 }
 ",
     )?;
+    let mut init =
+        String::from("  rrt_ok(realrcptto_init(auto_qmail,*auto_break,auto_usera,auto_patrn));\n");
+    if layout.lspawn_users {
+        init.push_str(&format!("  rrt_ok({LSPAWN_USERS_CALL});\n"));
+    }
     ed.insert_after(
         "if (!constmap_init(&mapbmf,bmf.s,bmf.len,0)) die_nomem();\n",
-        "  rrt_ok(realrcptto_init(auto_qmail,*auto_break,auto_usera,auto_patrn));\n",
+        &init,
     )?;
     ed.insert_after(
         "if (!stralloc_0(&mailfrom)) die_nomem();\n",
@@ -109,9 +114,15 @@ fn qmtpd(src: &SourceTree, layout: &QmailLayout) -> Result<FileChange, PatchErro
     let reply = format!("D{NOMAILBOX}");
     let mut ed = src.edit("qmail-qmtpd.c")?;
     ed.insert_after("#include \"received.h\"\n", &includes(layout))?;
+    let mut init = String::from(
+        "  if (realrcptto_init(auto_qmail,*auto_break,auto_usera,auto_patrn) != 0) resources();\n",
+    );
+    if layout.lspawn_users {
+        init.push_str(&format!("  if ({LSPAWN_USERS_CALL} != 0) resources();\n"));
+    }
     ed.insert_after(
         "relayclientlen = relayclient ? str_len(relayclient) : 0;\n",
-        "  if (realrcptto_init(auto_qmail,*auto_break,auto_usera,auto_patrn) != 0) resources();\n",
+        &init,
     )?;
     ed.insert_after(
         "if (!stralloc_copys(&failure,\"\")) resources();\n",
@@ -382,13 +393,16 @@ and checked for replacement at the start of every message.
 "#;
 
 fn makefile(src: &SourceTree, layout: &QmailLayout) -> Result<FileChange, PatchError> {
-    const OBJS: &str = "realrcptto.o auto_break.o auto_usera.o auto_patrn.o";
+    let mut objs = String::from("realrcptto.o auto_break.o auto_usera.o auto_patrn.o");
+    if layout.lspawn_users {
+        objs = format!("{objs} {LSPAWN_USERS_OBJS}");
+    }
     let mut ed = src.edit("Makefile")?;
     for prog in ["qmail-qmtpd", "qmail-smtpd"] {
-        ed.insert_after(&format!("\n{prog}: \\\n"), &format!("{OBJS} \\\n"))?;
+        ed.insert_after(&format!("\n{prog}: \\\n"), &format!("{objs} \\\n"))?;
         ed.replace(
             &format!("\t./load {prog} rcpthosts.o"),
-            &format!("\t./load {prog} {OBJS} \\\n\trcpthosts.o"),
+            &format!("\t./load {prog} {objs} \\\n\trcpthosts.o"),
         )?;
     }
     // The headers go in a rule of their own (make merges the

@@ -63,12 +63,13 @@ fn notqmail_upstream_series_is_byte_stable_and_named_for_notqmail() {
         names,
         [
             "notqmail-1.09-realrcptto.patch",
+            "notqmail-1.09-rcptcheck.patch",
             "notqmail-1.09-branch.patch"
         ]
     );
     assert_eq!(
         series_file(&[], &a),
-        "notqmail-1.09-realrcptto.patch\nnotqmail-1.09-branch.patch\n"
+        "notqmail-1.09-realrcptto.patch\nnotqmail-1.09-rcptcheck.patch\nnotqmail-1.09-branch.patch\n"
     );
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.to_diff(), y.to_diff(), "{}", x.file_name);
@@ -88,7 +89,14 @@ fn notqmail_upstream_series_is_byte_stable_and_named_for_notqmail() {
     assert!(rrt
         .contains("+  if (!rrt_ok(realrcptto(addr.s,addr.len - 1))) { err_nombox(); return; }\n"));
     assert!(rrt.contains("46:Dsorry, no mailbox here by that name. (#5.1.1),"));
-    assert!(a[1].to_diff().contains("+       case '?':\n"));
+    // notqmail's qmail-lspawn looks its users up: the hooks pass their names
+    assert!(
+        rrt.contains("+  rrt_ok(realrcptto_lspawn_users(auto_userp,auto_userq,auto_groupn));\n")
+    );
+    assert!(a[1]
+        .to_diff()
+        .contains("+\t./compile -DRRT_LSPAWN_USERS qmail-rcptcheck-realrcptto.c\n"));
+    assert!(a[2].to_diff().contains("+       case '?':\n"));
 }
 
 #[test]
@@ -104,13 +112,19 @@ fn notqmail_upstream_series_applies_without_fuzz_and_programs_build() {
     }
     make_ok(
         &root,
-        &["qmail-smtpd", "qmail-qmtpd", "qmail-local"],
-        "notqmail-1.09 + realrcptto + branch",
+        &[
+            "qmail-smtpd",
+            "qmail-qmtpd",
+            "qmail-local",
+            "qmail-rcptcheck-realrcptto",
+        ],
+        "notqmail-1.09 + realrcptto + rcptcheck + branch",
     );
     for f in [
         "qmail-smtpd",
         "qmail-qmtpd",
         "qmail-local",
+        "qmail-rcptcheck-realrcptto",
         "realrcptto.o",
         "qbranch.o",
     ] {
@@ -158,7 +172,7 @@ fn notqmail_upstream_tls_stack_takes_our_patches_on_top() {
     let stacked = apply_stack(&pristine, &stack, &tmp.path().join("stacked")).unwrap();
     let defs = select(&[]).unwrap();
     let ours = generate_on_stack(&pristine, &stacked, &stack, &defs, tmp.path()).unwrap();
-    assert_eq!(ours.len(), 2);
+    assert_eq!(ours.len(), 3);
     let smtpd = std::fs::read_to_string(stacked.root.join("qmail-smtpd.c")).unwrap();
     assert!(smtpd.contains("tls_smtpd.h"), "the stack was not applied");
     assert_each_gives_its_files(&stacked.root, &ours);

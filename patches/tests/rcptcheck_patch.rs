@@ -179,14 +179,7 @@ fn notqmail_applies_and_the_program_builds() {
     else {
         return;
     };
-    // a stand-in for upstream_hashes' notqmail release (not there yet)
-    static NOTQMAIL: upstream_hashes::Release = upstream_hashes::Release {
-        name: "notqmail",
-        full_name: "notqmail-1.09",
-        marker_file: "qmail-local.c",
-        ..NETQMAIL
-    };
-    let tree = SourceTree::unverified(&NOTQMAIL, &src);
+    let tree = SourceTree::unverified(&upstream_hashes::NOTQMAIL, &src);
     let a = rcptcheck::generate_notqmail(&tree).unwrap();
     assert_eq!(
         a.to_diff(),

@@ -9,6 +9,9 @@
  *   RRT_TEST_BREAK  the break byte, decimal (default 45, '-')
  *   RRT_TEST_USERA  the alias user          (default alias)
  *   RRT_TEST_PATRN  auto_patrn, octal       (default 002)
+ * and notqmail's auto_userp, auto_userq and auto_groupn (qmailp, qmailq,
+ * nofiles), which the notqmail build of the program (rcptcheck-lspawn.c)
+ * passes to the core.
  * Test code only: it is not part of the patch.
  */
 #include <stdlib.h>
@@ -18,6 +21,9 @@ char auto_qmail[4096] = "/var/qmail";
 char auto_break[2] = "-";
 char auto_usera[256] = "alias";
 int auto_patrn = 002;
+char auto_userp[] = "qmailp";
+char auto_userq[] = "qmailq";
+char auto_groupn[] = "nofiles";
 
 static void copy(char *to, unsigned long size, const char *from)
 {

@@ -2,13 +2,15 @@
  * realrcptto-driver: runs the realrcptto C core on addresses and prints
  * one verdict per address.  Part of the differential test suite (oracle C).
  *
- * usage: realrcptto-driver [-z] [-1] [-p PATRN] [-m SRC DST] [-M K SRC DST] QMAILHOME BREAK ALIAS
+ * usage: realrcptto-driver [-z] [-1] [-L] [-p PATRN] [-m SRC DST] [-M K SRC DST] QMAILHOME BREAK ALIAS
  *   BREAK  the conf-break byte as a decimal number (45 for '-')
  *   PATRN  the auto_patrn mode bits, octal (default 002)
  *   -z     addresses on stdin are netstrings "LEN:BYTES," (any byte value,
  *          including NUL and newline); default: one address per line
  *   -1     all addresses form one transaction (realrcptto_start is called
  *          once); default: each address is its own transaction
+ *   -L     qmail-lspawn looks up qmailp, qmailq and nofiles when it starts
+ *          (notqmail): realrcptto_lspawn_users after init
  *   -m     after realrcptto_init, rename SRC to DST (to show that control
  *          files are read once, at init)
  *   -M K SRC DST  rename SRC to DST after the K-th address (to show when a
@@ -135,10 +137,12 @@ int main(int argc, char **argv)
   const char *mv2src = 0;
   const char *mv2dst = 0;
   unsigned long count = 0;
+  int lspawn = 0;
 
   while (i < argc && argv[i][0] == '-') {
     if (!strcmp(argv[i], "-z")) netstrings = 1;
     else if (!strcmp(argv[i], "-1")) each = 0;
+    else if (!strcmp(argv[i], "-L")) lspawn = 1;
     else if (!strcmp(argv[i], "-p") && i + 1 < argc) patrn = (int) strtol(argv[++i], 0, 8);
     else if (!strcmp(argv[i], "-m") && i + 2 < argc) { mvsrc = argv[i + 1]; mvdst = argv[i + 2]; i += 2; }
     else if (!strcmp(argv[i], "-M") && i + 3 < argc) {
@@ -150,7 +154,7 @@ int main(int argc, char **argv)
     else die("usage");
     ++i;
   }
-  if (argc - i != 3) die("usage: realrcptto-driver [-z] [-1] [-p PATRN] QMAILHOME BREAK ALIAS");
+  if (argc - i != 3) die("usage: realrcptto-driver [-z] [-1] [-L] [-p PATRN] QMAILHOME BREAK ALIAS");
 
   tf = tmpfile();
   if (!tf) die("tmpfile");
@@ -161,6 +165,10 @@ int main(int argc, char **argv)
   if (r == RRT_ENOMEM) { fputs("init nomem\n", stdout); return 0; }
   if (r == RRT_ECONTROL) { fputs("init control\n", stdout); return 0; }
   if (r != 0) die("init");
+  if (lspawn && realrcptto_lspawn_users("qmailp", "qmailq", "nofiles") != 0) {
+    fputs("init nomem\n", stdout);
+    return 0;
+  }
   if (mvsrc && rename(mvsrc, mvdst) == -1) die("rename");
   fputs("init ok\n", stdout);
   if (!each) realrcptto_start();

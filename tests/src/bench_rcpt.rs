@@ -180,8 +180,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// in look-ups. Builds and scenario files go under `work`.
 pub fn rcpt_bench(netqmail_src: &Path, work: &Path) -> Result<String, SqError> {
     let builds = work.join("builds");
-    let patched = SqBuild::build_in(netqmail_src, true, &builds)?;
-    let pristine = SqBuild::build_in(netqmail_src, false, &builds)?;
+    let src = upstream_hashes::SourceTree::unverified(&upstream_hashes::NETQMAIL, netqmail_src);
+    let patched = SqBuild::build_in(&src, true, &builds)?;
+    let pristine = SqBuild::build_in(&src, false, &builds)?;
     let scen = work.join("scenario");
     let _ = std::fs::remove_dir_all(&scen);
     let home = bench_home(&scen)?;

@@ -8,13 +8,14 @@
 use crate::cc::Sanitize;
 use crate::error::RunError;
 use crate::failures::program_failure_dir;
-use crate::options::{program_seed, RunOptions, PROGRAMS_B, PROGRAMS_L};
+use crate::options::{program_seed, RunOptions, NO_QMAIL_TREE, PROGRAMS_B, PROGRAMS_L};
 use crate::oracle::b::{self, Driver, GenOptions, GenProgram, Mode};
 use crate::oracle::l::{self, LocalBuild};
 use crate::report::{write_atomic, Failure, Report};
 use crate::scratch::scratch_dir;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use upstream_hashes::SourceTree;
 
 /// Both modes every program is run in.
 const MODES: [Mode; 2] = [Mode::Deliver, Mode::Print];

@@ -104,6 +104,7 @@ pub(crate) fn check_scenario(
         },
         preload,
         env: fault_env,
+        lspawn_users: o.release.lspawn_looks_up_users(),
         ..CheckOptions::default()
     };
     pair_r_c(sc, &rr, o, &qhome, &addrs, &copts, &mut out)?;

@@ -106,8 +106,6 @@ impl RunOptions {
             .map(|q| q.release.full_name)
             .unwrap_or(upstream_hashes::NETQMAIL.full_name)
     }
-
-  }
 }
 
 /// The default output directory: `<workspace>/target/difftest`, or

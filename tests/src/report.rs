@@ -71,6 +71,9 @@ pub struct Report {
     /// order, each as `NAME (sha256 HEX, -pN)`; empty for pristine
     /// netqmail-1.06.
     pub stack: Vec<String>,
+    /// The qmail release of the run: the one R models and, with a tree,
+    /// G, S, Q and L run (`netqmail-1.06` or `notqmail-1.09`).
+    pub release: String,
     /// Scenarios run.
     pub scenarios: u64,
     /// Addresses resolved (over all scenarios).
@@ -79,6 +82,12 @@ pub struct Report {
     pub other_break_scenarios: u64,
     /// Scenarios with an errno fault (R vs C only).
     pub errno_fault_scenarios: u64,
+    /// Scenarios that leave out an account notqmail's qmail-lspawn looks
+    /// up ([`crate::scenario::Scenario::lspawn_missing`]).
+    pub lspawn_missing_scenarios: u64,
+    /// R's answers that are qmail-lspawn's start failure (`fatal: unable
+    /// to find …`, notqmail-1.09 only).
+    pub lspawn_defers: u64,
     /// Generated `.qmail` programs compared R vs B (pair `R-B`, each with
     /// `-N` and `-n`).
     pub programs_b: u64,
@@ -195,13 +204,14 @@ impl Report {
     fn md_intro(&self, m: &mut String) {
         m.push_str("# Differential test report\n\n");
         m.push_str(&format!(
-            "* seed: `{}`\n* scenarios: {}\n* addresses: {}\n* wall time: {:.1} s\n\n",
-            self.seed, self.scenarios, self.addresses, self.seconds
+            "* seed: `{}`\n* qmail release: `{}` (R models it; G, S, Q and L run it when its tree is given)\n* scenarios: {}\n* addresses: {}\n* wall time: {:.1} s\n\n",
+            self.seed, self.release, self.scenarios, self.addresses, self.seconds
         ));
         if !self.stack.is_empty() {
-            m.push_str(
-                "Stack proved (S, Q and L run on it; G is pristine netqmail-1.06): netqmail-1.06",
-            );
+            m.push_str(&format!(
+                "Stack proved (S, Q and L run on it; G is pristine {0}): {0}",
+                self.release
+            ));
             for p in &self.stack {
                 m.push_str(&format!(" + `{p}`"));
             }
@@ -217,6 +227,12 @@ impl Report {
             m.push_str(&format!(
                 "{} scenarios have an errno fault (getpwnam ETXTBSY or stat EIO of a passwd home, injected by tests/c/rrt-errno-shim.c into the resolver and the realrcptto core only), so those scenarios are compared R vs C only (column \"skipped\").\n\n",
                 self.errno_fault_scenarios
+            ));
+        }
+        if self.lspawn_missing_scenarios > 0 {
+            m.push_str(&format!(
+                "{} scenarios leave out qmailp, qmailq or the group nofiles, which notqmail-1.09's qmail-lspawn looks up when it starts (netqmail-1.06 compiles the ids in): {} of R's answers are that start failure (`fatal: unable to find …`, a deferral).\n\n",
+                self.lspawn_missing_scenarios, self.lspawn_defers
             ));
         }
         if self.programs_b + self.programs_l > 0 {

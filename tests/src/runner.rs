@@ -46,6 +46,7 @@ pub fn run(opts: &RunOptions) -> Result<Report, RunError> {
     let mut report = Report {
         seed: opts.seed,
         stack: stack_labels(opts),
+        release: opts.resolver_release().to_string(),
         ..Report::default()
     };
     let _ = std::fs::remove_dir_all(opts.out_dir.join("failures"));
@@ -69,6 +70,7 @@ pub fn replay(dir: &Path, opts: &RunOptions) -> Result<Report, RunError> {
     let mut report = Report {
         seed: sc.seed,
         stack: stack_labels(opts),
+        release: opts.resolver_release().to_string(),
         ..Report::default()
     };
     let mut o = opts.clone();
@@ -174,7 +176,7 @@ fn list_absent(report: &mut Report, o: &setup::Oracles) {
     };
     if o.rcptcheck.is_none() {
         report.skipped.push(
-            "S/rcptcheck (notqmail qmail-smtpd with the smtpd-rcptcheck hook running qmail-rcptcheck-realrcptto): QMAIL_SOURCE_NOTQMAIL or QMAIL_PATCH_SMTPD_RCPTCHECK not set".into(),
+            "S/rcptcheck (qmail-smtpd with the smtpd-rcptcheck hook running qmail-rcptcheck-realrcptto): the qmail tree has no RCPTCHECK hook (--with-patch the smtpd-rcptcheck patch)".into(),
         );
     }
     if o.tls.is_none() {
@@ -212,6 +214,19 @@ fn tally(report: &mut Report, sc: &Scenario, c: &Checked) {
     }
     if sc.errno_fault.is_some() {
         report.errno_fault_scenarios += 1;
+    }
+    if sc.lspawn_missing.is_some() {
+        report.lspawn_missing_scenarios += 1;
+    }
+    if let Some(RRun::Answers(answers)) = &c.r {
+        report.lspawn_defers += answers
+            .iter()
+            .filter(|a| {
+                a.text
+                    .as_ref()
+                    .is_some_and(|t| t.0.starts_with(b"fatal: unable to find "))
+            })
+            .count() as u64;
     }
     for v in &c.c_verdicts {
         *report.c_verdicts.entry(v.to_string()).or_default() += 1;
@@ -285,6 +300,24 @@ fn check_coverage(report: &mut Report, g_ran: bool) {
                 let left = format!("oracle {oracle} never produced class {c}");
                 coverage_failure(report, left, "every O4 class must be hit");
             }
+        }
+    }
+    // notqmail: a left-out qmail account must stop qmail-lspawn (in R;
+    // G agrees address by address)
+    if report.release == qmail_resolver::QmailRelease::Notqmail109.name()
+        && report.lspawn_missing_scenarios > 0
+    {
+        report.check("coverage", report.lspawn_defers > 0);
+        if report.lspawn_defers == 0 {
+            let left = format!(
+                "R never answered qmail-lspawn's start failure in {} scenarios without one of qmailp, qmailq, nofiles",
+                report.lspawn_missing_scenarios
+            );
+            coverage_failure(
+                report,
+                left,
+                "notqmail's qmail-lspawn looks them up when it starts",
+            );
         }
     }
     if report.errno_fault_scenarios > 0 {

@@ -1,23 +1,52 @@
 //! Where the upstream trees are, for the tiers that need them.
 //!
 //! `cargo xtask test` finds (or fetches, verifies and unpacks) the releases
-//! and passes the unpacked trees to the tests in `QMAIL_SOURCE_NETQMAIL` and
+//! and passes the unpacked trees to the tests in `QMAIL_SOURCE_NETQMAIL`
+//! (or `QMAIL_SOURCE_NOTQMAIL`, with `--source notqmail=DIR`) and
 //! `QMAIL_SOURCE_MESS822`. A tier whose sources are absent prints a
 //! `SKIPPED:` line and passes, unless `QMAIL_REQUIRE_UPSTREAM=1`, when it
 //! fails instead.
 
 use std::path::PathBuf;
+use upstream_hashes::{SourceTree, NETQMAIL, NOTQMAIL};
 
 /// The unpacked netqmail-1.06 tree, if one was given.
 pub fn netqmail() -> Option<PathBuf> {
     dir_from_env("QMAIL_SOURCE_NETQMAIL")
 }
 
-/// The netqmail tree with the third-party stack of `cargo xtask test
-/// --with-patch` applied (`QMAIL_STACKED_NETQMAIL`), else the pristine
-/// tree: the one S, Q and L are built from.
-pub fn stacked_netqmail() -> Option<PathBuf> {
-    dir_from_env("QMAIL_STACKED_NETQMAIL").or_else(netqmail)
+/// The pristine qmail tree given: netqmail-1.06's
+/// (`QMAIL_SOURCE_NETQMAIL`), else notqmail-1.09's
+/// (`QMAIL_SOURCE_NOTQMAIL`).
+pub fn qmail() -> Option<SourceTree> {
+    match netqmail() {
+        Some(p) => Some(SourceTree::unverified(&NETQMAIL, p)),
+        None => dir_from_env("QMAIL_SOURCE_NOTQMAIL").map(|p| SourceTree::unverified(&NOTQMAIL, p)),
+    }
+}
+
+/// The qmail tree with the third-party stack of `cargo xtask test
+/// --with-patch` applied (`QMAIL_STACKED_QMAIL`, of the release of
+/// [`qmail`]), else the pristine tree: the one S, Q and L are built from.
+pub fn stacked_qmail() -> Option<SourceTree> {
+    let q = qmail()?;
+    Some(match dir_from_env("QMAIL_STACKED_QMAIL") {
+        Some(p) => SourceTree::unverified(q.release, p),
+        None => q,
+    })
+}
+
+/// The qmail tree (netqmail or notqmail) for a test named `tier`, or
+/// `None` after printing `SKIPPED: tier: …` when neither is given and
+/// they are not required.
+///
+/// # Panics
+/// When no tree is given and `QMAIL_REQUIRE_UPSTREAM=1`: the test fails.
+pub fn qmail_or_skip(tier: &str) -> Option<SourceTree> {
+    match qmail() {
+        Some(t) => Some(t),
+        None => skip_or_fail(tier, "QMAIL_SOURCE_NETQMAIL or QMAIL_SOURCE_NOTQMAIL"),
+    }
 }
 
 /// The unpacked mess822-0.58 tree, if one was given.
@@ -43,9 +72,17 @@ pub fn required() -> bool {
 ///
 /// # Panics
 /// When the tree is absent and `QMAIL_REQUIRE_UPSTREAM=1`: the test fails.
+///
+/// In a run that proves notqmail-1.09 (`QMAIL_SOURCE_NOTQMAIL` set, no
+/// netqmail tree) a netqmail-only test is skipped, even when the upstream
+/// tiers are required: the release-independent ones run on notqmail.
 pub fn netqmail_or_skip(tier: &str) -> Option<PathBuf> {
     match netqmail() {
         Some(p) => Some(p),
+        None if dir_from_env("QMAIL_SOURCE_NOTQMAIL").is_some() => {
+            println!("SKIPPED: {tier}: netqmail-1.06 only, and this run proves notqmail-1.09");
+            None
+        }
         None => skip_or_fail(tier, "QMAIL_SOURCE_NETQMAIL"),
     }
 }
@@ -58,7 +95,7 @@ pub fn mess822_or_skip(tier: &str) -> Option<PathBuf> {
     }
 }
 
-fn skip_or_fail(tier: &str, var: &str) -> Option<PathBuf> {
+fn skip_or_fail<T>(tier: &str, var: &str) -> Option<T> {
     if required() {
         panic!("{tier}: upstream sources required (QMAIL_REQUIRE_UPSTREAM=1) but {var} is not set");
     }

@@ -277,14 +277,10 @@ fn rule7_first_line_blank_is_an_error_but_question_or_colon_is_fine() {
 fn rule8_the_generated_patch_documents_the_lines_in_dot_qmail() {
     // the patched man page must carry the two line types, the label rules
     // and exit 99 under ERROR HANDLING
-    let Some(tree) = qmail_difftest::upstream::netqmail_or_skip("branch rule 8") else {
+    let Some(tree) = qmail_difftest::upstream::qmail_or_skip("branch rule 8") else {
         return;
     };
-    let p = qmail_patches::branch::generate(&upstream_hashes::SourceTree::unverified(
-        &upstream_hashes::NETQMAIL,
-        tree,
-    ))
-    .unwrap();
+    let p = qmail_patches::branch::generate(&tree).unwrap();
     let dot = p.files.iter().find(|f| f.path == "dot-qmail.9").unwrap();
     let errors = &dot.new[dot.new.find(".SH \"ERROR HANDLING\"").unwrap()..];
     assert!(errors.contains("branch line returns exit code 99"));

@@ -1,16 +1,18 @@
-//! Oracle L: real qmail-local built from `QMAIL_SOURCE_NETQMAIL` with the
+//! Oracle L: real qmail-local built from `QMAIL_SOURCE_NETQMAIL` (or
+//! `QMAIL_SOURCE_NOTQMAIL`) with the
 //! branch patch, delivering a message through generated `.qmail` programs
 //! (maildirs, mboxes, commands that leave markers and exit with chosen
 //! codes, forwards to a stub qmail-queue), against the model; `-n`
 //! listings against branch.md rule 6; and programs without `?`/`:` lines
 //! against pristine qmail-local. Prints SKIPPED without the sources.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use qmail_difftest::oracle::b::{generate_program, reference_model, GenOptions, Mode};
 use qmail_difftest::oracle::l::{expected, resolver_expected, LocalBuild, Observed};
-use qmail_difftest::upstream::netqmail_or_skip;
+use qmail_difftest::upstream::qmail_or_skip;
+use upstream_hashes::SourceTree;
 
 /// Generated programs run through patched qmail-local (each in -N and -n).
 const CORPUS: u64 = 800;
@@ -21,7 +23,7 @@ fn work() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("branch-l")
 }
 
-fn builds(tree: &Path) -> &'static (LocalBuild, LocalBuild) {
+fn builds(tree: &SourceTree) -> &'static (LocalBuild, LocalBuild) {
     static B: OnceLock<(LocalBuild, LocalBuild)> = OnceLock::new();
     B.get_or_init(|| {
         let patched = LocalBuild::build(tree, &work().join("patched"), true).unwrap();
@@ -62,7 +64,7 @@ fn maildirs_of(program: &[u8]) -> Vec<String> {
 
 #[test]
 fn patched_qmail_local_matches_the_model_on_the_corpus() {
-    let Some(tree) = netqmail_or_skip("branch L corpus") else {
+    let Some(tree) = qmail_or_skip("branch L corpus") else {
         return;
     };
     let (patched, _) = builds(&tree);
@@ -100,7 +102,7 @@ fn patched_qmail_local_matches_the_model_on_the_corpus() {
 
 #[test]
 fn classic_files_behave_the_same_patched_and_pristine() {
-    let Some(tree) = netqmail_or_skip("branch L classic") else {
+    let Some(tree) = qmail_or_skip("branch L classic") else {
         return;
     };
     let (patched, pristine) = builds(&tree);
@@ -155,7 +157,7 @@ fn classic_files_behave_the_same_patched_and_pristine() {
 /// rest to another.
 #[test]
 fn readme_example_spam_filter() {
-    let Some(tree) = netqmail_or_skip("branch L example") else {
+    let Some(tree) = qmail_or_skip("branch L example") else {
         return;
     };
     let (patched, pristine) = builds(&tree);
@@ -209,7 +211,7 @@ fn readme_example_spam_filter() {
 
 #[test]
 fn question_command_gets_the_message_and_environment_of_a_pipe_command() {
-    let Some(tree) = netqmail_or_skip("branch L environment") else {
+    let Some(tree) = qmail_or_skip("branch L environment") else {
         return;
     };
     let (patched, _) = builds(&tree);
@@ -233,7 +235,7 @@ fn question_command_gets_the_message_and_environment_of_a_pipe_command() {
 
 #[test]
 fn x_bit_refuses_question_commands_but_not_unconditional_jumps() {
-    let Some(tree) = netqmail_or_skip("branch L x bit") else {
+    let Some(tree) = qmail_or_skip("branch L x bit") else {
         return;
     };
     let (patched, _) = builds(&tree);

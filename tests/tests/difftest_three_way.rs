@@ -9,14 +9,14 @@ use qmail_difftest::runner;
 use qmail_difftest::scenario::{self, Scenario};
 use std::path::{Path, PathBuf};
 
-fn opts(out: &Path, scenarios: u64, netqmail: Option<PathBuf>) -> RunOptions {
+fn opts(out: &Path, scenarios: u64, qmail: Option<upstream_hashes::SourceTree>) -> RunOptions {
     RunOptions {
         stack: None,
         seed: 4242,
         scenarios,
         out_dir: out.to_path_buf(),
         exe: PathBuf::from(env!("CARGO_BIN_EXE_difftest")),
-        netqmail,
+        qmail,
         require_upstream: false,
         progress: false,
         require_coverage: scenarios >= 100,
@@ -73,7 +73,7 @@ fn r_and_c_agree_on_generated_scenarios() {
 
 #[test]
 fn pristine_qmail_agrees_with_the_resolver() {
-    let Some(src) = qmail_difftest::upstream::netqmail_or_skip("difftest G and S/Q") else {
+    let Some(src) = qmail_difftest::upstream::qmail_or_skip("difftest G and S/Q") else {
         return;
     };
     if unsafe { libc::geteuid() } != 0 {

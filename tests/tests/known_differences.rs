@@ -13,14 +13,14 @@ use qmail_difftest::options::RunOptions;
 use qmail_difftest::upstream;
 use std::path::PathBuf;
 
-fn opts(out: &std::path::Path, netqmail: Option<PathBuf>) -> RunOptions {
+fn opts(out: &std::path::Path, qmail: Option<upstream_hashes::SourceTree>) -> RunOptions {
     RunOptions {
         stack: None,
         seed: 0,
         scenarios: 0,
         out_dir: out.to_path_buf(),
         exe: PathBuf::from(env!("CARGO_BIN_EXE_difftest")),
-        netqmail,
+        qmail,
         require_upstream: upstream::required(),
         progress: false,
         require_coverage: false,
@@ -102,8 +102,7 @@ fn known_differences_r_and_c() {
 
 #[test]
 fn known_differences_with_pristine_and_patched_qmail() {
-    let Some(src) =
-        upstream::netqmail_or_skip("known_differences::with_pristine_and_patched_qmail")
+    let Some(src) = upstream::qmail_or_skip("known_differences::with_pristine_and_patched_qmail")
     else {
         return;
     };

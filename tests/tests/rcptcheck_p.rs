@@ -17,7 +17,7 @@ use rrt_common::*;
 fn p() -> &'static PDriver {
     static P: OnceLock<PDriver> = OnceLock::new();
     P.get_or_init(|| {
-        PDriver::build(Sanitize::AddressUndefined)
+        PDriver::build(Sanitize::AddressUndefined, false)
             .expect("building the RCPTCHECK program and harness")
     })
 }

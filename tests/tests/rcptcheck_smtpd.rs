@@ -1,6 +1,7 @@
-//! The RCPTCHECK program under a real hook: notqmail-1.09's qmail-smtpd
-//! with the smtpd-rcptcheck patch (`QMAIL_SOURCE_NOTQMAIL` and the hook's
-//! diff in `QMAIL_PATCH_SMTPD_RCPTCHECK`, else SKIPPED; built by
+//! The RCPTCHECK program under a real hook: qmail-smtpd with the
+//! smtpd-rcptcheck patch (the stacked tree of `cargo xtask test
+//! --with-patch`, `QMAIL_STACKED_QMAIL`, when its qmail-smtpd has the
+//! hook, else SKIPPED; built by
 //! [`RcptcheckBuild`], the tree of tier S/rcptcheck) runs
 //! qmail-rcptcheck-realrcptto (from the rcptcheck patch, with the core and
 //! a `realrcptto.o` rule as notqmail's realrcptto patch provides them) for
@@ -16,17 +17,19 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use qmail_difftest::oracle::c::COutcome;
-use qmail_difftest::oracle::sq_rcptcheck::RcptcheckBuild;
+use qmail_difftest::oracle::sq_rcptcheck::{self, RcptcheckBuild};
 use qmail_difftest::procenv;
 use rrt_common::*;
 
 /// The hooked notqmail tree ([`RcptcheckBuild`]), or `None` (SKIPPED).
 fn build() -> Option<RcptcheckBuild> {
-    let Some((src, hook)) = RcptcheckBuild::from_env() else {
-        println!("SKIPPED: rcptcheck_smtpd: QMAIL_SOURCE_NOTQMAIL or QMAIL_PATCH_SMTPD_RCPTCHECK not set");
-        return None;
-    };
-    Some(RcptcheckBuild::build(&src, &hook).unwrap())
+    match qmail_difftest::upstream::stacked_qmail() {
+        Some(t) if sq_rcptcheck::has_hook(&t) => Some(RcptcheckBuild::build(&t).unwrap()),
+        _ => {
+            println!("SKIPPED: rcptcheck_smtpd: no qmail tree with the smtpd-rcptcheck hook (cargo xtask test --source notqmail=DIR --with-patch smtpd-rcptcheck.patch)");
+            None
+        }
+    }
 }
 
 /// One SMTP session (pipelined) with `rcpts`; the replies to the RCPTs

@@ -1,12 +1,12 @@
 //! Oracles S and Q: patched qmail-smtpd and qmail-qmtpd built from the
-//! netqmail-1.06 tree in `QMAIL_SOURCE_NETQMAIL`, driven through real SMTP
+//! netqmail-1.06 tree in `QMAIL_SOURCE_NETQMAIL` (or the notqmail-1.09
+//! tree in `QMAIL_SOURCE_NOTQMAIL`), driven through real SMTP
 //! and QMTP conversations. One named test per kept item and deliberate
 //! change of spec/realrcptto.md that the protocol can show, with the exact
 //! reply texts. bin/qmail-queue is the recording stub (see oracle::sq).
 
 mod rrt_common;
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use qmail_difftest::oracle::sq::{queue_log, QmtpMessage, SmtpOutcome, SqBuild, SqOptions};
@@ -21,7 +21,7 @@ const QRCPTHOSTS: &[u8] = b"Dsorry, that domain isn't in my list of allowed rcpt
 fn builds() -> Option<&'static (SqBuild, SqBuild)> {
     static B: OnceLock<Option<(SqBuild, SqBuild)>> = OnceLock::new();
     B.get_or_init(|| {
-        let src: PathBuf = upstream::stacked_netqmail()?;
+        let src = upstream::stacked_qmail()?;
         let p = SqBuild::build(&src, true).unwrap_or_else(|e| panic!("{e}"));
         let u = SqBuild::build(&src, false).unwrap_or_else(|e| panic!("{e}"));
         Some((p, u))
@@ -31,7 +31,7 @@ fn builds() -> Option<&'static (SqBuild, SqBuild)> {
 
 /// The patched build, or None after printing SKIPPED.
 fn patched(test: &str) -> Option<&'static SqBuild> {
-    upstream::netqmail_or_skip(&format!("realrcptto_sq::{test}"))?;
+    upstream::qmail_or_skip(&format!("realrcptto_sq::{test}"))?;
     builds().map(|b| &b.0)
 }
 

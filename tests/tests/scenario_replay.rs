@@ -67,7 +67,7 @@ fn opts(out: &Path) -> RunOptions {
         scenarios: 1,
         out_dir: out.to_path_buf(),
         exe: PathBuf::from(env!("CARGO_BIN_EXE_difftest")),
-        netqmail: None,
+        qmail: None,
         require_upstream: false,
         progress: false,
         require_coverage: false,

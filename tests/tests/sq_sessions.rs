@@ -1,5 +1,5 @@
 //! Oracle S inside sessions of the third-party patches: RCPTs inside a
-//! real STARTTLS session (`oracle::sq_tls`) when the tree S runs on (`QMAIL_STACKED_NETQMAIL`, set by
+//! real STARTTLS session (`oracle::sq_tls`) when the tree S runs on (`QMAIL_STACKED_QMAIL`, set by
 //! `cargo xtask test --with-patch`, else `QMAIL_SOURCE_NETQMAIL`)
 //! is a tree with the STARTTLS patch, and inside an authenticated session
 //! (`oracle::sq_auth`) when it is a tree with the SMTP AUTH patch. On
@@ -33,7 +33,7 @@ const NOGATEWAY_TLS: &str =
 fn build() -> Option<&'static SqBuild> {
     static B: OnceLock<Option<SqBuild>> = OnceLock::new();
     B.get_or_init(|| {
-        let src: PathBuf = upstream::stacked_netqmail()?;
+        let src = upstream::stacked_qmail()?;
         Some(SqBuild::build(&src, true).unwrap_or_else(|e| panic!("{e}")))
     })
     .as_ref()
@@ -41,14 +41,14 @@ fn build() -> Option<&'static SqBuild> {
 
 fn skip(test: &str, stack: &str, what: &str) {
     println!(
-        "SKIPPED: sq_sessions::{test}: QMAIL_SOURCE_NETQMAIL is not a tree with the {stack} patch (its qmail-smtpd does not {what})"
+        "SKIPPED: sq_sessions::{test}: the qmail tree (QMAIL_STACKED_QMAIL, QMAIL_SOURCE_NETQMAIL or QMAIL_SOURCE_NOTQMAIL) is not a tree with the {stack} patch (its qmail-smtpd does not {what})"
     );
 }
 
 /// The build and fresh certificates, when the tree's qmail-smtpd offers
 /// STARTTLS; else None after printing SKIPPED.
 fn tls_stack(test: &str) -> Option<(&'static SqBuild, TlsCerts)> {
-    upstream::netqmail_or_skip(&format!("sq_sessions::{test}"))?;
+    upstream::qmail_or_skip(&format!("sq_sessions::{test}"))?;
     let b = build()?;
     let dir = tempfile::tempdir().unwrap();
     if !sq_tls::probe(b, dir.path()).unwrap_or_else(|e| panic!("{e}")) {
@@ -61,7 +61,7 @@ fn tls_stack(test: &str) -> Option<(&'static SqBuild, TlsCerts)> {
 /// The build and the checkpassword stub, when the tree's qmail-smtpd
 /// advertises AUTH; else None after printing SKIPPED.
 fn auth_stack(test: &str) -> Option<(&'static SqBuild, AuthStub)> {
-    upstream::netqmail_or_skip(&format!("sq_sessions::{test}"))?;
+    upstream::qmail_or_skip(&format!("sq_sessions::{test}"))?;
     let b = build()?;
     let stub = AuthStub::build().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
@@ -303,7 +303,7 @@ fn sq_session_disagreement_is_reported_needs_tls_or_auth_stack() {
     use qmail_difftest::oracle::sq::smtp_safe;
     use qmail_difftest::{runner, scenario};
     let test = "sq_session_disagreement_is_reported_needs_tls_or_auth_stack";
-    let Some(src) = upstream::netqmail_or_skip(&format!("sq_sessions::{test}")) else {
+    let Some(src) = upstream::qmail_or_skip(&format!("sq_sessions::{test}")) else {
         return;
     };
     let b = build().expect("built");
@@ -334,10 +334,10 @@ fn sq_session_disagreement_is_reported_needs_tls_or_auth_stack() {
     let out = tempfile::tempdir().unwrap();
     sc.save(&out.path().join(scenario::layout::SCENARIO_JSON))
         .unwrap();
-    let stack = upstream::stacked_netqmail()
-        .filter(|t| *t != src)
-        .map(|tree| qmail_difftest::options::Stack {
-            tree,
+    let stack = upstream::stacked_qmail()
+        .filter(|t| t.root != src.root)
+        .map(|t| qmail_difftest::options::Stack {
+            tree: t.root,
             patches: Vec::new(),
         });
     let o = RunOptions {
@@ -346,7 +346,7 @@ fn sq_session_disagreement_is_reported_needs_tls_or_auth_stack() {
         scenarios: 1,
         out_dir: out.path().join("run"),
         exe: PathBuf::from(env!("CARGO_BIN_EXE_difftest")),
-        netqmail: Some(src),
+        qmail: Some(src),
         require_upstream: false,
         progress: false,
         require_coverage: false,

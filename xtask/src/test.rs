@@ -6,16 +6,21 @@
 //!    sources skip the upstream tiers with a `SKIPPED:` line, or fail with
 //!    `--require-upstream`.
 //! 2. `cargo test --workspace --no-fail-fast` (every test binary runs even
-//!    after one fails; binaries that did not finish are counted), with `QMAIL_SOURCE_NETQMAIL` /
+//!    after one fails; binaries that did not finish are counted), with
+//!    `QMAIL_SOURCE_NETQMAIL` (or `QMAIL_SOURCE_NOTQMAIL`) /
 //!    `QMAIL_SOURCE_MESS822` (and `QMAIL_REQUIRE_UPSTREAM=1`) passed on.
 //! 3. The differential run (`difftest run`): oracles R, C and P (the
-//!    RCPTCHECK program) always (at least 500 scenarios); with the sources also G, pristine netqmail
-//!    (at least 2,000 scenarios).
+//!    RCPTCHECK program) always (at least 500 scenarios); with the sources
+//!    also G (pristine netqmail-1.06, or notqmail-1.09 with `--source
+//!    notqmail=DIR`: one run proves one qmail), S, Q and L (at least 2,000
+//!    scenarios).
 //!
 //! With `--with-patch FILE` (repeatable) the third-party stack is applied
-//! to the netqmail tree (`target/xtask-test/stacked/`): the cargo tests of
-//! S get it in `QMAIL_STACKED_NETQMAIL`, the difftest builds S, Q and L
-//! from it (G stays pristine) and its report names every patch and digest.
+//! to the qmail tree (`target/xtask-test/stacked/`): the cargo tests of
+//! S get it in `QMAIL_STACKED_QMAIL`, the difftest builds S, Q and L
+//! from it (G stays pristine) and its report names every patch and digest;
+//! a stack with an RCPTCHECK hook (notqmail's smtpd-rcptcheck patch) adds
+//! the tier S/rcptcheck.
 //!
 //! It ends with one line, `N passed, M failed` (cargo test results plus
 //! differential checks), and exits non-zero on any failure.
@@ -28,7 +33,7 @@ use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
-use upstream_hashes::{MESS822, NETQMAIL};
+use upstream_hashes::{SourceTree, MESS822, NETQMAIL, NOTQMAIL};
 
 /// Scenarios per run without upstream sources (R and C).
 pub const CI_SCENARIOS: u64 = 500;
@@ -95,25 +100,44 @@ fn cargo() -> String {
 
 /// The upstream trees found offline (`None` where absent).
 struct Trees {
-    netqmail: Option<PathBuf>,
+    /// The qmail tree the run proves: netqmail-1.06's, or notqmail-1.09's
+    /// with `--source notqmail=DIR`.
+    qmail: Option<SourceTree>,
     mess822: Option<PathBuf>,
-    /// The netqmail tree after `--with-patch`'s stack (for the cargo
-    /// tests of S, Q and L; the difftest applies the same stack itself).
+    /// The qmail tree after `--with-patch`'s stack (for the cargo tests
+    /// of S, Q and L; the difftest applies the same stack itself).
     stacked: Option<PathBuf>,
 }
 
+/// The qmail release a run proves: notqmail-1.09 when its tree is given
+/// (`--source notqmail=DIR` or `QMAIL_SOURCE_NOTQMAIL`), else
+/// netqmail-1.06. One run proves one qmail; a netqmail tree given as well
+/// is left out, with a note.
+fn qmail_release(overrides: &[(String, PathBuf)]) -> &'static upstream_hashes::Release {
+    if !overrides.iter().any(|(n, _)| n == NOTQMAIL.name) {
+        return &NETQMAIL;
+    }
+    if let Some((_, d)) = overrides.iter().find(|(n, _)| n == NETQMAIL.name) {
+        eprintln!(
+            "note: this run proves notqmail-1.09; the netqmail tree {} is left out (run again without --source notqmail to prove it)",
+            d.display()
+        );
+    }
+    &NOTQMAIL
+}
+
 /// Step 1: the sources, offline only, one release at a time (a missing
-/// mess822 must not hide a present netqmail). Absent ones print a
+/// mess822 must not hide a present qmail). Absent ones print a
 /// `SKIPPED:` line.
 fn find_trees(args: &TestArgs, root: &std::path::Path) -> Trees {
     let overrides = args.sources.overrides();
     let work = root.join("target").join("xtask-test");
     let mut trees = Trees {
-        netqmail: None,
+        qmail: None,
         mess822: None,
         stacked: None,
     };
-    for release in upstream_hashes::releases() {
+    for release in [qmail_release(&overrides), &MESS822] {
         let mut opts = qmail_sources::SourcesOptions::new(args.sources.distfiles.dir());
         opts.offline = true;
         opts.releases = vec![release];
@@ -126,10 +150,10 @@ fn find_trees(args: &TestArgs, root: &std::path::Path) -> Trees {
             Ok(found) => {
                 for t in found {
                     eprintln!("{}", t.provenance_note());
-                    if *t.release == NETQMAIL {
-                        trees.netqmail = Some(t.root.clone());
-                    } else if *t.release == MESS822 {
+                    if *t.release == MESS822 {
                         trees.mess822 = Some(t.root.clone());
+                    } else {
+                        trees.qmail = Some(t);
                     }
                 }
             }
@@ -162,14 +186,17 @@ fn difftest_command(args: &TestArgs, root: &std::path::Path, trees: &Trees) -> C
             c.arg("replay").arg(dir);
         }
         None => {
-            let with_g = trees.netqmail.is_some();
-            let n = args
-                .scenarios
-                .unwrap_or(if with_g { FULL_SCENARIOS } else { CI_SCENARIOS });
+            let g = trees.qmail.as_ref().map(|q| q.release.full_name);
+            let n = args.scenarios.unwrap_or(if g.is_some() {
+                FULL_SCENARIOS
+            } else {
+                CI_SCENARIOS
+            });
             println!(
                 "== difftest: seed {}, {n} scenarios, oracles R, C, P{}",
                 args.seed,
-                if with_g { ", G" } else { "" }
+                g.map(|g| format!(", G (pristine {g}), S, Q, L"))
+                    .unwrap_or_default()
             );
             c.arg("run")
                 .arg("--seed")
@@ -187,24 +214,24 @@ fn difftest_command(args: &TestArgs, root: &std::path::Path, trees: &Trees) -> C
     c
 }
 
-/// Apply `--with-patch`'s stack to the netqmail tree found, in
-/// `target/xtask-test/stacked/`. A stack without a netqmail tree cannot be
+/// Apply `--with-patch`'s stack to the qmail tree found, in
+/// `target/xtask-test/stacked/`. A stack without a qmail tree cannot be
 /// proved: that is an error, not a skip.
 fn stack_step(args: &TestArgs, root: &std::path::Path, trees: &mut Trees) -> Result<()> {
     if args.stack.with_patch.is_empty() {
         return Ok(());
     }
     let stack = args.stack.load()?;
-    let Some(nq) = &trees.netqmail else {
+    let Some(pristine) = &trees.qmail else {
         anyhow::bail!(
-            "--with-patch needs the netqmail tree to prove the stack on (--source netqmail=DIR, or the verified tarball in the distfiles directory)"
+            "--with-patch needs a qmail tree to prove the stack on (--source netqmail=DIR or --source notqmail=DIR, or netqmail's verified tarball in the distfiles directory)"
         );
     };
-    let pristine = upstream_hashes::SourceTree::unverified(&NETQMAIL, nq);
     let dest = root.join("target").join("xtask-test").join("stacked");
-    let stacked = qmail_patches::apply_stack(&pristine, &stack, &dest)?;
+    let stacked = qmail_patches::apply_stack(pristine, &stack, &dest)?;
     println!(
-        "== stack: netqmail-1.06 + {} (S, Q and L run on it; G stays pristine)",
+        "== stack: {} + {} (S, Q and L run on it; G stays pristine)",
+        pristine.release.full_name,
         stack
             .iter()
             .map(|p| p.label())
@@ -240,11 +267,11 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     let mut failed = 0u64;
 
     let mut trees = find_trees(&args, &root);
-    for (name, v) in [
-        (NETQMAIL.name, &trees.netqmail),
-        (MESS822.name, &trees.mess822),
+    for (name, found) in [
+        ("qmail", trees.qmail.is_some()),
+        (MESS822.name, trees.mess822.is_some()),
     ] {
-        if v.is_none() && args.require_upstream && args.replay.is_none() {
+        if !found && args.require_upstream && args.replay.is_none() {
             println!("upstream sources required (--require-upstream) but {name} is unavailable");
             println!("{passed} passed, 1 failed");
             return Ok(ExitCode::FAILURE);
@@ -256,10 +283,18 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         if let Some(t) = &tmp {
             c.env("TMPDIR", t.path());
         }
+        let qmail_of = |name: &str| {
+            trees
+                .qmail
+                .as_ref()
+                .filter(|q| q.release.name == name)
+                .map(|q| q.root.clone())
+        };
         for (var, tree) in [
-            ("QMAIL_SOURCE_NETQMAIL", &trees.netqmail),
+            ("QMAIL_SOURCE_NETQMAIL", &qmail_of(NETQMAIL.name)),
+            ("QMAIL_SOURCE_NOTQMAIL", &qmail_of(NOTQMAIL.name)),
             ("QMAIL_SOURCE_MESS822", &trees.mess822),
-            ("QMAIL_STACKED_NETQMAIL", &trees.stacked),
+            ("QMAIL_STACKED_QMAIL", &trees.stacked),
         ] {
             match tree {
                 Some(t) => c.env(var, t),

@@ -152,6 +152,7 @@ fn observe_case(k: &KnownCase, w: &World, o: &Oracles) -> Result<Ours, KnownErro
         group: Some(w.group.clone()),
         run_as: w.run_as,
         one_transaction: true,
+        lspawn_users: o.release.lspawn_looks_up_users(),
         ..CheckOptions::default()
     };
     let cv = o.c.check(&w.qhome, b'-', b"alias", &addrs, &copts)?;

@@ -146,6 +146,11 @@ pub struct CheckOptions {
     /// Rename this file to that one after the K-th address (K ≥ 1), as
     /// qmail-newu puts a new users/cdb into place.
     pub rename_after: Option<(usize, PathBuf, PathBuf)>,
+    /// qmail-lspawn looks up qmailp, qmailq and nofiles when it starts
+    /// (notqmail-1.09): the driver tells the core (`-L`, as notqmail's
+    /// hooks do). Oracle P has it compiled in instead
+    /// ([`super::p::PDriver::build`]).
+    pub lspawn_users: bool,
 }
 
 impl Default for CheckOptions {
@@ -160,6 +165,7 @@ impl Default for CheckOptions {
             preload: Vec::new(),
             after_init_rename: None,
             rename_after: None,
+            lspawn_users: false,
         }
     }
 }
@@ -260,6 +266,9 @@ impl CDriver {
         cmd.arg("-z");
         if opts.one_transaction {
             cmd.arg("-1");
+        }
+        if opts.lspawn_users {
+            cmd.arg("-L");
         }
         cmd.arg("-p").arg(format!("{:o}", opts.patrn));
         if let Some((from, to)) = &opts.after_init_rename {

@@ -1,7 +1,8 @@
-//! Oracle G: pristine netqmail-1.06 judging a scenario as production qmail
-//! would.
+//! Oracle G: pristine netqmail-1.06 (or notqmail-1.09) judging a scenario
+//! as production qmail would.
 //!
-//! The tree named by `QMAIL_SOURCE_NETQMAIL` is copied under the work
+//! The tree named by `QMAIL_SOURCE_NETQMAIL` (or `QMAIL_SOURCE_NOTQMAIL`)
+//! is copied under the work
 //! directory (`target/difftest/scratch/g/`, or a directory under the system
 //! temp dir when the checkout is not reachable by other users; see
 //! [`crate::scratch::scratch_dir`]) and built with
@@ -11,7 +12,8 @@
 //!   scenario; judging holds a lock file and is serial);
 //! * a hand-written `auto_uids.c` that maps the qmail accounts to the test
 //!   uids of [`crate::scenario`] (`make -o auto_uids.c`, so no qmail users
-//!   need to exist on the machine).
+//!   need to exist on the machine). notqmail-1.09 has no `auto_uids.c`:
+//!   its programs look the test accounts up at run time.
 //!
 //! Per scenario, with every process under nss_wrapper:
 //!
@@ -43,14 +45,14 @@
 
 use crate::procenv;
 use crate::scenario::{self, Scenario, GID_NOFILES, GID_QMAIL, UID_QMAILQ};
-use qmail_build::{CompileOptions, IdMap};
+use qmail_build::{CompileOptions, IdMap, Qmail};
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use upstream_hashes::{SourceTree, NETQMAIL};
+use upstream_hashes::SourceTree;
 
 /// Why G could not run.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +69,7 @@ pub enum GError {
         source: io::Error,
     },
     /// A build step failed.
-    #[error("building pristine netqmail failed: {0}")]
+    #[error("building pristine qmail (oracle G) failed: {0}")]
     Build(String),
     /// A qmail program misbehaved (protocol error).
     #[error("{0}")]
@@ -116,18 +118,31 @@ const HARNESS: &str = include_str!("../../c/g-rewrite-harness.c");
 /// Version of the build recipe (bump to force a rebuild).
 const STAMP: &str = "difftest-g-2";
 
-/// The netqmail libraries rwharness links with.
+/// The libraries rwharness links with (both releases; netqmail also has
+/// [`ALLOC_LIB`]).
 const LIBS: &[&str] = &[
     "case.a",
     "getln.a",
     "open.a",
     "stralloc.a",
-    "alloc.a",
     "substdio.a",
     "error.a",
     "str.a",
     "fs.a",
 ];
+
+/// netqmail's `alloc.a` (notqmail has no such library: its `alloc` is
+/// libc's `malloc`, through `alloc.h`).
+const ALLOC_LIB: &str = "alloc.a";
+
+/// The libraries rwharness links with in a tree of `qmail`.
+fn libs(qmail: Qmail) -> Vec<&'static str> {
+    let mut v = LIBS.to_vec();
+    if qmail == Qmail::Netqmail {
+        v.insert(4, ALLOC_LIB);
+    }
+    v
+}
 
 /// The anchors that delimit the parts cut out of qmail-send.c.
 const CUTS: &[(&str, &str)] = &[
@@ -175,17 +190,24 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), GError> {
     Ok(())
 }
 
-/// Builds (or reuses) the G binaries from the pristine tree `src` in the
-/// directory `work`.
-pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
+/// Builds (or reuses) the G binaries from the pristine tree `src`
+/// (netqmail-1.06 or notqmail-1.09) in the directory `work`.
+///
+/// notqmail-1.09 compiles the qmail user names in, not their ids:
+/// qmail-lspawn looks up qmailp, qmailq and nofiles when it starts, and
+/// finds the test ids in each scenario's passwd and group files (through
+/// nss_wrapper, like every G process).
+pub fn build(src: &SourceTree, work: &Path) -> Result<GBuild, GError> {
     let uid = unsafe { libc::geteuid() };
     if uid != 0 {
         return Err(GError::NotRoot(uid));
     }
-    if !src.join("qmail-send.c").is_file() {
+    let qmail = Qmail::of(src).map_err(|e| GError::Build(e.to_string()))?;
+    if !src.root.join("qmail-send.c").is_file() {
         return Err(GError::Build(format!(
-            "{} is not a netqmail-1.06 tree (no qmail-send.c)",
-            src.display()
+            "{} is not a {} tree (no qmail-send.c)",
+            src.root.display(),
+            src.release.full_name
         )));
     }
     std::fs::create_dir_all(work).map_err(io_err(format!("cannot create {}", work.display())))?;
@@ -194,7 +216,7 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
         .map_err(io_err(format!("cannot resolve {}", work.display())))?;
     std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755))
         .map_err(io_err(format!("cannot chmod {}", work.display())))?;
-    let tree = work.join(NETQMAIL.full_name);
+    let tree = work.join(src.release.full_name);
     let qmail_link = work.join("qmail");
     let g = GBuild {
         work: work.clone(),
@@ -205,8 +227,9 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
     // tests/c/g-rewrite-harness.c rebuilds G.
     let harness_key = crate::cc::fnv_key(&[HARNESS.as_bytes()]);
     let stamp = format!(
-        "{STAMP}\n{harness_key}\n{}\n{}\n",
-        src.display(),
+        "{STAMP}\n{harness_key}\n{}\n{}\n{}\n",
+        src.release.full_name,
+        src.root.display(),
         qmail_link.display()
     );
     let stamp_file = tree.join(".difftest-stamp");
@@ -215,9 +238,8 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
     {
         return Ok(g);
     }
-    let built =
-        qmail_patches::prepare_tree_with(&SourceTree::unverified(&NETQMAIL, src), &[], &work)
-            .map_err(|e| GError::Build(e.to_string()))?;
+    let built = qmail_patches::prepare_tree_with(src, &[], &work)
+        .map_err(|e| GError::Build(e.to_string()))?;
     debug_assert_eq!(built, tree);
     let opts = CompileOptions {
         targets: Some(
@@ -231,13 +253,13 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
                 "auto_qmail.o",
             ]
             .iter()
-            .chain(LIBS)
+            .chain(&libs(qmail))
             .map(|t| t.to_string())
             .collect(),
         ),
         ..CompileOptions::new(&qmail_link, ids())
     };
-    qmail_build::compile_netqmail(&tree, &opts).map_err(|e| GError::Build(e.to_string()))?;
+    qmail_build::compile_qmail(qmail, &tree, &opts).map_err(|e| GError::Build(e.to_string()))?;
     let qsend =
         std::fs::read(tree.join("qmail-send.c")).map_err(io_err("cannot read qmail-send.c"))?;
     let cut = cut_qmail_send(&String::from_utf8_lossy(&qsend))?;
@@ -253,7 +275,7 @@ pub fn build(src: &Path, work: &Path) -> Result<GBuild, GError> {
         Command::new("./load")
             .current_dir(&tree)
             .args(["rwharness", "control.o", "constmap.o", "auto_qmail.o"])
-            .args(LIBS),
+            .args(libs(qmail)),
         "load rwharness",
     )?;
     std::fs::write(&stamp_file, stamp).map_err(io_err("cannot write stamp"))?;
@@ -476,9 +498,15 @@ impl GBuild {
     ) -> Result<Vec<(u8, Vec<u8>)>, GError> {
         let mut cmd = self.command("qmail-lspawn", root);
         cmd.arg(OsStr::from_bytes(&sc.aliasempty.0));
+        // a file, not a pipe: nothing reads stderr while lspawn runs
+        let errf =
+            tempfile::tempfile().map_err(io_err("cannot make qmail-lspawn's stderr file"))?;
+        let errc = errf
+            .try_clone()
+            .map_err(io_err("cannot make qmail-lspawn's stderr file"))?;
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::from(errc));
         let mut child = cmd.spawn().map_err(io_err("cannot start qmail-lspawn"))?;
         let mut stdin = child
             .stdin
@@ -491,9 +519,9 @@ impl GBuild {
                 .ok_or_else(|| GError::Protocol("no stdout".into()))?,
         );
         let mut first = [0u8; 1];
-        stdout
-            .read_exact(&mut first)
-            .map_err(io_err("qmail-lspawn did not start (no concurrency byte)"))?;
+        if let Err(e) = stdout.read_exact(&mut first) {
+            return lspawn_no_start(&mut child, errf, recips.len(), e);
+        }
         let batch = (first[0] as usize).clamp(1, 50);
         let mut results: Vec<Option<(u8, Vec<u8>)>> = vec![None; recips.len()];
         for (b, chunk) in recips.chunks(batch).enumerate() {
@@ -546,6 +574,37 @@ impl GBuild {
             .map(|r| r.ok_or_else(|| GError::Protocol("qmail-lspawn: missing report".into())))
             .collect()
     }
+}
+
+/// qmail-lspawn ended before its concurrency byte. notqmail's does that,
+/// with exit 111 and one `fatal: …` line on stderr (`unable to find user
+/// qmailp`, …), when a qmail user or group it looks up is missing:
+/// qmail-send then keeps every local delivery in the queue, so each
+/// recipient gets the deferral `Z` with that line as its text. Anything
+/// else is a protocol error naming the status, the stderr text and `e`.
+fn lspawn_no_start(
+    child: &mut std::process::Child,
+    mut errf: std::fs::File,
+    n: usize,
+    e: io::Error,
+) -> Result<Vec<(u8, Vec<u8>)>, GError> {
+    let status = child.wait().map_err(io_err("waiting for qmail-lspawn"))?;
+    let mut text = Vec::new();
+    io::Seek::rewind(&mut errf).map_err(io_err("reading qmail-lspawn's stderr"))?;
+    (&mut errf)
+        .take(4096)
+        .read_to_end(&mut text)
+        .map_err(io_err("reading qmail-lspawn's stderr"))?;
+    while text.last() == Some(&b'\n') {
+        text.pop();
+    }
+    if status.code() == Some(111) && text.starts_with(b"fatal: ") && !text.contains(&b'\n') {
+        return Ok(vec![(b'Z', text); n]);
+    }
+    Err(GError::Protocol(format!(
+        "qmail-lspawn did not start (no concurrency byte: {e}); it exited {status}: {:?}",
+        String::from_utf8_lossy(&text)
+    )))
 }
 
 fn pipe_through(mut cmd: Command, input: &[u8]) -> Result<Vec<u8>, GError> {

@@ -3,11 +3,12 @@
 //! generated `.qmail` programs.
 //!
 //! How it is set up:
-//! * [`LocalBuild::build`] copies the netqmail tree into a work directory
+//! * [`LocalBuild::build`] copies the qmail tree (netqmail-1.06 or
+//!   notqmail-1.09) into a work directory
 //!   and applies the branch patch with `patch -p1` (or leaves it pristine)
 //!   ([`qmail_patches::prepare_tree_with`]), then sets `conf-qmail` to a
 //!   directory of the work area and runs `make qmail-local`
-//!   ([`qmail_build::compile_netqmail`]). qmail-local needs only `auto_qmail.o` and
+//!   ([`qmail_build::compile_qmail`]). qmail-local needs only `auto_qmail.o` and
 //!   `auto_patrn.o`, not `auto_uids.o`, so no qmail users or groups must
 //!   exist.
 //! * Forward lines make qmail-local run `QMAILHOME/bin/qmail-queue`. The
@@ -27,8 +28,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use qmail_build::{CompileOptions, IdMap};
-use upstream_hashes::{SourceTree, NETQMAIL};
+use qmail_build::{CompileOptions, IdMap, Qmail};
+use upstream_hashes::SourceTree;
 
 use super::b::{Mode, Step, Trace};
 
@@ -87,10 +88,10 @@ echo >>\"$BRANCH_QUEUE_LOG\"\n\
 exit 0\n";
 
 impl LocalBuild {
-    /// Build qmail-local from the netqmail tree `netqmail` in
-    /// `work` (emptied first): with the branch patch when `patched`, else
-    /// pristine.
-    pub fn build(netqmail: &Path, work: &Path, patched: bool) -> Result<LocalBuild, LError> {
+    /// Build qmail-local from the qmail tree `src` (netqmail-1.06 or
+    /// notqmail-1.09) in `work` (emptied first): with the branch patch when
+    /// `patched`, else pristine.
+    pub fn build(src: &SourceTree, work: &Path, patched: bool) -> Result<LocalBuild, LError> {
         if work.exists() {
             io(
                 || format!("remove {}", work.display()),
@@ -103,17 +104,11 @@ impl LocalBuild {
             std::fs::create_dir_all(qhome.join("bin")),
         )?;
         let patches = if patched {
-            vec![qmail_patches::branch::generate(&SourceTree::unverified(
-                &NETQMAIL, netqmail,
-            ))?]
+            vec![qmail_patches::branch::generate(src)?]
         } else {
             Vec::new()
         };
-        let tree = qmail_patches::prepare_tree_with(
-            &SourceTree::unverified(&NETQMAIL, netqmail),
-            &patches,
-            work,
-        )?;
+        let tree = qmail_patches::prepare_tree_with(src, &patches, work)?;
         let stub = qhome.join("bin/qmail-queue");
         io(
             || "write qmail-queue stub".into(),
@@ -129,7 +124,7 @@ impl LocalBuild {
             targets: Some(vec!["qmail-local".into()]),
             ..CompileOptions::new(&qhome, IdMap::build_user())
         };
-        qmail_build::compile_netqmail(&tree, &opts)?;
+        qmail_build::compile_qmail(Qmail::of(src)?, &tree, &opts)?;
         io(
             || "write message".into(),
             std::fs::write(work.join("message"), MESSAGE),
@@ -143,22 +138,27 @@ impl LocalBuild {
     /// Like [`LocalBuild::build`], but reuses the build already in `work`
     /// when it was made from the same tree, patch, stub and message (a
     /// key file written after a successful build records them).
-    pub fn build_cached(netqmail: &Path, work: &Path, patched: bool) -> Result<LocalBuild, LError> {
+    pub fn build_cached(
+        src: &SourceTree,
+        work: &Path,
+        patched: bool,
+    ) -> Result<LocalBuild, LError> {
         let patch = if patched {
-            qmail_patches::branch::generate(&SourceTree::unverified(&NETQMAIL, netqmail))?.sha256()
+            qmail_patches::branch::generate(src)?.sha256()
         } else {
             "pristine".into()
         };
         let key = crate::cc::fnv_key(&[
             BUILD_RECIPE.as_bytes(),
-            std::os::unix::ffi::OsStrExt::as_bytes(netqmail.as_os_str()),
+            src.release.full_name.as_bytes(),
+            std::os::unix::ffi::OsStrExt::as_bytes(src.root.as_os_str()),
             patch.as_bytes(),
             QUEUE_STUB.as_bytes(),
             MESSAGE,
         ]);
         let stamp = work.join("build.key");
         let b = LocalBuild {
-            qmail_local: work.join(NETQMAIL.full_name).join("qmail-local"),
+            qmail_local: work.join(src.release.full_name).join("qmail-local"),
             work: work.to_path_buf(),
         };
         if std::fs::read_to_string(&stamp).ok().as_deref() == Some(key.as_str())
@@ -166,7 +166,7 @@ impl LocalBuild {
         {
             return Ok(b);
         }
-        let b = LocalBuild::build(netqmail, work, patched)?;
+        let b = LocalBuild::build(src, work, patched)?;
         let tmp = work.join("build.key.tmp");
         io(|| "write build key".into(), std::fs::write(&tmp, &key))?;
         io(|| "rename build key".into(), std::fs::rename(&tmp, &stamp))?;

@@ -138,17 +138,29 @@ fn key(files: &[PathBuf], extra: &str) -> Result<String, CError> {
 
 impl PDriver {
     /// Build (or reuse) the program (with `sanitize`) and the harness.
-    pub fn build(sanitize: Sanitize) -> Result<Self, CError> {
+    /// `lspawn_users`: the program as notqmail's rcptcheck patch compiles
+    /// it (`-DRRT_LSPAWN_USERS`, through `tests/c/rcptcheck-lspawn.c`).
+    pub fn build(sanitize: Sanitize, lspawn_users: bool) -> Result<Self, CError> {
+        let main = if lspawn_users {
+            cc::driver_dir().join("rcptcheck-lspawn.c")
+        } else {
+            cc::core_dir().join("qmail-rcptcheck-realrcptto.c")
+        };
         let srcs = vec![
-            cc::core_dir().join("qmail-rcptcheck-realrcptto.c"),
+            main,
             cc::core_dir().join("realrcptto.c"),
             cc::driver_dir().join("rcptcheck-autos.c"),
         ];
         let mut inputs = srcs.clone();
         inputs.push(cc::core_dir().join("realrcptto.h"));
-        let (name, tag) = match sanitize {
-            Sanitize::AddressUndefined => ("qmail-rcptcheck-realrcptto-asan", "asan"),
-            Sanitize::None => ("qmail-rcptcheck-realrcptto", "plain"),
+        inputs.push(cc::core_dir().join("qmail-rcptcheck-realrcptto.c"));
+        let (name, tag) = match (sanitize, lspawn_users) {
+            (Sanitize::AddressUndefined, false) => ("qmail-rcptcheck-realrcptto-asan", "asan"),
+            (Sanitize::None, false) => ("qmail-rcptcheck-realrcptto", "plain"),
+            (Sanitize::AddressUndefined, true) => {
+                ("qmail-rcptcheck-realrcptto-lspawn-asan", "lspawn-asan")
+            }
+            (Sanitize::None, true) => ("qmail-rcptcheck-realrcptto-lspawn", "lspawn-plain"),
         };
         let program = cached_build(name, &srcs, &key(&inputs, tag)?, sanitize)?;
         let hsrc = vec![cc::driver_dir().join("rcptcheck-harness.c")];

@@ -15,7 +15,7 @@ use super::g::{self, GBuild, GError};
 use super::p::PDriver;
 use super::sq::{SqBuild, SqError};
 use super::sq_auth::{self, AuthStub};
-use super::sq_rcptcheck::RcptcheckBuild;
+use super::sq_rcptcheck::{self, RcptcheckBuild};
 use super::sq_tls::{self, TlsCerts};
 use crate::cc::{self, CcError, Sanitize};
 use crate::options::RunOptions;
@@ -87,9 +87,9 @@ pub struct Oracles {
     /// by qmaild), when S's qmail-smtpd advertises AUTH (a tree with the
     /// SMTP AUTH patch).
     pub auth: Option<AuthStub>,
-    /// S/rcptcheck: notqmail's qmail-smtpd with the smtpd-rcptcheck hook
-    /// running the RCPTCHECK program, when `QMAIL_SOURCE_NOTQMAIL` and
-    /// `QMAIL_PATCH_SMTPD_RCPTCHECK` are set.
+    /// S/rcptcheck: qmail-smtpd with the smtpd-rcptcheck hook running the
+    /// RCPTCHECK program, when the tree S is built from has the hook
+    /// (`--with-patch` of the smtpd-rcptcheck patch).
     pub rcptcheck: Option<RcptcheckBuild>,
     /// The difftest executable R runs (reachable by qmaild).
     pub r_exe: PathBuf,
@@ -117,12 +117,19 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
     let c_exe = reachable_copy(c.exe(), &scratch, "bin", "realrcptto-driver")
         .map_err(SetupError::Publish)?;
     let c = c.with_exe(c_exe);
+    let lspawn = opts.resolver_release().lspawn_looks_up_users();
     let p = publish_p(
         Sanitize::AddressUndefined,
+        lspawn,
         &scratch,
         "qmail-rcptcheck-realrcptto-asan",
     )?;
-    let p_plain = publish_p(Sanitize::None, &scratch, "qmail-rcptcheck-realrcptto")?;
+    let p_plain = publish_p(
+        Sanitize::None,
+        lspawn,
+        &scratch,
+        "qmail-rcptcheck-realrcptto",
+    )?;
     let (g, sq) = match &opts.qmail {
         None if opts.require_upstream => {
             return Err(SetupError::Required(
@@ -146,9 +153,9 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
         Ok(b) => sessions(b, &scratch)?,
         Err(_) => (None, None),
     };
-    let rcptcheck = match RcptcheckBuild::from_env() {
-        Some((src, hook)) => Some(RcptcheckBuild::build(&src, &hook)?),
-        None => None,
+    let rcptcheck = match opts.patched_base() {
+        Some(base) if sq_rcptcheck::has_hook(&base) => Some(RcptcheckBuild::build(&base)?),
+        _ => None,
     };
     Ok(Oracles {
         release: opts.resolver_release(),
@@ -166,10 +173,15 @@ pub fn prepare(opts: &RunOptions, base: &Path) -> Result<Oracles, SetupError> {
     })
 }
 
-/// Oracle P built with `sanitize`, its program and harness copied under
+/// Oracle P built with `sanitize` (and, for notqmail, `lspawn_users`), its program and harness copied under
 /// `scratch` for qmaild (the program as `stem`).
-fn publish_p(sanitize: Sanitize, scratch: &Path, stem: &str) -> Result<PDriver, SetupError> {
-    let p = PDriver::build(sanitize)?;
+fn publish_p(
+    sanitize: Sanitize,
+    lspawn_users: bool,
+    scratch: &Path,
+    stem: &str,
+) -> Result<PDriver, SetupError> {
+    let p = PDriver::build(sanitize, lspawn_users)?;
     let prog = reachable_copy(p.program(), scratch, "bin", stem).map_err(SetupError::Publish)?;
     let harness = reachable_copy(p.harness(), scratch, "bin", "rcptcheck-harness")
         .map_err(SetupError::Publish)?;

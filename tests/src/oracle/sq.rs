@@ -1,5 +1,5 @@
 //! Oracles S and Q: qmail-smtpd and qmail-qmtpd built from a netqmail-1.06
-//! tree with the generated realrcptto patch, driven through real SMTP and
+//! or notqmail-1.09 tree with the generated realrcptto patch, driven through real SMTP and
 //! QMTP conversations on stdin/stdout.
 //!
 //! Decisions:
@@ -20,9 +20,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 
-use qmail_build::{CompileOptions, IdMap};
+use qmail_build::{CompileOptions, IdMap, Qmail};
 use qmail_patches::{realrcptto, Patch};
-use upstream_hashes::{SourceTree, NETQMAIL};
+use upstream_hashes::SourceTree;
 
 use super::c::cached_build;
 use crate::cc::{self, Sanitize};
@@ -101,25 +101,30 @@ const RECIPE: &[u8] = b"difftest-sq-2";
 
 impl SqBuild {
     /// Build (or reuse from the cache under the system temp dir) the
-    /// programs from the netqmail tree `src`, with the realrcptto patch
-    /// when `patched`.
-    pub fn build(src: &Path, patched: bool) -> Result<Self, SqError> {
+    /// programs from the qmail tree `src` (netqmail-1.06 or
+    /// notqmail-1.09, maybe with a third-party stack), with the realrcptto
+    /// patch when `patched`.
+    pub fn build(src: &SourceTree, patched: bool) -> Result<Self, SqError> {
         let dir = std::env::temp_dir().join("qmail-difftest-sq");
         Self::build_in(src, patched, &dir)
     }
 
     /// Like [`SqBuild::build`], with the build trees under `parent`.
-    pub fn build_in(src: &Path, patched: bool, parent: &Path) -> Result<Self, SqError> {
+    pub fn build_in(src: &SourceTree, patched: bool, parent: &Path) -> Result<Self, SqError> {
         std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+        let qmail = Qmail::of(src).map_err(|e| SqError::Build(e.to_string()))?;
         let patch: Option<Patch> = if patched {
-            Some(realrcptto::generate(&SourceTree::unverified(
-                &NETQMAIL, src,
-            ))?)
+            Some(realrcptto::generate(src)?)
         } else {
             None
         };
         let diff = patch.as_ref().map(|p| p.to_diff()).unwrap_or_default();
-        let key = cc::fnv_key(&[RECIPE, src.as_os_str().as_encoded_bytes(), diff.as_bytes()]);
+        let key = cc::fnv_key(&[
+            RECIPE,
+            src.release.full_name.as_bytes(),
+            src.root.as_os_str().as_encoded_bytes(),
+            diff.as_bytes(),
+        ]);
         let name = format!("{}-{key}", if patched { "patched" } else { "pristine" });
         let root = parent.join(&name);
         let stub_src = cc::driver_dir().join("qmail-queue-stub.c");
@@ -138,17 +143,13 @@ impl SqBuild {
             .prefix(&format!("{name}.tmp"))
             .tempdir_in(parent)
             .map_err(io("creating a build dir"))?;
-        let tree = qmail_patches::prepare_tree_with(
-            &SourceTree::unverified(&NETQMAIL, src),
-            patch.as_slice(),
-            tmp.path(),
-        )
-        .map_err(|e| SqError::Build(e.to_string()))?;
+        let tree = qmail_patches::prepare_tree_with(src, patch.as_slice(), tmp.path())
+            .map_err(|e| SqError::Build(e.to_string()))?;
         let opts = CompileOptions {
             targets: Some(vec!["qmail-smtpd".into(), "qmail-qmtpd".into()]),
             ..CompileOptions::new("/", IdMap::build_user())
         };
-        qmail_build::compile_netqmail_cwd_home(&tree, &opts)
+        qmail_build::compile_qmail_cwd_home(qmail, &tree, &opts)
             .map_err(|e| SqError::Build(e.to_string()))?;
         std::fs::write(tree.join(".built"), b"").map_err(io("marking the build"))?;
         let kept = tmp.keep();

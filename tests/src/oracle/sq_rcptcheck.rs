@@ -1,14 +1,14 @@
-//! Oracle S/rcptcheck: notqmail-1.09's qmail-smtpd with the
-//! smtpd-rcptcheck hook, running the RCPTCHECK program
-//! qmail-rcptcheck-realrcptto for each RCPT (the program from the
-//! rcptcheck patch; the core and its `realrcptto.o` rule are added as
-//! notqmail's realrcptto patch provides them, without its qmail-smtpd
-//! hooks, so that every refusal comes from the program).
+//! Oracle S/rcptcheck: a qmail-smtpd with an RCPTCHECK hook (notqmail's
+//! smtpd-rcptcheck patch, `git diff` of the notqmail branch
+//! `patches/notqmail/smtpd-rcptcheck`, given with `--with-patch`), running
+//! the RCPTCHECK program qmail-rcptcheck-realrcptto for each RCPT (the
+//! program from the rcptcheck patch; the core and its `realrcptto.o` rule
+//! are added as the realrcptto patch provides them, without its
+//! qmail-smtpd hooks, so that every refusal comes from the program).
 //!
-//! Set up when `QMAIL_SOURCE_NOTQMAIL` (the pristine tree) and
-//! `QMAIL_PATCH_SMTPD_RCPTCHECK` (the hook's diff, `git diff` of the
-//! notqmail branch `patches/notqmail/smtpd-rcptcheck`) are both set. Built
-//! with conf-qmail `.`, like S: qmail-smtpd's chdir keeps the working
+//! Set up when the tree S is built from (the third-party stack's) has the
+//! hook ([`has_hook`]: its qmail-smtpd.c reads `RCPTCHECK`). Built with
+//! conf-qmail `.`, like S: qmail-smtpd's chdir keeps the working
 //! directory, and the program reads `./control`, so each run picks its
 //! qmail home by cwd.
 //!
@@ -22,20 +22,33 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use qmail_patches::rcptcheck;
-use upstream_hashes::{Release, SourceTree, NETQMAIL};
+use qmail_build::{CompileOptions, IdMap, Qmail};
+use qmail_patches::{rcptcheck, Patch};
+use upstream_hashes::SourceTree;
 
 use super::sq::{ask_smtp_by, io, Reply, SmtpAnswer, SqError, SqOptions};
 use crate::cc;
 use crate::procenv;
 
-/// notqmail-1.09 until `upstream_hashes` has it (only the names are used).
-static NOTQMAIL: Release = Release {
-    name: "notqmail",
-    full_name: "notqmail-1.09",
-    marker_file: "qmail-local.c",
-    ..NETQMAIL
-};
+/// What the hook's qmail-smtpd.c contains: it reads the program's name
+/// from the environment.
+pub const HOOK_ANCHOR: &str = "env_get(\"RCPTCHECK\")";
+
+/// Does `tree`'s qmail-smtpd run an RCPTCHECK program (the
+/// smtpd-rcptcheck hook)? A tree without qmail-smtpd.c has no hook.
+pub fn has_hook(tree: &SourceTree) -> bool {
+    std::fs::read_to_string(tree.root.join("qmail-smtpd.c"))
+        .map(|t| t.contains(HOOK_ANCHOR))
+        .unwrap_or(false)
+}
+
+/// The rcptcheck patch for `tree`'s release.
+fn our_patch(tree: &SourceTree) -> Result<Patch, SqError> {
+    Ok(match tree.release.name {
+        "notqmail" => rcptcheck::generate_notqmail(tree)?,
+        _ => rcptcheck::generate(tree)?,
+    })
+}
 
 /// The built tree.
 #[derive(Debug, Clone)]
@@ -78,37 +91,33 @@ fn patch_p1(tree: &Path, diff: &[u8], what: &str) -> Result<(), SqError> {
 }
 
 impl RcptcheckBuild {
-    /// The trees named by the environment, if both are set.
-    pub fn from_env() -> Option<(PathBuf, PathBuf)> {
-        let get = |k| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        Some((
-            get("QMAIL_SOURCE_NOTQMAIL")?,
-            get("QMAIL_PATCH_SMTPD_RCPTCHECK")?,
-        ))
-    }
-
-    /// Build (or reuse, under the system temp dir) qmail-smtpd with the
-    /// hook `hook` and the program, from the notqmail tree `src`.
-    pub fn build(src: &Path, hook: &Path) -> Result<Self, SqError> {
+    /// Build (or reuse, under the system temp dir) qmail-smtpd and the
+    /// program from `src`, a qmail tree whose qmail-smtpd has the hook
+    /// ([`has_hook`]; refused otherwise).
+    pub fn build(src: &SourceTree) -> Result<Self, SqError> {
+        if !has_hook(src) {
+            return Err(SqError::Build(format!(
+                "{}: qmail-smtpd.c has no RCPTCHECK hook (no {HOOK_ANCHOR}); apply the smtpd-rcptcheck patch with --with-patch",
+                src.root.display()
+            )));
+        }
         let parent = std::env::temp_dir().join("qmail-difftest-rcptcheck");
         std::fs::create_dir_all(&parent).map_err(io("creating the build parent"))?;
-        let hook_diff = std::fs::read(hook).map_err(io(format!("reading {}", hook.display())))?;
-        let ours = rcptcheck::generate_notqmail(&SourceTree::unverified(&NOTQMAIL, src))?;
+        let smtpd_c = std::fs::read(src.root.join("qmail-smtpd.c"))
+            .map_err(io(format!("reading {}/qmail-smtpd.c", src.root.display())))?;
+        let ours = our_patch(src)?;
         let core_c = std::fs::read(cc::core_dir().join("realrcptto.c")).map_err(io("core"))?;
         let core_h = std::fs::read(cc::core_dir().join("realrcptto.h")).map_err(io("core"))?;
         let key = cc::fnv_key(&[
-            b"rcptcheck-1",
-            src.as_os_str().as_encoded_bytes(),
-            &hook_diff,
+            b"rcptcheck-2",
+            src.release.full_name.as_bytes(),
+            src.root.as_os_str().as_encoded_bytes(),
+            &smtpd_c,
             ours.to_diff().as_bytes(),
             &core_c,
             &core_h,
         ]);
-        let root = parent.join(format!("notqmail-rcptcheck-{key}"));
+        let root = parent.join(format!("{}-rcptcheck-{key}", src.release.full_name));
         if root.join(".built").is_file() {
             return Ok(RcptcheckBuild { tree: root });
         }
@@ -118,10 +127,9 @@ impl RcptcheckBuild {
             .map_err(io("creating a build dir"))?;
         let tree = tmp.path().join("t");
         run(
-            Command::new("cp").arg("-R").arg(src).arg(&tree),
-            "copying the notqmail tree",
+            Command::new("cp").arg("-R").arg(&src.root).arg(&tree),
+            "copying the qmail tree",
         )?;
-        patch_p1(&tree, &hook_diff, "the smtpd-rcptcheck hook")?;
         patch_p1(&tree, ours.to_diff().as_bytes(), "the rcptcheck patch")?;
         std::fs::write(tree.join("realrcptto.c"), &core_c).map_err(io("core"))?;
         std::fs::write(tree.join("realrcptto.h"), &core_h).map_err(io("core"))?;
@@ -131,13 +139,13 @@ impl RcptcheckBuild {
             "\nrealrcptto.o: \\\ncompile realrcptto.c realrcptto.h\n\t./compile realrcptto.c\n",
         );
         std::fs::write(&mkf, mk).map_err(io("writing the Makefile"))?;
-        std::fs::write(tree.join("conf-qmail"), ".\n").map_err(io("conf-qmail"))?;
-        run(
-            Command::new("make")
-                .args(["qmail-smtpd", "qmail-rcptcheck-realrcptto"])
-                .current_dir(&tree),
-            "make qmail-smtpd qmail-rcptcheck-realrcptto (notqmail)",
-        )?;
+        let qmail = Qmail::of(src).map_err(|e| SqError::Build(e.to_string()))?;
+        let opts = CompileOptions {
+            targets: Some(vec!["qmail-smtpd".into(), rcptcheck::PROGRAM.into()]),
+            ..CompileOptions::new("/", IdMap::build_user())
+        };
+        qmail_build::compile_qmail_cwd_home(qmail, &tree, &opts)
+            .map_err(|e| SqError::Build(format!("make qmail-smtpd {}: {e}", rcptcheck::PROGRAM)))?;
         std::fs::write(tree.join(".built"), b"").map_err(io("marking the build"))?;
         match std::fs::rename(&tree, &root) {
             Ok(()) => {}

@@ -11,8 +11,9 @@
 use super::{
     layout, Account, CdbState, ControlSet, ErrnoFault, Esc, Node, NodeKind, QmailFile, Scenario,
     DEFAULT_BREAK, EMPTY_HOME_PERCENT, EMPTY_HOME_USER, ERRNO_FAULT_PERCENT, GID_NOFILES,
-    GID_QMAIL, GID_USERS, OTHER_BREAK, OTHER_BREAK_PERCENT, ROOT_TOKEN, UID_ALIAS, UID_FIRST_USER,
-    UID_QMAILD, UID_QMAILL, UID_QMAILP, UID_QMAILQ, UID_QMAILR, UID_QMAILS,
+    GID_QMAIL, GID_USERS, LSPAWN_ACCOUNTS, LSPAWN_MISSING_PERCENT, OTHER_BREAK,
+    OTHER_BREAK_PERCENT, ROOT_TOKEN, UID_ALIAS, UID_FIRST_USER, UID_QMAILD, UID_QMAILL, UID_QMAILP,
+    UID_QMAILQ, UID_QMAILR, UID_QMAILS,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -429,6 +430,7 @@ pub fn generate(seed: u64, index: u64) -> Scenario {
     let errno_fault = errno_fault(seed, index, &g.passwd, &mut addrs);
     empty_home_account(seed, index, &mut g, &mut addrs);
     let conf_break = conf_break(seed, index, &mut addrs);
+    let lspawn_missing = lspawn_missing(seed, index, &mut g.passwd);
     let mut seen = std::collections::HashSet::new();
     addrs.retain(|a| seen.insert(a.clone()));
     let aliasempty = aliasempty(&mut g);
@@ -445,7 +447,22 @@ pub fn generate(seed: u64, index: u64) -> Scenario {
         addresses: addrs.into_iter().map(Esc).collect(),
         conf_break,
         errno_fault,
+        lspawn_missing,
     }
+}
+
+/// The qmail account left out (in [`LSPAWN_MISSING_PERCENT`] of the
+/// scenarios, each of [`LSPAWN_ACCOUNTS`] alike), from its own stream so
+/// that the rest of the scenario is the same without it; a user is taken
+/// out of `passwd` here, the group by [`Scenario::group_text`].
+fn lspawn_missing(seed: u64, index: u64, passwd: &mut Vec<Account>) -> Option<String> {
+    let mut lrng = side_stream(seed, 0x6c73_7061_776e_2d6d, index);
+    if lrng.gen_range(0..100) >= LSPAWN_MISSING_PERCENT {
+        return None;
+    }
+    let name = LSPAWN_ACCOUNTS[lrng.gen_range(0..LSPAWN_ACCOUNTS.len())];
+    passwd.retain(|a| a.name.0 != name.as_bytes());
+    Some(name.to_string())
 }
 
 // ------------------------------------------------------ control files

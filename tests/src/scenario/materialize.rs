@@ -197,10 +197,15 @@ impl Scenario {
         out
     }
 
-    /// The group file text.
+    /// The group file text (without `nofiles` when the scenario leaves
+    /// it out, [`Scenario::lspawn_missing`]).
     pub fn group_text(&self) -> Vec<u8> {
-        format!("root:x:0:\nqmail:x:{GID_QMAIL}:\nnofiles:x:{GID_NOFILES}:\nusers:x:{GID_USERS}:\n")
-            .into_bytes()
+        let nofiles = if self.lspawn_missing.as_deref() == Some("nofiles") {
+            String::new()
+        } else {
+            format!("nofiles:x:{GID_NOFILES}:\n")
+        };
+        format!("root:x:0:\nqmail:x:{GID_QMAIL}:\n{nofiles}users:x:{GID_USERS}:\n").into_bytes()
     }
 
     /// QMAILHOME of a world at `root`.

@@ -277,6 +277,13 @@ pub struct Scenario {
     /// given to R and C (compared R vs C only); `None` in most scenarios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno_fault: Option<ErrnoFault>,
+    /// One of [`LSPAWN_ACCOUNTS`] left out of the world (the passwd
+    /// entry, or the group `nofiles`), in [`LSPAWN_MISSING_PERCENT`] of
+    /// the scenarios: notqmail-1.09's qmail-lspawn then does not start and
+    /// every local delivery defers; netqmail-1.06 (ids compiled in) does
+    /// not notice. `None` in most scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lspawn_missing: Option<String>,
 }
 
 /// An injected system error (`tests/c/rrt-errno-shim.c`): both give the
@@ -313,6 +320,13 @@ impl ErrnoFault {
         }
     }
 }
+
+/// The accounts notqmail-1.09's qmail-lspawn looks up when it starts:
+/// the users qmailp and qmailq, the group nofiles.
+pub const LSPAWN_ACCOUNTS: [&str; 3] = ["qmailp", "qmailq", "nofiles"];
+
+/// How often (percent) a scenario leaves one of [`LSPAWN_ACCOUNTS`] out.
+pub const LSPAWN_MISSING_PERCENT: u32 = 3;
 
 /// How often (percent) a scenario has an [`ErrnoFault`].
 pub const ERRNO_FAULT_PERCENT: u32 = 5;
