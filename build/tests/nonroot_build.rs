@@ -167,6 +167,21 @@ fn nonroot_build(q: &common::Qmail, m8: &Path) {
         .patches
         .iter()
         .any(|p| p.file == "mess822-0.58-nonroot.patch"));
+    // the RCPTCHECK program and its page, from the rcptcheck patch
+    let rcptcheck_patch = format!("{}-rcptcheck.patch", q.release.full_name);
+    assert!(
+        m.patches.iter().any(|p| p.file == rcptcheck_patch),
+        "{rcptcheck_patch} not recorded"
+    );
+    for f in [
+        "/bin/qmail-rcptcheck-realrcptto",
+        "/man/man8/qmail-rcptcheck-realrcptto.8",
+    ] {
+        assert!(
+            m.files.iter().any(|e| e.path.ends_with(f)),
+            "{f} not installed"
+        );
+    }
     assert!(m
         .releases
         .iter()
@@ -182,6 +197,22 @@ fn nonroot_build(q: &common::Qmail, m8: &Path) {
     );
 
     std::fs::write(prefix.join("control/me"), "qtk.example\n").unwrap();
+    // the RCPTCHECK program runs: a 111 with its cause without RECIPIENT,
+    // exit 0 for a remote recipient
+    let rc = bin.join("qmail-rcptcheck-realrcptto");
+    let o = Command::new(&rc).env_clear().output().unwrap();
+    assert_eq!(o.status.code(), Some(111), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "qmail-rcptcheck-realrcptto: RECIPIENT not set\n"
+    );
+    let o = Command::new(&rc)
+        .env_clear()
+        .env("RECIPIENT", "someone@remote.example")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(o.stdout.is_empty());
     let mut child = Command::new(bin.join("qmail-smtpd"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

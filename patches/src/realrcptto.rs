@@ -99,8 +99,11 @@ int rrt_ok(r) int r;
         "if (!stralloc_0(&mailfrom)) die_nomem();\n",
         "  realrcptto_start();\n",
     )?;
-    ed.insert_after(
-        "if (!addrallowed()) { err_nogateway(); return; }\n",
+    // before the recipient is recorded, after the whole if/else of
+    // RELAYCLIENT and rcpthosts (a stack's RCPTCHECK hook may turn that
+    // else into a block: the check must still run for relay clients)
+    ed.insert_before(
+        "  if (!stralloc_cats(&rcptto,\"T\")) die_nomem();\n",
         "  if (!rrt_ok(realrcptto(addr.s,addr.len - 1))) { err_nombox(); return; }\n",
     )?;
     ed.insert_after(

@@ -18,7 +18,7 @@ use qmail_patches::{
 };
 use upstream_hashes::{SourceTree, MESS822, NETQMAIL};
 
-const RCPT_ANCHOR: &str = "if (!addrallowed()) { err_nogateway(); return; }\n";
+const RCPT_ANCHOR: &str = "  if (!stralloc_cats(&rcptto,\"T\")) die_nomem();\n";
 const FLAG99: &str = " flag99 = 0;\n";
 
 /// `anchors`, each followed by a filler line.
@@ -418,7 +418,7 @@ fn an_anchor_moved_by_the_stack_names_the_third_party_patch() {
         |t| {
             t.replacen(
                 RCPT_ANCHOR,
-                "if (!addrallowed()) { tls_nogateway(); return; }\n",
+                "  if (!stralloc_cats(&rcptto,\"T\")) tls_nomem();\n",
                 1,
             )
         },
@@ -442,8 +442,5 @@ fn an_anchor_moved_by_the_stack_names_the_third_party_patch() {
         }
         other => panic!("expected a stack anchor error, got {other}"),
     }
-    assert!(
-        msg.contains("addrallowed") && msg.contains("tls.patch"),
-        "{msg}"
-    );
+    assert!(msg.contains("rcptto") && msg.contains("tls.patch"), "{msg}");
 }

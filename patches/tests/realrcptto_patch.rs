@@ -87,12 +87,12 @@ fn anchor_error(content_change: impl Fn(&str) -> String, anchor: &str, count: us
     }
     let msg = err.to_string();
     assert!(
-        msg.contains("qmail-smtpd.c") && msg.contains("addrallowed"),
+        msg.contains("qmail-smtpd.c") && msg.contains("rcptto"),
         "{msg}"
     );
 }
 
-const RCPT_ANCHOR: &str = "if (!addrallowed()) { err_nogateway(); return; }\n";
+const RCPT_ANCHOR: &str = "  if (!stralloc_cats(&rcptto,\"T\")) die_nomem();\n";
 
 #[test]
 fn duplicated_anchor_is_an_error_naming_file_and_anchor() {
@@ -106,7 +106,13 @@ fn duplicated_anchor_is_an_error_naming_file_and_anchor() {
 #[test]
 fn missing_anchor_is_an_error_naming_file_and_anchor() {
     anchor_error(
-        |t| t.replacen(RCPT_ANCHOR, "if (!addrallowed()) err_nogateway();\n", 1),
+        |t| {
+            t.replacen(
+                RCPT_ANCHOR,
+                "  if (!stralloc_cats(&rcptto,\"T\")) die();\n",
+                1,
+            )
+        },
         RCPT_ANCHOR,
         0,
     );

@@ -14,7 +14,7 @@ use qmail_patches::{
 };
 use upstream_hashes::{SourceTree, NETQMAIL};
 
-const RCPT_ANCHOR: &str = "if (!addrallowed()) { err_nogateway(); return; }\n";
+const RCPT_ANCHOR: &str = "  if (!stralloc_cats(&rcptto,\"T\")) die_nomem();\n";
 
 const MAN_SMTPD: &str = ".TH qmail-smtpd 8\n.SH NAME\nqmail-smtpd\n.SH \"SEE ALSO\"\ntcp-env(1),\nqmail-control(5),\nqmail-inject(8),\nqmail-newmrh(8),\nqmail-queue(8)\n";
 const MAN_QMTPD: &str = ".TH qmail-qmtpd 8\n.SH NAME\nqmail-qmtpd\n.SH \"SEE ALSO\"\ntcp-env(1),\nqmail-control(5),\nqmail-queue(8)\n";
@@ -149,8 +149,8 @@ fn shifted_anchors_are_found_and_our_patch_applies_after_theirs() {
     let smtpd = std::fs::read_to_string(tree.join("qmail-smtpd.c")).unwrap();
     let hook = smtpd.find("realrcptto(addr.s,addr.len - 1)").unwrap();
     assert!(
-        smtpd.find(RCPT_ANCHOR).unwrap() < hook,
-        "hook after the check"
+        hook < smtpd.find(RCPT_ANCHOR).unwrap(),
+        "hook before the recipient is recorded"
     );
     assert!(smtpd.contains("tls_on"));
 }
@@ -175,9 +175,34 @@ fn expect_stack_anchor(err: PatchError, by: &str, count: usize) {
         }
         other => panic!("expected a stack anchor error, got {other}"),
     }
-    for part in ["realrcptto", "qmail-smtpd.c", "addrallowed", by, "guessed"] {
+    for part in ["realrcptto", "qmail-smtpd.c", "rcptto", by, "guessed"] {
         assert!(msg.contains(part), "{part:?} missing from: {msg}");
     }
+}
+
+#[test]
+fn the_check_follows_a_relayclient_else_turned_into_a_block() {
+    // smtpd-rcptcheck turns the `else` of RELAYCLIENT into a block with
+    // its own check: ours must stay outside it, so that relay clients'
+    // recipients are checked too (spec/realrcptto.md, kept item 6)
+    let fx = Fixture::new();
+    let block = "  else {\n    if (!addrallowed()) { err_nogateway(); return; }\n    if (!addrvalid()) { err_badrcpt(); return; }\n  }\n";
+    let rc = fx.third_party("rcptcheck.patch", "qmail-smtpd.c", |t| {
+        t.replacen(RCPT_ANCHOR, &format!("{block}{RCPT_ANCHOR}"), 1)
+    });
+    let stack = fx.stack(&[&rc]);
+    let (_, ours) = fx.generate(&stack).unwrap();
+    let tree = fx.dir.path().join("final");
+    std::fs::create_dir(&tree).unwrap();
+    common::copy_tree(&fx.pristine.root, &tree);
+    let theirs = String::from_utf8(stack[0].bytes.clone()).unwrap();
+    common::apply_ok(&tree, &theirs, false, "the third-party patch");
+    common::apply_ok(&tree, &ours[0].to_diff(), false, "realrcptto on the stack");
+    let smtpd = std::fs::read_to_string(tree.join("qmail-smtpd.c")).unwrap();
+    let want = format!(
+        "{block}  if (!rrt_ok(realrcptto(addr.s,addr.len - 1))) {{ err_nombox(); return; }}\n{RCPT_ANCHOR}"
+    );
+    assert!(smtpd.contains(&want), "{smtpd}");
 }
 
 #[test]
@@ -195,7 +220,11 @@ fn an_anchor_duplicated_by_a_third_party_patch_names_that_patch() {
 fn an_anchor_removed_by_a_third_party_patch_names_that_patch() {
     let fx = Fixture::new();
     let gone = fx.third_party("auth.patch", "qmail-smtpd.c", |t| {
-        t.replacen(RCPT_ANCHOR, "if (!addrallowed()) err_nogateway();\n", 1)
+        t.replacen(
+            RCPT_ANCHOR,
+            "  if (!stralloc_cats(&rcptto,\"T\")) die();\n",
+            1,
+        )
     });
     let err = fx.generate(&fx.stack(&[&gone])).unwrap_err();
     expect_stack_anchor(err, "auth.patch", 0);

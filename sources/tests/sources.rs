@@ -292,7 +292,7 @@ fn real_upstream_trees_are_recognised() {
         ("notqmail", "QMAIL_SOURCE_NOTQMAIL"),
     ] {
         let Some(dir) = std::env::var_os(var) else {
-            if std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1") {
+            if upstream_hashes::source_required(var) {
                 panic!("{var} is not set and QMAIL_REQUIRE_UPSTREAM=1");
             }
             println!("SKIPPED: {var} is not set; not checking the real {name} tree");

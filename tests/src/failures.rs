@@ -12,10 +12,19 @@ use crate::report::{write_atomic, Failure, Report};
 use crate::scenario::{self, Scenario};
 use crate::scratch::world_dir;
 use std::path::{Path, PathBuf};
+use upstream_hashes::SourceTree;
 
 /// The command that replays a failure directory.
-pub fn replay_command(dir: &Path, stack: Option<&Stack>) -> String {
+pub fn replay_command(dir: &Path, qmail: Option<&SourceTree>, stack: Option<&Stack>) -> String {
     let mut cmd = format!("cargo xtask test --replay {}", dir.display());
+    // a notqmail run is replayed on notqmail (netqmail is the default)
+    if let Some(q) = qmail.filter(|q| q.release.name != "netqmail") {
+        cmd.push_str(&format!(
+            " --source {}={}",
+            q.release.name,
+            q.root.display()
+        ));
+    }
     for p in stack.iter().flat_map(|s| &s.patches) {
         match p.strip {
             1 => cmd.push_str(&format!(" --with-patch {}", p.path.display())),
@@ -56,7 +65,7 @@ pub(crate) fn record_failure(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     keep.save(&dir.join(scenario::layout::SCENARIO_JSON))?;
-    let cmd = replay_command(&dir, opts.stack.as_ref());
+    let cmd = replay_command(&dir, opts.qmail.as_ref(), opts.stack.as_ref());
     let text = format!(
         "pair: {}\nscenario: seed {} index {}\naddress: {}\nleft:  {}\nright: {}\nshrunk to this address: {}\n\nreplay:\n  {cmd}\n",
         d.pair,

@@ -99,7 +99,11 @@ pub fn replay(dir: &Path, opts: &RunOptions) -> Result<Report, RunError> {
     let _ = std::fs::remove_dir_all(o.out_dir.join("failures"));
     for f in &mut report.failures {
         f.dir = None;
-        f.replay = Some(replay_command(dir, opts.stack.as_ref()));
+        f.replay = Some(replay_command(
+            dir,
+            opts.qmail.as_ref(),
+            opts.stack.as_ref(),
+        ));
     }
     report.write(&o.out_dir)?;
     Ok(report)

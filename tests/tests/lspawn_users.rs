@@ -22,12 +22,18 @@ fn world(missing: &str) -> (World, CheckOptions) {
     let mut w = World::new();
     w.user("joe", 1001);
     w.dotqmail("joe", ".qmail-foo");
-    for (name, uid) in [("qmailp", 41004), ("qmailq", 41005)] {
-        if name != missing {
-            w.pw(name, uid, "/var/qmail");
-        }
-    }
     let mut o = w.opts();
+    // World's passwd file has qmailp and qmailq; this one may leave one out
+    let all = std::fs::read_to_string(w.passwd_file()).unwrap();
+    let passwd = w.root().join("passwd-lspawn");
+    let kept: String = all
+        .lines()
+        .filter(|l| missing.is_empty() || !l.starts_with(&format!("{missing}:")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(kept.contains("joe:"));
+    write(&passwd, kept);
+    o.passwd = Some(passwd);
     let group = w.root().join("group-lspawn");
     let nofiles = if missing == "nofiles" {
         ""

@@ -175,6 +175,26 @@ pub fn release(name: &str) -> Option<&'static Release> {
     RELEASES.iter().find(|r| r.name == name)
 }
 
+/// Whether a test that needs the tree or file named by the environment
+/// variable `var` must fail, rather than print `SKIPPED:`, when `var` is
+/// not set: only with `QMAIL_REQUIRE_UPSTREAM=1`, and only for the trees
+/// the run proves. A run proves one qmail (`cargo xtask test` passes one):
+/// netqmail-1.06 (`QMAIL_SOURCE_NETQMAIL`) unless `QMAIL_SOURCE_NOTQMAIL`
+/// is given, and always mess822 (`QMAIL_SOURCE_MESS822`). A notqmail tree
+/// is required only where it is given, so never missing, and a
+/// third-party patch file (`QMAIL_PATCH_*`) is never required.
+pub fn source_required(var: &str) -> bool {
+    if std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() != Ok("1") {
+        return false;
+    }
+    let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+    match var {
+        "QMAIL_SOURCE_NETQMAIL" => !set("QMAIL_SOURCE_NOTQMAIL"),
+        "QMAIL_SOURCE_MESS822" => true,
+        _ => false,
+    }
+}
+
 /// Where a [`SourceTree`] came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provenance {

@@ -7,7 +7,7 @@ fn source(var: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
         Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
         _ => {
-            if std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1") {
+            if upstream_hashes::source_required(var) {
                 panic!("{var} is not set and QMAIL_REQUIRE_UPSTREAM=1");
             }
             println!("SKIPPED: {var} is not set (directory of the unpacked upstream tree)");

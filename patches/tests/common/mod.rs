@@ -11,13 +11,13 @@ use qmail_patches::Patch;
 /// The tree named by `var` (`QMAIL_SOURCE_NETQMAIL`, `QMAIL_SOURCE_NOTQMAIL`,
 /// `QMAIL_SOURCE_MESS822`),
 /// or `None` after printing `SKIPPED: test: …` when it is not set. Fails the
-/// test instead when `QMAIL_REQUIRE_UPSTREAM=1`.
+/// test instead when the run requires it ([`upstream_hashes::source_required`]).
 pub fn upstream_or_skip(test: &str, var: &str) -> Option<PathBuf> {
     match std::env::var_os(var).filter(|v| !v.is_empty()) {
         Some(p) => Some(PathBuf::from(p)),
         None => {
             assert!(
-                std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() != Ok("1"),
+                !upstream_hashes::source_required(var),
                 "{test}: QMAIL_REQUIRE_UPSTREAM=1 but {var} is not set"
             );
             println!("SKIPPED: {test}: upstream sources absent ({var} not set)");

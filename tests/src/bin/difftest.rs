@@ -214,7 +214,7 @@ fn main() -> ExitCode {
                         "{}: scenario {index} of seed {seed} ({} addresses); replay: {}",
                         dir.display(),
                         sc.addresses.len(),
-                        replay_command(&dir, None)
+                        replay_command(&dir, None, None)
                     );
                     ExitCode::SUCCESS
                 }

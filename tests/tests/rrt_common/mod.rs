@@ -168,11 +168,21 @@ impl World {
         c.finish().unwrap();
     }
 
+    /// The passwd file (and the group file next to it), with the qmail
+    /// accounts notqmail's qmail-lspawn looks up when it starts (qmailp,
+    /// qmailq, the group nofiles) after the world's own entries: without
+    /// them notqmail's patched programs accept every local recipient.
     pub fn passwd_file(&self) -> PathBuf {
         let p = self.root().join("passwd");
-        write(&p, self.passwd.join("\n") + "\n");
+        let mut lines = self.passwd.clone();
+        for (name, uid) in [("qmailp", 41004), ("qmailq", 41005)] {
+            if !lines.iter().any(|l| l.starts_with(&format!("{name}:"))) {
+                lines.push(format!("{name}:x:{uid}:41100:{name}:/nonexistent:/bin/sh"));
+            }
+        }
+        write(&p, lines.join("\n") + "\n");
         let g = self.root().join("group");
-        write(&g, "nogroup:x:65534:\n");
+        write(&g, "nogroup:x:65534:\nnofiles:x:41101:\n");
         p
     }
 
