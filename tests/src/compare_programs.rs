@@ -180,6 +180,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let opts = RunOptions {
             stack: None,
+            release: None,
             seed: 7,
             scenarios: 0,
             out_dir: out.path().to_path_buf(),

@@ -11,11 +11,18 @@ use crate::oracle::setup::Oracles;
 use crate::report::{write_atomic, Failure, Report};
 use crate::scenario::{self, Scenario};
 use crate::scratch::world_dir;
+use qmail_resolver::QmailRelease;
 use std::path::{Path, PathBuf};
 use upstream_hashes::SourceTree;
 
-/// The command that replays a failure directory.
-pub fn replay_command(dir: &Path, qmail: Option<&SourceTree>, stack: Option<&Stack>) -> String {
+/// The command that replays a failure directory: on the same qmail tree
+/// and stack, and, without a tree, modelling the same `release`.
+pub fn replay_command(
+    dir: &Path,
+    qmail: Option<&SourceTree>,
+    stack: Option<&Stack>,
+    release: QmailRelease,
+) -> String {
     let mut cmd = format!("cargo xtask test --replay {}", dir.display());
     // a notqmail run is replayed on notqmail (netqmail is the default)
     if let Some(q) = qmail.filter(|q| q.release.name != "netqmail") {
@@ -24,6 +31,8 @@ pub fn replay_command(dir: &Path, qmail: Option<&SourceTree>, stack: Option<&Sta
             q.release.name,
             q.root.display()
         ));
+    } else if qmail.is_none() && release != QmailRelease::default() {
+        cmd.push_str(&format!(" --release {release}"));
     }
     for p in stack.iter().flat_map(|s| &s.patches) {
         match p.strip {
@@ -65,7 +74,12 @@ pub(crate) fn record_failure(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     keep.save(&dir.join(scenario::layout::SCENARIO_JSON))?;
-    let cmd = replay_command(&dir, opts.qmail.as_ref(), opts.stack.as_ref());
+    let cmd = replay_command(
+        &dir,
+        opts.qmail.as_ref(),
+        opts.stack.as_ref(),
+        opts.resolver_release(),
+    );
     let text = format!(
         "pair: {}\nscenario: seed {} index {}\naddress: {}\nleft:  {}\nright: {}\nshrunk to this address: {}\n\nreplay:\n  {cmd}\n",
         d.pair,

@@ -56,6 +56,10 @@ pub struct RunOptions {
     /// The third-party stack (`--with-patch`, on the qmail tree) S, Q and
     /// L are built on, if any; G stays pristine.
     pub stack: Option<Stack>,
+    /// The release R, C and P model when no qmail tree is given
+    /// (`difftest run --release`); `None` is netqmail-1.06. With a tree,
+    /// the tree's release is modelled and this must name the same one.
+    pub release: Option<QmailRelease>,
     /// Fail instead of skipping tiers that need the sources.
     pub require_upstream: bool,
     /// Show a progress bar (only if stderr is a terminal).
@@ -89,12 +93,13 @@ impl RunOptions {
         })
     }
 
-    /// The release R models: that of the qmail tree, netqmail-1.06 when
-    /// there is none.
+    /// The release R models: that of the qmail tree, else the one asked
+    /// for (`release`), else netqmail-1.06.
     pub fn resolver_release(&self) -> QmailRelease {
         self.qmail
             .as_ref()
             .and_then(|q| q.release.full_name.parse().ok())
+            .or(self.release)
             .unwrap_or_default()
     }
 

@@ -103,6 +103,7 @@ pub fn replay(dir: &Path, opts: &RunOptions) -> Result<Report, RunError> {
             dir,
             opts.qmail.as_ref(),
             opts.stack.as_ref(),
+            opts.resolver_release(),
         ));
     }
     report.write(&o.out_dir)?;

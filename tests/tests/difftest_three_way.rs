@@ -17,6 +17,7 @@ fn opts(out: &Path, scenarios: u64, qmail: Option<upstream_hashes::SourceTree>) 
         out_dir: out.to_path_buf(),
         exe: PathBuf::from(env!("CARGO_BIN_EXE_difftest")),
         qmail,
+        release: None,
         require_upstream: false,
         progress: false,
         require_coverage: scenarios >= 100,
@@ -69,6 +70,35 @@ fn r_and_c_agree_on_generated_scenarios() {
         r.skipped.iter().any(|s| s.starts_with("G ")),
         "the G tier must say it was skipped"
     );
+}
+
+#[test]
+fn r_c_and_p_agree_modelling_notqmail_without_a_tree() {
+    // the notqmail side of the C core and of the RCPTCHECK program
+    // (qmail-lspawn's run-time users), proven without any qmail tree
+    let out = tempfile::tempdir().unwrap();
+    let o = RunOptions {
+        release: Some(qmail_resolver::QmailRelease::Notqmail109),
+        ..opts(out.path(), 150, None)
+    };
+    let r = runner::run(&o).unwrap();
+    assert_eq!(r.release, "notqmail-1.09");
+    let (rc, rp) = (&r.pairs["R-C"], &r.pairs["R-P"]);
+    assert!(rc.compared >= 150 * 20, "too few R-C: {}", rc.compared);
+    assert_eq!(rp.compared, rc.compared);
+    assert_eq!(r.failed, 0, "{:#?}", r.failures);
+    // some worlds lack qmailp, qmailq or nofiles: R defers their local
+    // deliveries as qmail-lspawn would, and C and P still agree with R
+    assert!(
+        r.lspawn_missing_scenarios > 0,
+        "no scenario without the qmail-lspawn users"
+    );
+    assert!(
+        r.lspawn_defers > 0,
+        "R never deferred for a missing qmail-lspawn user"
+    );
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("notqmail-1.09"), "{md}");
 }
 
 #[test]

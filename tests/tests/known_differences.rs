@@ -16,6 +16,7 @@ use std::path::PathBuf;
 fn opts(out: &std::path::Path, qmail: Option<upstream_hashes::SourceTree>) -> RunOptions {
     RunOptions {
         stack: None,
+        release: None,
         seed: 0,
         scenarios: 0,
         out_dir: out.to_path_buf(),

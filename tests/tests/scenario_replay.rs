@@ -63,6 +63,7 @@ fn listing(dir: &Path) -> Vec<PathBuf> {
 fn opts(out: &Path) -> RunOptions {
     RunOptions {
         stack: None,
+        release: None,
         seed: 1,
         scenarios: 1,
         out_dir: out.to_path_buf(),

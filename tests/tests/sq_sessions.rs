@@ -347,6 +347,7 @@ fn sq_session_disagreement_is_reported_needs_tls_or_auth_stack() {
         out_dir: out.path().join("run"),
         exe: PathBuf::from(env!("CARGO_BIN_EXE_difftest")),
         qmail: Some(src),
+        release: None,
         require_upstream: false,
         progress: false,
         require_coverage: false,

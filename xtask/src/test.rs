@@ -69,6 +69,52 @@ pub struct TestArgs {
     /// Skip `cargo test --workspace` (run only the differential tiers).
     #[arg(long)]
     no_cargo_test: bool,
+    /// The release R, C and P model when no qmail tree is given. Without
+    /// it such a run proves netqmail-1.06 and then, in a second, shorter
+    /// run (a quarter of the scenarios), notqmail-1.09; with a tree, the
+    /// tree's release only.
+    #[arg(long, value_parser = ["netqmail-1.06", "notqmail-1.09"])]
+    release: Option<String>,
+}
+
+/// One differential run: the release modelled without a tree (`None`:
+/// the tree's, or netqmail-1.06), how many scenarios (`None`: the
+/// default) and where its report goes (`None`: target/difftest).
+struct DifftestRun {
+    release: Option<String>,
+    scenarios: Option<u64>,
+    out: Option<PathBuf>,
+}
+
+/// The differential runs of `args`: one, and without a qmail tree a
+/// second one modelling notqmail-1.09 (unless `--release` or `--replay`
+/// chose).
+fn difftest_runs(args: &TestArgs, root: &std::path::Path, trees: &Trees) -> Vec<DifftestRun> {
+    let mut runs = vec![DifftestRun {
+        release: args.release.clone(),
+        scenarios: args.scenarios,
+        out: None,
+    }];
+    if trees.qmail.is_none() && args.release.is_none() && args.replay.is_none() {
+        let n = args.scenarios.unwrap_or(CI_SCENARIOS);
+        runs.push(DifftestRun {
+            release: Some(NOTQMAIL.full_name.to_string()),
+            scenarios: Some((n / 4).max(1)),
+            out: Some(root.join("target/difftest").join(NOTQMAIL.full_name)),
+        });
+    }
+    runs
+}
+
+/// Runs one difftest command: its summary line, or one failure when it
+/// printed none or failed without counting a failure.
+fn difftest_step(c: &mut Command) -> Result<(u64, u64)> {
+    let (lines, ok) = run_echo(c)?;
+    Ok(match lines.iter().rev().find_map(|l| parse_summary(l)) {
+        Some((p, f)) if !ok && f == 0 => (p, 1),
+        Some(pf) => pf,
+        None => (0, 1),
+    })
 }
 
 /// `N passed, M failed` → (N, M).
@@ -169,7 +215,12 @@ fn find_trees(args: &TestArgs, root: &std::path::Path) -> Trees {
 
 /// Step 3: the `difftest` command line (a run, or the replay of one
 /// saved failure).
-fn difftest_command(args: &TestArgs, root: &std::path::Path, trees: &Trees) -> Command {
+fn difftest_command(
+    args: &TestArgs,
+    run: &DifftestRun,
+    root: &std::path::Path,
+    trees: &Trees,
+) -> Command {
     let mut c = Command::new(cargo());
     c.current_dir(root).args([
         "run",
@@ -187,15 +238,19 @@ fn difftest_command(args: &TestArgs, root: &std::path::Path, trees: &Trees) -> C
         }
         None => {
             let g = trees.qmail.as_ref().map(|q| q.release.full_name);
-            let n = args.scenarios.unwrap_or(if g.is_some() {
+            let n = run.scenarios.unwrap_or(if g.is_some() {
                 FULL_SCENARIOS
             } else {
                 CI_SCENARIOS
             });
             println!(
-                "== difftest: seed {}, {n} scenarios, oracles R, C, P{}",
+                "== difftest: seed {}, {n} scenarios, oracles R, C, P{}{}",
                 args.seed,
                 g.map(|g| format!(", G (pristine {g}), S, Q, L"))
+                    .unwrap_or_default(),
+                run.release
+                    .as_ref()
+                    .map(|r| format!(", modelling {r}"))
                     .unwrap_or_default()
             );
             c.arg("run")
@@ -207,6 +262,12 @@ fn difftest_command(args: &TestArgs, root: &std::path::Path, trees: &Trees) -> C
     }
     if args.require_upstream {
         c.arg("--require-upstream");
+    }
+    if let Some(r) = &run.release {
+        c.arg("--release").arg(r);
+    }
+    if let Some(o) = &run.out {
+        c.arg("--out").arg(o);
     }
     for p in &args.stack.with_patch {
         c.arg("--with-patch").arg(p);
@@ -312,18 +373,12 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         failed += f;
     }
 
-    let mut c = difftest_command(&args, &root, &trees);
-    envs(&mut c);
-    let (lines, ok) = run_echo(&mut c)?;
-    match lines.iter().rev().find_map(|l| parse_summary(l)) {
-        Some((p, f)) => {
-            passed += p;
-            failed += f;
-            if !ok && f == 0 {
-                failed += 1;
-            }
-        }
-        None => failed += 1,
+    for run in difftest_runs(&args, &root, &trees) {
+        let mut c = difftest_command(&args, &run, &root, &trees);
+        envs(&mut c);
+        let (p, f) = difftest_step(&mut c)?;
+        passed += p;
+        failed += f;
     }
 
     println!("{passed} passed, {failed} failed");

@@ -39,6 +39,12 @@ struct Common {
     /// level). G stays pristine.
     #[arg(long = "with-patch", value_name = "[pN:]FILE")]
     with_patch: Vec<String>,
+    /// The release R, C and P model when no qmail tree is given
+    /// (netqmail-1.06 by default): `notqmail-1.09` proves the notqmail
+    /// side of the C core and of the RCPTCHECK program (qmail-lspawn's
+    /// run-time users) without a tree. With a tree, only its own release.
+    #[arg(long, value_name = "RELEASE")]
+    release: Option<qmail_resolver::QmailRelease>,
     /// Fail instead of skipping the tiers that need upstream sources.
     #[arg(long)]
     require_upstream: bool,
@@ -109,6 +115,15 @@ fn options(c: &Common, seed: u64, scenarios: u64) -> Result<RunOptions, String> 
         c.require_upstream || std::env::var("QMAIL_REQUIRE_UPSTREAM").as_deref() == Ok("1");
     let out_dir = c.out.clone().unwrap_or_else(default_out_dir);
     let qmail = qmail_tree(c)?;
+    if let (Some(q), Some(r)) = (&qmail, c.release) {
+        if q.release.full_name != r.name() {
+            return Err(format!(
+                "--release {r} does not match the qmail tree given ({} at {}): with a tree, the tree's release is modelled",
+                q.release.full_name,
+                q.root.display()
+            ));
+        }
+    }
     let stack = stack(c, qmail.as_ref(), &out_dir)?;
     Ok(RunOptions {
         seed,
@@ -117,6 +132,7 @@ fn options(c: &Common, seed: u64, scenarios: u64) -> Result<RunOptions, String> 
         exe,
         qmail,
         stack,
+        release: c.release,
         require_upstream: require,
         progress: !c.no_progress,
         require_coverage: scenarios >= 100,
@@ -214,7 +230,7 @@ fn main() -> ExitCode {
                         "{}: scenario {index} of seed {seed} ({} addresses); replay: {}",
                         dir.display(),
                         sc.addresses.len(),
-                        replay_command(&dir, None, None)
+                        replay_command(&dir, None, None, Default::default())
                     );
                     ExitCode::SUCCESS
                 }
