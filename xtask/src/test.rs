@@ -393,6 +393,53 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
 mod tests {
     use super::*;
 
+    fn args(argv: &[&str]) -> TestArgs {
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            t: TestArgs,
+        }
+        <P as clap::Parser>::parse_from(std::iter::once("test").chain(argv.iter().copied())).t
+    }
+
+    fn no_trees() -> Trees {
+        Trees {
+            qmail: None,
+            mess822: None,
+            stacked: None,
+        }
+    }
+
+    #[test]
+    fn without_a_tree_both_releases_are_proven() {
+        let root = std::path::Path::new("/w");
+        let runs = difftest_runs(&args(&[]), root, &no_trees());
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].release, None);
+        assert_eq!(runs[1].release.as_deref(), Some("notqmail-1.09"));
+        assert_eq!(runs[1].scenarios, Some(CI_SCENARIOS / 4));
+        assert_eq!(
+            runs[1].out.as_deref(),
+            Some(std::path::Path::new("/w/target/difftest/notqmail-1.09"))
+        );
+        let runs = difftest_runs(&args(&["--scenarios", "40"]), root, &no_trees());
+        assert_eq!(runs[1].scenarios, Some(10));
+        // --release (or --replay) chooses: one run
+        let runs = difftest_runs(&args(&["--release", "notqmail-1.09"]), root, &no_trees());
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].release.as_deref(), Some("notqmail-1.09"));
+        assert_eq!(
+            difftest_runs(&args(&["--replay", "/f"]), root, &no_trees()).len(),
+            1
+        );
+        // a tree proves its own release only
+        let trees = Trees {
+            qmail: Some(SourceTree::unverified(&NETQMAIL, "/src/netqmail-1.06")),
+            ..no_trees()
+        };
+        assert_eq!(difftest_runs(&args(&[]), root, &trees).len(), 1);
+    }
+
     #[test]
     fn parses_the_summary_lines() {
         assert_eq!(parse_summary("12 passed, 3 failed"), Some((12, 3)));
