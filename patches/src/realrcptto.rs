@@ -163,9 +163,29 @@ fn qmtpd(src: &SourceTree, layout: &QmailLayout) -> Result<FileChange, PatchErro
 /// The `.SH "SEE ALSO"` line: the new section goes just before it.
 const SEE_ALSO: &str = "\n.SH \"SEE ALSO\"\n";
 
+/// The last case of the man page's list of acceptances, and what it
+/// becomes for a release whose qmail-lspawn looks its users up at start.
+const MAN_EMPTY_LOCAL: &str = "and for an empty local part, which qmail discards.\n";
+const MAN_LSPAWN_USERS: &str = "when one of the users
+.B qmailp
+and
+.B qmailq
+or the group
+.BR nofiles ,
+which
+.B qmail-lspawn
+looks up when it starts, is missing
+(every local delivery is then put off);
+and for an empty local part, which qmail discards.
+";
+
 fn smtpd_man(src: &SourceTree) -> Result<FileChange, PatchError> {
+    let mut text = MAN_SMTPD.to_string();
+    if layout("realrcptto", src.release)?.lspawn_users {
+        text = text.replace(MAN_EMPTY_LOCAL, MAN_LSPAWN_USERS);
+    }
     let mut ed = src.edit("qmail-smtpd.8")?;
-    ed.insert_before(SEE_ALSO, MAN_SMTPD.trim_end_matches('\n'))?;
+    ed.insert_before(SEE_ALSO, text.trim_end_matches('\n'))?;
     ed.insert_after("\nqmail-control(5),\n", "dot-qmail(5),\nqmail-users(5),\n")?;
     ed.insert_after("\nqmail-newmrh(8),\n", "qmail-newu(8),\n")?;
     Ok(ed.finish())

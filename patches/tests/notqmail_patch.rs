@@ -212,6 +212,27 @@ fn notqmail_differences_from_netqmail_are_the_files_list_and_users_header() {
     }
 }
 
+#[test]
+fn notqmail_checks_the_users_its_qmail_lspawn_looks_up_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = stand_in(tmp.path(), "pristine", |_, t| t);
+    let rrt = realrcptto::generate(&tree).unwrap();
+    for file in ["qmail-smtpd.c", "qmail-qmtpd.c"] {
+        assert!(
+            new_text(&rrt, file)
+                .contains("realrcptto_lspawn_users(auto_userp,auto_userq,auto_groupn)"),
+            "{file}"
+        );
+    }
+    let said = "looks up when it starts, is missing\n(every local delivery is then put off);";
+    assert!(new_text(&rrt, "qmail-smtpd.8").contains(said));
+    // netqmail's qmail-lspawn has them compiled in: its page does not say it
+    let as_netqmail = SourceTree::unverified(&NETQMAIL, &tree.root);
+    let pages = realrcptto::man_pages(&as_netqmail).unwrap();
+    let page = &pages[0].new;
+    assert!(page.contains("MAILBOX CHECK") && !page.contains(said));
+}
+
 /// Generating from a stand-in tree whose `file` has `anchor` removed
 /// fails naming the patch, the file, the anchor and notqmail-1.09.
 fn assert_missing_anchor(patch: &str, file: &'static str, anchor: &str) {
