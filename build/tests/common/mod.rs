@@ -104,12 +104,9 @@ pub fn options_for(
         destdir: None,
         cc: "cc".into(),
         cflags: None,
-        // notqmail: every patch of the series that is for it (none until
-        // its generators exist); netqmail: mess822's only, as always.
-        patches: match release.name {
-            "notqmail" => qmail_patches::select(&[]).unwrap(),
-            _ => qmail_patches::select(&["errno".into(), "nonroot".into()]).unwrap(),
-        },
+        // every patch of the series (the build takes those for the
+        // release it builds), as `cargo xtask build` does by default
+        patches: qmail_patches::select(&[]).unwrap(),
         stack: Vec::new(),
         ids: IdMap::build_user(),
         ids_source: "build-user".into(),
