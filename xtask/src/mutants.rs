@@ -168,6 +168,9 @@ fn run_package(root: &Path, package: &str, in_diff: Option<&Path>) -> Result<Tal
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("{}", outcomes.display())),
     }
+    // cargo-mutants creates `mutants.out` but not its parent (a fresh clone
+    // has no target/mutants yet)
+    std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root)
         .args([
