@@ -28,7 +28,7 @@
 //!    forwarding result: `D…` is permanent, anything else temporary, and
 //!    an empty string (a NUL first) is success. netqmail reports exit 82
 //!    as `Zqq temporary problem (#4.3.0)`. Modelled by
-//!    [`crate::dotqmail::queue_result`].
+//!    `dotqmail::queue_result` (a module above this one).
 //!
 //! Not modelled, because the verdict and outcome are the same: qmail-local's
 //! maildir `tmp/` file creation (netqmail `stat`s the name and sleeps 2 s
