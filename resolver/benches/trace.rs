@@ -6,7 +6,8 @@
 //! `-default` files) the real qtraceaddr binary (this profile's build)
 //! traces 24,000 addresses read with `--stdin`, output to /dev/null. It
 //! prints, next to the library's figures for the same addresses and
-//! options (stage P on, as qtraceaddr runs it):
+//! options (stage P on and a filesystem snapshot per run, as qtraceaddr
+//! runs it; and without the snapshot):
 //!
 //! The child gets a small environment (PATH, HOME, LANG, TERM, USER, SHELL
 //! and the four it needs), not cargo's: nss_wrapper reads its variables
@@ -34,7 +35,7 @@ mod world;
 use measure::{allocs, thread_cpu};
 
 use qmail_resolver::report::format_trace_into;
-use qmail_resolver::{Config, Controls, ResolveOptions, Resolver, UsersDb};
+use qmail_resolver::{Config, ResolveOptions, Resolver};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -50,27 +51,29 @@ fn median(mut v: Vec<f64>) -> (f64, f64) {
 
 /// The library on the same world and addresses: (best, median)
 /// addresses per CPU second and allocations per address, resolving only
-/// and resolving plus formatting the text block.
+/// and resolving plus formatting the text block, with a fresh filesystem
+/// snapshot for each sample (one run of qtraceaddr), and resolving without
+/// the snapshot (every probe a system call, the library's default).
 fn library(w: &world::World, addrs: &[Vec<u8>]) {
-    let controls = Controls::load(&w.qmail).unwrap();
-    let users = UsersDb::load(&w.qmail.join("users/cdb")).unwrap();
-    let r = Resolver::from_parts(
-        Config::with_home(&w.qmail),
-        controls,
-        users,
-        w.passwd.clone(),
-    );
     let opts = ResolveOptions {
         instructions: true,
         ..Default::default()
     };
-    for (label, format) in [("resolve", false), ("resolve+format", true)] {
+    let variants = [
+        ("resolve", false, true),
+        ("resolve+format", true, true),
+        ("no snapshot", false, false),
+    ];
+    for (label, format, snapshot) in variants {
         let mut rates = Vec::new();
-        let a0 = allocs();
+        let mut allocs_n = 0u64;
         let mut bytes = 0usize;
         // one buffer for the whole run, as qtraceaddr keeps it
         let mut block = Vec::new();
         for _ in 0..RUNS {
+            let r = Resolver::new(Config::with_home(&w.qmail), w.passwd.clone()).unwrap();
+            let r = if snapshot { r.with_fs_snapshot() } else { r };
+            let a0 = allocs();
             let c0 = thread_cpu();
             for a in addrs {
                 let t = r.resolve_with(std::hint::black_box(a), &opts);
@@ -81,8 +84,9 @@ fn library(w: &world::World, addrs: &[Vec<u8>]) {
                 }
             }
             rates.push(addrs.len() as f64 / (thread_cpu() - c0));
+            allocs_n += allocs() - a0;
         }
-        let allocs = (allocs() - a0) as f64 / (addrs.len() * RUNS) as f64;
+        let allocs = allocs_n as f64 / (addrs.len() * RUNS) as f64;
         let (best, med) = median(rates);
         println!(
             "trace: library {label:15} best {best:8.0}, median {med:8.0} addresses/CPU s; {allocs:5.1} allocations/address{}",

@@ -1,9 +1,11 @@
 //! Stages Q and P: the .qmail search (Q1–Q7) and the .qmail instruction
 //! model (P1–P9) with the branch rules of branch.md Part 1.
 
-use crate::bytes::{is_temp_errno, last_errno, with_cstr, Bytes};
+use crate::bytes::{is_temp_errno, Bytes};
 use crate::release::QmailRelease;
+use crate::snapshot::{Content, Fs, OpenResult};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// L4: `safeext` = ASCII-fold(ext) with every `.` replaced by `:`.
 pub fn safeext(ext: &[u8]) -> Vec<u8> {
@@ -154,65 +156,52 @@ pub const DOTQMAIL_MAX: u64 = crate::fsread::CONTROL_MAX;
 /// A FIFO is never read: open does not block and fstat makes it
 /// `NotRegular`, as in qmail-local.
 pub fn probe_qmail(path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Vec<u8>>) {
-    // SAFETY: c is NUL-terminated.
-    let fd = with_cstr(path, |c| unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-    });
-    let Some(fd) = fd else {
-        return (
-            Probe::Missing {
-                errno: libc::ENOENT,
-            },
-            None,
-        );
+    let (probe, content) = probe_qmail_in(Fs::direct(), path, patrn, read);
+    (probe, content.map(|c| c.to_vec()))
+}
+
+/// [`probe_qmail`] through `fs` (a snapshot or real system calls); the
+/// contents are shared with the snapshot.
+pub fn probe_qmail_in(fs: Fs, path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Arc<[u8]>>) {
+    let found = |mode: u32, size: u64| {
+        mode & libc::S_IFMT == libc::S_IFREG && mode & patrn == 0 && size <= DOTQMAIL_MAX
     };
-    if fd == -1 {
-        let e = last_errno();
-        if is_temp_errno(e) || e == libc::EPERM || e == libc::EACCES {
-            return (Probe::Error { errno: e }, None);
+    let (mode, size, content) = match fs.open(path, DOTQMAIL_MAX, |m, s| read && found(m, s)) {
+        OpenResult::OpenFailed { errno: e } => {
+            if is_temp_errno(e) || e == libc::EPERM || e == libc::EACCES {
+                return (Probe::Error { errno: e }, None);
+            }
+            return (Probe::Missing { errno: e }, None);
         }
-        return (Probe::Missing { errno: e }, None);
-    }
-    use std::os::fd::FromRawFd;
-    // SAFETY: fd is ours; File takes ownership and closes it.
-    let f = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is open, st is a valid out pointer.
-    let r = unsafe { libc::fstat(fd, &mut st) };
-    let probe = if r == -1 {
-        Probe::Error {
-            errno: last_errno(),
-        }
-    } else if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        Probe::NotRegular { mode: st.st_mode }
-    } else if st.st_mode & patrn != 0 {
-        Probe::Writable { mode: st.st_mode }
-    } else if st.st_size as u64 > DOTQMAIL_MAX {
+        OpenResult::FstatFailed { errno } => return (Probe::Error { errno }, None),
+        OpenResult::Opened {
+            mode,
+            size,
+            content,
+        } => (mode, size, content),
+    };
+    let probe = if mode & libc::S_IFMT != libc::S_IFREG {
+        Probe::NotRegular { mode }
+    } else if mode & patrn != 0 {
+        Probe::Writable { mode }
+    } else if size > DOTQMAIL_MAX {
         Probe::Error { errno: libc::EFBIG }
     } else {
         Probe::Found {
-            mode: st.st_mode,
-            size: st.st_size as u64,
-            forward_only: st.st_mode & 0o100 != 0,
+            mode,
+            size,
+            forward_only: mode & 0o100 != 0,
         }
     };
     if !(read && matches!(probe, Probe::Found { .. })) {
         return (probe, None);
     }
-    use std::io::Read;
-    let mut buf = Vec::new();
-    match f.take(DOTQMAIL_MAX + 1).read_to_end(&mut buf) {
-        Ok(_) if buf.len() as u64 > DOTQMAIL_MAX => (Probe::Error { errno: libc::EFBIG }, None),
-        Ok(_) => (probe, Some(buf)),
-        Err(e) => (
-            Probe::Error {
-                errno: e.raw_os_error().unwrap_or(libc::EIO),
-            },
-            None,
-        ),
+    match content {
+        Content::Read(c) => (probe, Some(c)),
+        Content::TooLarge => (Probe::Error { errno: libc::EFBIG }, None),
+        Content::Failed { errno } => (Probe::Error { errno }, None),
+        // read was asked for a found file: not reached
+        Content::NotRead => (Probe::Error { errno: libc::EIO }, None),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Stage G: qmail-getpw (G1–G7) and the passwd oracle.
 
-use crate::bytes::{is_temp_errno, last_errno, with_cstr, Bytes};
+use crate::bytes::{is_temp_errno, with_cstr, Bytes};
+use crate::snapshot::Fs;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -264,44 +265,7 @@ fn candidate_ends(local: &[u8], brk: u8) -> impl Iterator<Item = usize> + '_ {
         .filter(move |&e| e < 32 && (e == local.len() || local[e] == brk))
 }
 
-/// Result of `stat` on a home directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum StatResult {
-    /// stat succeeded.
-    Ok {
-        /// st_uid
-        uid: u32,
-        /// st_mode
-        mode: u32,
-    },
-    /// stat failed.
-    Err {
-        /// errno
-        errno: i32,
-    },
-}
-
-/// `stat(path)` (follows symlinks).
-pub fn stat_path(path: &[u8]) -> StatResult {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: c is NUL-terminated, st is a valid out pointer.
-    let Some(r) = with_cstr(path, |c| unsafe { libc::stat(c.as_ptr(), &mut st) }) else {
-        return StatResult::Err {
-            errno: libc::ENOENT,
-        };
-    };
-    if r == -1 {
-        StatResult::Err {
-            errno: last_errno(),
-        }
-    } else {
-        StatResult::Ok {
-            uid: st.st_uid,
-            mode: st.st_mode,
-        }
-    }
-}
+pub use crate::snapshot::{stat_path, StatResult};
 
 /// What happened to one G1 candidate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -396,6 +360,19 @@ pub fn getpw<P: Passwd + ?Sized>(
     alias_user: &[u8],
     qmail_home: &Path,
 ) -> Getpw {
+    getpw_in(Fs::direct(), passwd, local, brk, alias_user, qmail_home)
+}
+
+/// [`getpw()`] with the home stats made through `fs` (a snapshot or real
+/// system calls).
+pub fn getpw_in<P: Passwd + ?Sized>(
+    fs: Fs,
+    passwd: &P,
+    local: &[u8],
+    brk: u8,
+    alias_user: &[u8],
+    qmail_home: &Path,
+) -> Getpw {
     let mut candidates = Vec::new();
     for e in candidate_ends(local, brk) {
         let name = local[..e].to_ascii_lowercase();
@@ -407,7 +384,7 @@ pub fn getpw<P: Passwd + ?Sized>(
                 let r = if ent.uid == 0 {
                     CandidateResult::Root
                 } else {
-                    match stat_home(&ent.dir, qmail_home) {
+                    match stat_home_in(fs, &ent.dir, qmail_home) {
                         StatResult::Ok { uid, mode } if uid == ent.uid => {
                             CandidateResult::Accepted { mode }
                         }
@@ -473,13 +450,18 @@ pub fn getpw<P: Passwd + ?Sized>(
 
 /// stat of a home directory, relative homes resolved against `base`.
 pub fn stat_home(dir: &[u8], base: &Path) -> StatResult {
+    stat_home_in(Fs::direct(), dir, base)
+}
+
+/// [`stat_home`] through `fs`.
+pub fn stat_home_in(fs: Fs, dir: &[u8], base: &Path) -> StatResult {
     if dir.first() == Some(&b'/') || dir.is_empty() {
-        stat_path(dir)
+        fs.stat(dir)
     } else {
         use std::os::unix::ffi::OsStrExt;
         let mut p = base.as_os_str().as_bytes().to_vec();
         p.push(b'/');
         p.extend_from_slice(dir);
-        stat_path(&p)
+        fs.stat(&p)
     }
 }

@@ -40,13 +40,15 @@
 //!   qmail-queue's custom error) and how each is modelled. Every
 //!   [`Trace`] records its release.
 //!
-//! Modules import downwards only: [`bytes`], [`fsread`] and [`release`] at the bottom;
+//! Modules import downwards only: [`bytes`], [`fsread`] and [`release`] at the bottom,
+//! with [`snapshot`] (the filesystem probes, which imports [`bytes`]);
 //! the stage modules above them ([`control`]; [`rewrite`](mod@rewrite),
 //! which reads [`Controls`]; [`handoff`]; [`users`]; [`getpw`];
 //! [`dotqmail`]); [`resolve`] above the stages; [`report`] on top.
 //!
-//! The filesystem is always queried with real system calls, as the calling
-//! process sees it (realrcptto's point of view).
+//! The filesystem is queried as the calling process sees it (realrcptto's
+//! point of view): by default with real system calls at every probe; with
+//! [`Resolver::with_fs_snapshot`] through a per-run [`snapshot`].
 //!
 //! # Decisions
 //!
@@ -93,6 +95,17 @@
 //!   QLX_CDB deferral), and sizes are bounded (16 MiB, 64 MiB; `.qmail`
 //!   files 16 MiB). `.qmail` names of 4096 bytes or more are counted, not
 //!   probed ([`dotqmail::search_names`]).
+//! * **Filesystem snapshot** ([`snapshot`], opt-in with
+//!   [`Resolver::with_fs_snapshot`]; qtraceaddr turns it on, one snapshot
+//!   per run): each probe (stat of a home, `access` X_OK, the `.qmail`
+//!   open + fstat + bounded read, the owner stats) is made once per exact
+//!   path and its result, errno included, remembered, so repeated
+//!   addresses cost no system calls and the traces are those of the
+//!   uncached resolver on an unchanged filesystem. An edit made to the
+//!   filesystem during a run may not be seen by that run. Bounded: at most
+//!   1,000,000 probes and 64 MiB of contents, then it starts over. Off by
+//!   default, so single checks and the differential suite make the real
+//!   system calls every time.
 //! * **JSON**: byte strings are JSON strings; invalid UTF-8 bytes appear as
 //!   `\xNN` (see [`bytes`]).
 #![warn(missing_docs)]
@@ -107,6 +120,7 @@ pub mod release;
 pub mod report;
 pub mod resolve;
 pub mod rewrite;
+pub mod snapshot;
 pub mod users;
 
 pub use bytes::Bytes;

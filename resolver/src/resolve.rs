@@ -8,14 +8,16 @@ use crate::bytes::{error_str, is_temp_errno, Bytes};
 use crate::control::{ControlError, Controls};
 use crate::dotqmail::{self, Listing, Probe, SearchName};
 use crate::getpw::{
-    self, stat_path, CandidateResult, Getpw, GetpwOutcome, Passwd, PwEntry, PwResult, StatResult,
+    self, CandidateResult, Getpw, GetpwOutcome, Passwd, PwEntry, PwResult, StatResult,
 };
 pub use crate::handoff::Target;
 use crate::release::QmailRelease;
 use crate::rewrite::{self, Channel, Rewrite};
+use crate::snapshot::{Fs, FsSnapshot, SnapshotCounts};
 use crate::users::{self, CdbTrouble, UserRecord, UsersDb, UsersHit};
 use serde::Serialize;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Compile-time constants and the qmail home (resolution.md §0, §1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,12 +348,14 @@ pub enum ResolverError {
 }
 
 /// The resolver: controls and users/cdb loaded once, passwd and filesystem
-/// queried per address.
+/// queried per address (the filesystem through a per-run snapshot only
+/// when asked for with [`Resolver::with_fs_snapshot`]).
 pub struct Resolver<P: Passwd> {
     config: Config,
     controls: Controls,
     users: UsersDb,
     passwd: P,
+    snapshot: Option<FsSnapshot>,
 }
 
 fn defer(t: impl AsRef<[u8]>) -> Outcome {
@@ -384,6 +388,7 @@ impl<P: Passwd> Resolver<P> {
             controls,
             users,
             passwd,
+            snapshot: None,
         })
     }
 
@@ -394,6 +399,30 @@ impl<P: Passwd> Resolver<P> {
             controls,
             users,
             passwd,
+            snapshot: None,
+        }
+    }
+
+    /// Makes every later filesystem probe (home stats and access checks,
+    /// `.qmail` opens and reads, owner stats) once per path and remembers
+    /// its result, errno included, for the resolver's life: a per-run
+    /// snapshot ([`crate::snapshot`]), as qtraceaddr uses it. An edit made
+    /// to the filesystem afterwards may not be seen. Off by default.
+    pub fn with_fs_snapshot(mut self) -> Self {
+        self.snapshot = Some(FsSnapshot::new());
+        self
+    }
+
+    /// The snapshot's counts (probes made, probes saved), when it is on.
+    pub fn fs_snapshot_counts(&self) -> Option<SnapshotCounts> {
+        self.snapshot.as_ref().map(FsSnapshot::counts)
+    }
+
+    /// How the filesystem is reached: the snapshot, or real system calls.
+    fn fs(&self) -> Fs<'_> {
+        match &self.snapshot {
+            Some(s) => Fs::with(s),
+            None => Fs::direct(),
         }
     }
 
@@ -513,7 +542,7 @@ impl<P: Passwd> Resolver<P> {
         bouncexf(t, opts, local, domain)?;
         let found = self.dotqmail_search(t, target, opts)?;
         no_mailbox(found.is_some(), target.dash)?;
-        let newsender = owner_sender(t, target, opts, local, domain)?;
+        let newsender = owner_sender(self.fs(), t, target, opts, local, domain)?;
         let file = ChosenFile::new(t, found);
         self.dotqmail_instructions(t, &file, opts)?;
         Ok(delivery_outcome(t, file, target, newsender))
@@ -581,7 +610,8 @@ impl<P: Passwd> Resolver<P> {
     /// qmail-getpw prints for `local`. A G3 stat refused with EACCES/EPERM
     /// is recorded as uncertain.
     fn getpw(&self, t: &mut Trace, local: &[u8]) -> Step<Bytes> {
-        let g = getpw::getpw(
+        let g = getpw::getpw_in(
+            self.fs(),
             &self.passwd,
             local,
             self.config.break_byte,
@@ -632,7 +662,8 @@ impl<P: Passwd> Resolver<P> {
             return Err(bounce("qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty"));
         }
         // L2, L3
-        let hc = check_home_mode(home, self.config.patrn, getpw_home_mode(t, home));
+        let known = getpw_home_mode(t, home);
+        let hc = check_home_in(self.fs(), home, self.config.patrn, known);
         t.home = Some(hc.clone());
         match hc {
             HomeCheck::Unreachable { errno } => {
@@ -671,7 +702,7 @@ impl<P: Passwd> Resolver<P> {
         for name in dotqmail::search_names(rec.dash, rec.ext) {
             let path = join(home, &name.name);
             let (probe, content) =
-                dotqmail::probe_qmail(&path, self.config.patrn, opts.instructions);
+                dotqmail::probe_qmail_in(self.fs(), &path, self.config.patrn, opts.instructions);
             t.search.push(ProbeStep {
                 name,
                 path: Bytes(path),
@@ -922,7 +953,7 @@ struct Found {
     /// Its index in `Trace::search`.
     step: usize,
     /// Its contents (read only for stage P).
-    content: Option<Vec<u8>>,
+    content: Option<Arc<[u8]>>,
 }
 
 /// resolution.md §8 Q5: nothing found with a non-empty dash is the one
@@ -943,6 +974,7 @@ fn no_mailbox(found: bool, dash: &[u8]) -> Step<()> {
 /// `-owner` and `-owner-default` files of the requested name, unless the
 /// sender is `""` or `#@[]`. `None` when no owner file changes it.
 fn owner_sender(
+    fs: Fs,
     t: &mut Trace,
     rec: &TargetRef,
     opts: &ResolveOptions,
@@ -964,10 +996,10 @@ fn owner_sender(
     path.extend_from_slice(b".qmail");
     path.extend_from_slice(rec.dash);
     path.extend_from_slice(&dotqmail::safeext_cow(rec.ext));
-    if !owner_probe(t, &mut path, name_at, b"-owner")? {
+    if !owner_probe(fs, t, &mut path, name_at, b"-owner")? {
         return Ok(None);
     }
-    let dflt = owner_probe(t, &mut path, name_at, b"-owner-default")?;
+    let dflt = owner_probe(fs, t, &mut path, name_at, b"-owner-default")?;
     let mut ns = local.to_vec();
     ns.extend_from_slice(if dflt { b"-owner-@" } else { b"-owner@" });
     ns.extend_from_slice(domain);
@@ -981,10 +1013,16 @@ fn owner_sender(
 /// type)? `path` is `home/base` (the name starting at `name_at`); the
 /// suffix is appended for the probe and removed again. A temporary stat
 /// errno defers.
-fn owner_probe(t: &mut Trace, path: &mut Vec<u8>, name_at: usize, suffix: &[u8]) -> Step<bool> {
+fn owner_probe(
+    fs: Fs,
+    t: &mut Trace,
+    path: &mut Vec<u8>,
+    name_at: usize,
+    suffix: &[u8],
+) -> Step<bool> {
     let base_len = path.len();
     path.extend_from_slice(suffix);
-    let st = stat_path(path);
+    let st = fs.stat(path);
     let n = &path[name_at..];
     let r = match st {
         StatResult::Ok { .. } => true,
@@ -1003,7 +1041,7 @@ struct ChosenFile {
     /// The index of the found step in `Trace::search` (`None`: no file).
     step: Option<usize>,
     /// Its contents, when read.
-    content: Option<Vec<u8>>,
+    content: Option<Arc<[u8]>>,
     /// The x bit, cleared for an empty file.
     forward_only: bool,
     /// 0 bytes, or no file: aliasempty is used.
@@ -1085,12 +1123,18 @@ fn is_root() -> bool {
 /// [`check_home`] with the mode from an earlier `stat(home)` of the same
 /// path (stage G's), saving a system call.
 pub fn check_home_mode(home: &[u8], patrn: u32, known_mode: Option<u32>) -> HomeCheck {
+    check_home_in(Fs::direct(), home, patrn, known_mode)
+}
+
+/// [`check_home_mode`] with the stat and the access check made through
+/// `fs` (a snapshot or real system calls).
+pub fn check_home_in(fs: Fs, home: &[u8], patrn: u32, known_mode: Option<u32>) -> HomeCheck {
     if home.first() != Some(&b'/') {
         return HomeCheck::Relative;
     }
     let st = match known_mode {
         Some(mode) => StatResult::Ok { uid: 0, mode },
-        None => stat_path(home),
+        None => fs.stat(home),
     };
     match st {
         StatResult::Err { errno } => HomeCheck::Unreachable { errno },
@@ -1102,17 +1146,8 @@ pub fn check_home_mode(home: &[u8], patrn: u32, known_mode: Option<u32>) -> Home
             }
             if is_root() {
                 // a directory is always searchable by root
-            } else if let Some(r) =
-                // SAFETY: c is NUL-terminated.
-                crate::bytes::with_cstr(home, |c| unsafe {
-                    libc::access(c.as_ptr(), libc::X_OK)
-                })
-            {
-                if r == -1 {
-                    return HomeCheck::Unreachable {
-                        errno: crate::bytes::last_errno(),
-                    };
-                }
+            } else if let Err(errno) = fs.access_x(home) {
+                return HomeCheck::Unreachable { errno };
             }
             if mode & patrn != 0 {
                 HomeCheck::Writable { mode }

@@ -737,6 +737,8 @@ fn cli_help_lists_the_cache_and_a_write_error_exits_111() {
         assert!(h.contains(flag), "{flag} missing from --help:\n{h}");
     }
     assert!(h.contains("Passwd cache"), "{h}");
+    assert!(h.contains("File system snapshot"), "{h}");
+    assert!(h.contains("may\nnot be seen by that run"), "{h}");
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
     let Ok(full) = full else { return };
     for args in [&["--help"][..], &["a@remote.org"][..]] {

@@ -6,13 +6,15 @@ use qmail_resolver::dotqmail::NAME_LIMIT;
 use qmail_resolver::fsread::{CDB_MAX, CONTROL_MAX};
 use qmail_resolver::getpw::PASSWD_CACHE_MAX;
 use qmail_resolver::report::EXPLAIN_MAX_BRANCH_PATHS;
+use qmail_resolver::snapshot::{SNAPSHOT_MAX_BYTES, SNAPSHOT_MAX_ENTRIES};
 use qmail_resolver::QmailRelease;
 use std::ffi::OsString;
 
 use crate::input::RECORD_MAX;
 
 /// What `qtraceaddr --help` says after the flags: environment, standard
-/// input, the passwd cache, the limits and the exit status.
+/// input, the passwd cache, the file system snapshot, the limits and the
+/// exit status.
 pub fn after_help() -> String {
     format!(
         "Environment: QMAIL (qmail home, default /var/qmail), QMAILBREAK (its first\n\
@@ -32,8 +34,14 @@ pub fn after_help() -> String {
          Passwd cache: within one run, each name is looked up in passwd once\n\
          (answers 'found' and 'no such user'; ETXTBSY is asked again; at most\n\
          {pc} names, then the cache starts over). An edit of the passwd database\n\
-         during a run may not be seen; the file system (homes, .qmail files) is\n\
-         asked afresh for every address.\n\
+         during a run may not be seen.\n\
+         \n\
+         File system snapshot: within one run, each probe of the file system\n\
+         (stat of a home, access check, open and read of a .qmail file, stat of\n\
+         an owner file) is made once per path and its result, errno included,\n\
+         remembered (at most {se} probes and {sb} MiB of contents, then the\n\
+         snapshot starts over). An edit made to the file system during a run may\n\
+         not be seen by that run.\n\
          \n\
          Limits: control files must be regular files of at most {c} MiB, users/cdb\n\
          at most {u} MiB (a FIFO or device users/cdb defers, as in qmail-lspawn);\n\
@@ -47,6 +55,8 @@ pub fn after_help() -> String {
          See qtraceaddr(1).",
         r = RECORD_MAX,
         pc = PASSWD_CACHE_MAX,
+        se = SNAPSHOT_MAX_ENTRIES,
+        sb = SNAPSHOT_MAX_BYTES >> 20,
         c = CONTROL_MAX >> 20,
         u = CDB_MAX >> 20,
         n = NAME_LIMIT,

@@ -10,7 +10,10 @@
 //! `resolver/qtraceaddr.1`. Environment: `QMAIL` (qmail home, default
 //! `/var/qmail`), `QMAILBREAK` (first byte, default `-`), `QMAILALIAS`
 //! (default `alias`); the flags override them. Passwd lookups use the
-//! system's `getpwnam` (NSS), through a per-run cache ([`CachedPasswd`]).
+//! system's `getpwnam` (NSS), through a per-run cache ([`CachedPasswd`]);
+//! the file system through a per-run snapshot
+//! ([`Resolver::with_fs_snapshot`]): an edit made to the file system
+//! during a run may not be seen by that run.
 //!
 //! Exit status: 0 when every address was traced; 111 on a usage or
 //! environment error (no qmail home, unreadable control file, a control
@@ -170,7 +173,8 @@ fn open_resolver(cfg: Config) -> Resolver<CachedPasswd<SystemPasswd>> {
         Err(e) => die(&format!("{}: {e}", cfg.qmail_home.display())),
     }
     match Resolver::new(cfg, CachedPasswd::new(SystemPasswd)) {
-        Ok(r) => r,
+        // one run, one view of the file system (see --help)
+        Ok(r) => r.with_fs_snapshot(),
         Err(e) => die(&e.to_string()),
     }
 }
