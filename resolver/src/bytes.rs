@@ -15,13 +15,113 @@ use std::fmt;
 use std::ops::Deref;
 
 /// An owned byte string (an address, a path, a control-file line).
-#[derive(Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+///
+/// Its buffer comes from and goes back to this thread's free list (see
+/// [`buffer`]): a dropped `Bytes` gives its buffer to the next one made.
+/// Move the buffer out with [`Bytes::into_vec`].
+#[derive(PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Bytes(pub Vec<u8>);
+
+impl Clone for Bytes {
+    fn clone(&self) -> Self {
+        Bytes::new(&self.0)
+    }
+}
+
+impl Drop for Bytes {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut self.0));
+    }
+}
+
+/// The most buffers a thread's free list keeps.
+pub const POOL_MAX: usize = 256;
+/// Buffers larger than this (bytes of capacity) are freed, not kept.
+pub const POOL_BUF_MAX: usize = 4096;
+/// [`buffer`] allocates capacities in steps of this many bytes, so that a
+/// kept buffer often fits the next string without a `realloc` (at most 31
+/// bytes more than asked for).
+const CAP_STEP: usize = 32;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer with room for `cap` bytes, from this thread's free list
+/// when it has one (no heap allocation), else newly allocated.
+///
+/// Decision (allocations): the byte strings of a [`crate::Trace`] (about
+/// thirty per address) are made from buffers that earlier traces gave back
+/// when dropped, so a run that resolves address after address allocates
+/// only when a trace holds more or longer strings than the ones before.
+/// Memory stays bounded: at most [`POOL_MAX`] buffers of at most
+/// [`POOL_BUF_MAX`] bytes per thread.
+pub fn buffer(cap: usize) -> Vec<u8> {
+    let v = POOL
+        .try_with(|p| {
+            p.try_borrow_mut()
+                .ok()
+                .and_then(|mut p| take_fitting(&mut p, cap))
+        })
+        .ok()
+        .flatten();
+    match v {
+        Some(mut v) => {
+            v.reserve(cap);
+            v
+        }
+        None => Vec::with_capacity(cap.div_ceil(CAP_STEP) * CAP_STEP),
+    }
+}
+
+/// The most recently given back of the last [`FIT_LOOKS`] buffers that
+/// holds `cap` bytes, else the last one (which then grows).
+fn take_fitting(pool: &mut Vec<Vec<u8>>, cap: usize) -> Option<Vec<u8>> {
+    let n = pool.len();
+    let fit = (n.saturating_sub(FIT_LOOKS)..n)
+        .rev()
+        .find(|&i| pool[i].capacity() >= cap);
+    match fit {
+        Some(i) => Some(pool.swap_remove(i)),
+        None => pool.pop(),
+    }
+}
+
+/// How many of the free list's last buffers [`buffer`] looks at for one
+/// that fits.
+const FIT_LOOKS: usize = 4;
+
+/// Gives `v`'s buffer to this thread's free list (or frees it).
+pub fn give_back(mut v: Vec<u8>) {
+    if v.capacity() == 0 || v.capacity() > POOL_BUF_MAX {
+        return;
+    }
+    v.clear();
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            if p.len() < POOL_MAX {
+                p.push(v);
+            }
+        }
+    });
+}
 
 impl Bytes {
     /// Wraps a byte slice.
     pub fn new(b: &[u8]) -> Self {
-        Bytes(b.to_vec())
+        let mut v = buffer(b.len());
+        v.extend_from_slice(b);
+        Bytes(v)
+    }
+    /// A buffer holding a copy of `b` (from the free list, see [`buffer`]).
+    pub fn vec_from(b: &[u8]) -> Vec<u8> {
+        let mut v = buffer(b.len());
+        v.extend_from_slice(b);
+        v
+    }
+    /// The buffer, moved out.
+    pub fn into_vec(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0)
     }
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8] {
@@ -72,7 +172,7 @@ impl Serialize for Bytes {
 
 impl From<&[u8]> for Bytes {
     fn from(b: &[u8]) -> Self {
-        Bytes(b.to_vec())
+        Bytes::new(b)
     }
 }
 impl From<Vec<u8>> for Bytes {
@@ -82,12 +182,12 @@ impl From<Vec<u8>> for Bytes {
 }
 impl From<&str> for Bytes {
     fn from(b: &str) -> Self {
-        Bytes(b.as_bytes().to_vec())
+        Bytes::new(b.as_bytes())
     }
 }
 impl<const N: usize> From<&[u8; N]> for Bytes {
     fn from(b: &[u8; N]) -> Self {
-        Bytes(b.to_vec())
+        Bytes::new(b)
     }
 }
 impl PartialEq<[u8]> for Bytes {
@@ -241,6 +341,28 @@ mod tests {
             serde_json::to_string(&Bytes::new(b"q\"\xfe")).unwrap(),
             "\"q\\\"\\\\xfe\""
         );
+    }
+
+    #[test]
+    fn the_free_list_reuses_buffers_and_stays_bounded() {
+        let len = || POOL.with(|p| p.borrow().len());
+        let b = Bytes::new(b"/home/joe/.qmail-list");
+        let ptr = b.as_bytes().as_ptr();
+        drop(b);
+        let c = Bytes::new(b"/home/joe/.qmail");
+        assert_eq!(c.as_bytes().as_ptr(), ptr, "the dropped buffer is reused");
+        assert_eq!(c.clone(), c);
+        let many: Vec<Bytes> = (0..POOL_MAX + 50).map(|_| Bytes::new(b"x")).collect();
+        drop(many);
+        assert_eq!(len(), POOL_MAX, "at most POOL_MAX buffers kept");
+        let taken: Vec<Vec<u8>> = (0..10).map(|_| buffer(1)).collect();
+        let n = len();
+        assert_eq!(n, POOL_MAX - 10);
+        drop(Bytes(vec![0; POOL_BUF_MAX + 1]));
+        assert_eq!(len(), n, "a large buffer is freed");
+        drop(Bytes(vec![0; 10]));
+        assert_eq!(len(), n + 1, "a small one is kept");
+        drop(taken);
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
     let mut v = Vec::with_capacity(2 + se.iter().filter(|&&c| c == b'-').count());
     let base = b".qmail".len() + dash.len();
     if base + se.len() < NAME_LIMIT {
-        let mut exact = b".qmail".to_vec();
+        let mut exact = crate::bytes::buffer(base + se.len());
+        exact.extend_from_slice(b".qmail");
         exact.extend_from_slice(dash);
         exact.extend_from_slice(se);
         let default_at =
@@ -82,7 +83,8 @@ pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
     }
     for i in (0..=top).rev() {
         if i == 0 || se[i - 1] == b'-' {
-            let mut n = b".qmail".to_vec();
+            let mut n = crate::bytes::buffer(base + i + 7);
+            n.extend_from_slice(b".qmail");
             n.extend_from_slice(dash);
             n.extend_from_slice(&se[..i]);
             n.extend_from_slice(b"default");
@@ -795,7 +797,8 @@ pub fn listing(instr: &[Instruction], forward_only: bool) -> Listing {
     let mut skipped = Vec::new();
     let (mut nf, mut nw, mut np) = (0, 0, 0);
     let say = |t: &str, b: &[u8]| {
-        let mut v = t.as_bytes().to_vec();
+        let mut v = crate::bytes::buffer(t.len() + b.len());
+        v.extend_from_slice(t.as_bytes());
         v.extend_from_slice(b);
         Bytes(v)
     };
@@ -857,7 +860,10 @@ pub fn listing(instr: &[Instruction], forward_only: bool) -> Listing {
         }
         i += 1;
     }
-    lines.push(Bytes(format!("did {nf}+{nw}+{np}").into_bytes()));
+    let mut did = crate::bytes::buffer(16);
+    // writing into a Vec cannot fail
+    let _ = std::io::Write::write_fmt(&mut did, format_args!("did {nf}+{nw}+{np}"));
+    lines.push(Bytes(did));
     Listing {
         lines,
         error: None,

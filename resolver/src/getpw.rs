@@ -140,8 +140,8 @@ fn getpwnam_c(cname: &std::ffi::CStr) -> PwResult {
         // SAFETY: getpwnam_r succeeded, the strings point into buf.
         let (n, d) = unsafe {
             (
-                std::ffi::CStr::from_ptr(pw.pw_name).to_bytes().to_vec(),
-                std::ffi::CStr::from_ptr(pw.pw_dir).to_bytes().to_vec(),
+                Bytes::vec_from(std::ffi::CStr::from_ptr(pw.pw_name).to_bytes()),
+                Bytes::vec_from(std::ffi::CStr::from_ptr(pw.pw_dir).to_bytes()),
             )
         };
         return PwResult::Found(PwEntry {
@@ -375,7 +375,8 @@ pub fn getpw_in<P: Passwd + ?Sized>(
 ) -> Getpw {
     let mut candidates = Vec::new();
     for e in candidate_ends(local, brk) {
-        let name = local[..e].to_ascii_lowercase();
+        let mut name = Bytes::vec_from(&local[..e]);
+        name.make_ascii_lowercase();
         let pw = passwd.getpwnam(&name);
         let (entry, result) = match pw {
             PwResult::Etxtbsy => (None, CandidateResult::Etxtbsy),

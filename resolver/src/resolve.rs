@@ -371,7 +371,7 @@ fn is_access_errno(errno: i32) -> bool {
 }
 
 fn join(home: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut p = Vec::with_capacity(home.len() + name.len() + 1);
+    let mut p = crate::bytes::buffer(home.len() + name.len() + 1);
     p.extend_from_slice(home);
     p.push(b'/');
     p.extend_from_slice(name);
@@ -805,9 +805,11 @@ fn bounce(text: &str) -> Stop {
 /// `PREFIX NAME: ERR. (#4.3.0)`, qmail-local's text for a failed chdir,
 /// open or stat.
 fn unable(prefix: &[u8], name: &[u8], errno: i32) -> Vec<u8> {
-    let mut m = prefix.to_vec();
+    let mut m = Bytes::vec_from(prefix);
     m.extend_from_slice(name);
-    m.extend_from_slice(format!(": {}. (#4.3.0)", error_str(errno)).as_bytes());
+    m.extend_from_slice(b": ");
+    m.extend_from_slice(error_str(errno).as_bytes());
+    m.extend_from_slice(b". (#4.3.0)");
     m
 }
 
@@ -836,7 +838,7 @@ fn lspawn_split<'a>(t: &mut Trace, recip: &'a [u8]) -> Step<(&'a [u8], &'a [u8])
 fn getpw_record(entry: &PwEntry, dash: &[u8], ext: &[u8]) -> Bytes {
     use std::io::Write;
     let mut r =
-        Vec::with_capacity(entry.name.len() + entry.dir.len() + dash.len() + ext.len() + 28);
+        crate::bytes::buffer(entry.name.len() + entry.dir.len() + dash.len() + ext.len() + 28);
     r.extend_from_slice(&entry.name);
     // writing into a Vec cannot fail
     let _ = write!(r, "\0{}\0{}\0", entry.uid, entry.gid);
@@ -989,7 +991,7 @@ fn owner_sender(
         return Ok(None);
     }
     // home/.qmail<dash><safeext>, then each suffix in turn: one buffer
-    let mut path = Vec::with_capacity(rec.home.len() + rec.dash.len() + rec.ext.len() + 30);
+    let mut path = crate::bytes::buffer(rec.home.len() + rec.dash.len() + rec.ext.len() + 30);
     path.extend_from_slice(rec.home);
     path.push(b'/');
     let name_at = path.len();
@@ -1000,7 +1002,7 @@ fn owner_sender(
         return Ok(None);
     }
     let dflt = owner_probe(fs, t, &mut path, name_at, b"-owner-default")?;
-    let mut ns = local.to_vec();
+    let mut ns = Bytes::vec_from(local);
     ns.extend_from_slice(if dflt { b"-owner-@" } else { b"-owner@" });
     ns.extend_from_slice(domain);
     if dflt {

@@ -78,7 +78,7 @@ pub fn split_last_at(a: &[u8]) -> (&[u8], &[u8]) {
 
 /// Stage W (qmail-send.c `rewrite`).
 pub fn rewrite(c: &Controls, input: &[u8]) -> Rewrite {
-    let mut addr = input.to_vec();
+    let mut addr = Bytes::vec_from(input);
     let mut after_envnoathost = None;
     let mut i = match addr.iter().rposition(|&b| b == b'@') {
         Some(p) => p,
@@ -86,7 +86,7 @@ pub fn rewrite(c: &Controls, input: &[u8]) -> Rewrite {
             let p = addr.len();
             addr.push(b'@');
             addr.extend_from_slice(&c.envnoathost);
-            after_envnoathost = Some(Bytes(addr.clone()));
+            after_envnoathost = Some(Bytes::new(&addr));
             p
         }
     };
@@ -100,7 +100,7 @@ pub fn rewrite(c: &Controls, input: &[u8]) -> Rewrite {
         addr[i] = b'@';
         steps += 1;
     }
-    let after_percenthack = Bytes(addr.clone());
+    let after_percenthack = Bytes::new(&addr);
     let at = addr.iter().rposition(|&b| b == b'@').unwrap_or(0);
     let done = |decision, channel, address| Rewrite {
         input: Bytes::new(input),
@@ -159,9 +159,9 @@ pub fn bounce_display(c: &Controls, recip: &[u8]) -> Vec<u8> {
                 if recip.len() <= n || &recip[..n] != prepend || recip[n] != b'-' {
                     break;
                 }
-                return recip[n + 1..].to_vec();
+                return Bytes::vec_from(&recip[n + 1..]);
             }
         }
     }
-    recip.to_vec()
+    Bytes::vec_from(recip)
 }

@@ -382,7 +382,7 @@ pub fn lookup_users<C: CdbGet + ?Sized>(
             .get_first_hashed(&key[..k + 1], hashes[k])
             .map_err(|_| CdbTrouble::Read)?
         {
-            let mut rec = Vec::with_capacity(d.len() + n - k + 1);
+            let mut rec = crate::bytes::buffer(d.len() + n - k + 1);
             rec.extend_from_slice(d);
             rec.extend_from_slice(&local[k..]);
             rec.push(0);

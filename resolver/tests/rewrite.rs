@@ -7,7 +7,7 @@ use qmail_resolver::{ControlFiles, Controls};
 
 fn rw(c: &Controls, a: &str) -> (Channel, String) {
     let r = rewrite(c, a.as_bytes());
-    (r.channel, String::from_utf8(r.address.0).unwrap())
+    (r.channel, String::from_utf8(r.address.into_vec()).unwrap())
 }
 
 fn ctl(
