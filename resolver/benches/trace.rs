@@ -70,6 +70,7 @@ fn library(w: &world::World, addrs: &[Vec<u8>]) {
         let mut bytes = 0usize;
         // one buffer for the whole run, as qtraceaddr keeps it
         let mut block = Vec::new();
+        let mut probes = None;
         for _ in 0..RUNS {
             let r = Resolver::new(Config::with_home(&w.qmail), w.passwd.clone()).unwrap();
             let r = if snapshot { r.with_fs_snapshot() } else { r };
@@ -85,6 +86,7 @@ fn library(w: &world::World, addrs: &[Vec<u8>]) {
             }
             rates.push(addrs.len() as f64 / (thread_cpu() - c0));
             allocs_n += allocs() - a0;
+            probes = r.fs_snapshot_counts();
         }
         let allocs = allocs_n as f64 / (addrs.len() * RUNS) as f64;
         let (best, med) = median(rates);
@@ -92,6 +94,13 @@ fn library(w: &world::World, addrs: &[Vec<u8>]) {
             "trace: library {label:15} best {best:8.0}, median {med:8.0} addresses/CPU s; {allocs:5.1} allocations/address{}",
             if format { format!(" ({} bytes/address)", bytes / (addrs.len() * RUNS)) } else { String::new() }
         );
+        if let (Some(c), false) = (probes, format) {
+            println!(
+                "trace: library {label:15} {:.3} filesystem probes/address made, {:.2} answered from the snapshot (one run)",
+                c.probes as f64 / addrs.len() as f64,
+                c.hits as f64 / addrs.len() as f64
+            );
+        }
     }
 }
 
