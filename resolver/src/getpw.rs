@@ -77,6 +77,14 @@ impl Passwd for SystemPasswd {
     }
 }
 
+/// Did a `get*nam_r` call say the buffer is too small? glibc returns
+/// ERANGE; nss_wrapper 1.1 (the test suite's and benchmarks' NSS) returns
+/// -1 with errno ERANGE for groups, which must be retried as well (notqmail
+/// calls `getgrnam`, whose own buffer grows).
+fn too_small(r: libc::c_int) -> bool {
+    r == libc::ERANGE || (r == -1 && crate::bytes::last_errno() == libc::ERANGE)
+}
+
 /// `getgrnam_r`: is there a record? (Any failure is "no", as for
 /// notqmail's `initgid`, which only tests the pointer.) The buffer grows
 /// on ERANGE up to 1 MiB (groups with many members).
@@ -96,7 +104,7 @@ fn getgrnam_c(cname: &std::ffi::CStr) -> bool {
                 &mut out,
             )
         };
-        if r == libc::ERANGE && buf.len() < (1 << 20) {
+        if too_small(r) && buf.len() < (1 << 20) {
             let n = buf.len() * 2;
             buf.resize(n, 0);
             continue;
@@ -125,7 +133,7 @@ fn getpwnam_c(cname: &std::ffi::CStr) -> PwResult {
                 &mut out,
             )
         };
-        if r == libc::ERANGE && buf.len() < (1 << 20) {
+        if too_small(r) && buf.len() < (1 << 20) {
             let n = buf.len() * 2;
             heap.resize(n, 0);
             buf = &mut heap;

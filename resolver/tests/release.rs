@@ -9,7 +9,8 @@ use qmail_resolver::dotqmail::{
     RunStatus,
 };
 use qmail_resolver::{
-    Config, ControlFiles, Outcome, QmailRelease, Resolver, StaticPasswd, Trace, UsersDb, Verdict,
+    CachedPasswd, Config, ControlFiles, Outcome, Passwd, PwResult, QmailRelease, Resolver,
+    StaticPasswd, Trace, UsersDb, Verdict,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -106,6 +107,53 @@ fn lspawn_users_checked_in_order_then_the_group() {
     // netqmail asks neither passwd nor group for them
     let t = trace(&sb, pw, NET, "joe@example.com");
     assert_ne!(t.outcome.class(), "defer", "{:?}", t.outcome);
+}
+
+fn trace_with<P: Passwd>(sb: &Sandbox, pw: P, addr: &str) -> Trace {
+    let cfg = Config {
+        release: NOT,
+        ..Config::with_home(sb.path())
+    };
+    Resolver::from_parts(cfg, controls_nocatch(), UsersDb::Missing, pw).resolve(addr.as_bytes())
+}
+
+/// A passwd oracle that answers users only and keeps the trait's default
+/// for groups.
+struct UsersOnly(StaticPasswd);
+
+impl Passwd for UsersOnly {
+    fn getpwnam(&self, name: &[u8]) -> PwResult {
+        self.0.getpwnam(name)
+    }
+}
+
+/// The group question reaches the oracle through every wrapper the
+/// resolver is built with (a reference, a box, qtraceaddr's per-run
+/// cache); an oracle that does not model groups has every group.
+#[test]
+fn lspawn_group_question_goes_through_every_passwd_wrapper() {
+    let sb = Sandbox::new();
+    sb.file("joe/.qmail", b"./Maildir/\n", 0o644);
+    let mut pw = world(&sb, &["qmailp", "qmailq"]);
+    pw.remove_group(b"nofiles");
+    let missing = "fatal: unable to find group nofiles";
+    assert_eq!(
+        defer_text(&trace_with(&sb, &pw, "joe@example.com")),
+        missing
+    );
+    let boxed: Box<dyn Passwd> = Box::new(pw.clone());
+    assert_eq!(
+        defer_text(&trace_with(&sb, boxed, "joe@example.com")),
+        missing
+    );
+    let cached = CachedPasswd::new(pw.clone());
+    assert_eq!(
+        defer_text(&trace_with(&sb, cached, "joe@example.com")),
+        missing
+    );
+    // the trait's default: every group exists, so joe's mailbox is found
+    let t = trace_with(&sb, UsersOnly(pw), "joe@example.com");
+    assert_eq!(t.outcome.class(), "deliver", "{:?}", t.outcome);
 }
 
 /// With the qmail users present, the releases decide the same for every
@@ -246,6 +294,16 @@ fn nss_wrapper() -> Option<PathBuf> {
 /// A qmail home and passwd/group files; `qmail_users` adds qmailp,
 /// qmailq and the group nofiles.
 fn cli_world(sb: &Sandbox, qmail_users: bool) -> (PathBuf, PathBuf, PathBuf) {
+    cli_world_group(sb, qmail_users, qmail_users.then_some("nofiles:x:2108:\n"))
+}
+
+/// [`cli_world`] with the qmail users (if `qmail_users`) and `nofiles`
+/// as the given group line (`None`: no such group).
+fn cli_world_group(
+    sb: &Sandbox,
+    qmail_users: bool,
+    nofiles: Option<&str>,
+) -> (PathBuf, PathBuf, PathBuf) {
     let f = ControlFiles {
         me: Some(b"mail.example.com\n".to_vec()),
         locals: Some(b"example.com\n".to_vec()),
@@ -263,7 +321,9 @@ fn cli_world(sb: &Sandbox, qmail_users: bool) -> (PathBuf, PathBuf, PathBuf) {
         pw.push_str(
             "qmailp:x:7791:2108::/var/qmail:/bin/true\nqmailq:x:7792:2107::/var/qmail:/bin/true\n",
         );
-        gr.push_str("nofiles:x:2108:\n");
+    }
+    if let Some(line) = nofiles {
+        gr.push_str(line);
     }
     let (p, g) = (sb.p("passwd"), sb.p("group"));
     std::fs::write(&p, pw).unwrap();
@@ -383,4 +443,30 @@ fn cli_text_block_by_release() {
     ));
     assert_eq!(not.replace("release: notqmail-1.09\n", ""), net);
     assert!(not.contains("verdict: reject"), "{not}");
+}
+
+/// qtraceaddr asks the system's group database (here nss_wrapper) for
+/// `nofiles` under notqmail: missing, every local address defers with
+/// qmail-lspawn's text; present with a member list longer than the first
+/// `getgrnam_r` buffer (4 KiB), it is still found.
+#[test]
+fn cli_notqmail_asks_the_group_database_for_nofiles() {
+    let Some(nss) = nss_wrapper() else { return };
+    let not = ["--check", "--release", "notqmail-1.09", "joe@example.com"];
+    let sb = Sandbox::new();
+    let w = cli_world_group(&sb, true, None);
+    let o = stdout(&run(&nss, &w, &not));
+    assert!(
+        o.contains("defer: fatal: unable to find group nofiles\nverdict: accept\n"),
+        "{o}"
+    );
+    let members: Vec<String> = (0..1500).map(|i| format!("member{i}")).collect();
+    let big = format!("nofiles:x:2108:{}\n", members.join(","));
+    assert!(big.len() > 8192);
+    let sb2 = Sandbox::new();
+    let w2 = cli_world_group(&sb2, true, Some(&big));
+    let o = stdout(&run(&nss, &w2, &not));
+    assert!(!o.contains("unable to find group"), "{o}");
+    assert!(o.contains("verdict: accept"), "{o}");
+    assert!(!o.contains("defer:"), "{o}");
 }
