@@ -210,6 +210,10 @@ fn w4_domain_after_last_at_after_hack() {
     assert_eq!(r.address, "a@b@c");
     assert_eq!(r.channel, L);
     assert_eq!(r.local_part(), b"a@b");
+    assert_eq!(r.domain(), b"c");
+    // without any `@`, envnoathost (here me) is the domain
+    let r = rewrite(&c, b"c");
+    assert_eq!((r.local_part(), r.domain()), (&b"c"[..], &b"me"[..]));
 }
 
 #[test]
