@@ -196,6 +196,18 @@ fn u11_wildcard_longest_first_original_case_remainder() {
     assert_eq!(look(&d, "JOE-MiXed"), t("long", "-", "l-MiXed"));
     assert_eq!(look(&d, "Joker"), t("short", "-", "s-ker"));
     assert_eq!(look(&d, "x"), t("all", "-", "x"));
+    // the naive model (a list searched in order, CdbGet's default hashed
+    // probe) finds the same wildcard records as the cdb file
+    let recs = compile_assign(a).unwrap();
+    let h = lookup_users(recs.as_slice(), b"JOE-MiXed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(h, d.lookup(b"JOE-MiXed").unwrap().unwrap());
+    assert!(
+        matches!(h.matched, UsersMatch::Wildcard { .. }),
+        "{:?}",
+        h.matched
+    );
 }
 
 #[test]
