@@ -501,3 +501,22 @@ fn local_parts_around_the_stack_key_length_match_like_short_ones() {
         );
     }
 }
+
+/// Local parts longer than the look-up's 256-byte stack buffers (the key
+/// and the prefix hashes move to the heap): exact and wildcard records
+/// are found as for short ones, also when the wildcard is the whole local
+/// part.
+#[test]
+fn u10_u11_local_parts_longer_than_the_stack_buffers() {
+    let long = "l".repeat(300);
+    let assign =
+        format!("={long}:exact:1:1:/h:::\n+{long}-:wild:1:1:/h:-:w-:\n+:all:1:1:/h:-::\n.\n");
+    let d = db(assign.as_bytes());
+    assert_eq!(look(&d, &long.to_uppercase()), t("exact", "", ""));
+    assert_eq!(look(&d, &format!("{long}-")), t("wild", "-", "w-"));
+    assert_eq!(look(&d, &format!("{long}-Tail")), t("wild", "-", "w-Tail"));
+    assert_eq!(
+        look(&d, &format!("{long}x")),
+        t("all", "-", &format!("{long}x"))
+    );
+}
