@@ -151,6 +151,15 @@ fn lspawn_group_question_goes_through_every_passwd_wrapper() {
         defer_text(&trace_with(&sb, cached, "joe@example.com")),
         missing
     );
+    // with the group there, every wrapper lets qmail-lspawn start
+    let pw = world(&sb, &["qmailp", "qmailq"]);
+    let t = trace_with(&sb, &pw, "joe@example.com");
+    assert_eq!(t.outcome.class(), "deliver", "{:?}", t.outcome);
+    let boxed: Box<dyn Passwd> = Box::new(pw.clone());
+    let t = trace_with(&sb, boxed, "joe@example.com");
+    assert_eq!(t.outcome.class(), "deliver", "{:?}", t.outcome);
+    let mut pw = pw;
+    pw.remove_group(b"nofiles");
     // the trait's default: every group exists, so joe's mailbox is found
     let t = trace_with(&sb, UsersOnly(pw), "joe@example.com");
     assert_eq!(t.outcome.class(), "deliver", "{:?}", t.outcome);
