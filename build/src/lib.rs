@@ -44,6 +44,8 @@ mod pipeline;
 pub mod preflight;
 pub mod release;
 mod safefs;
+#[cfg(test)]
+mod testutil;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
