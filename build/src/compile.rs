@@ -445,7 +445,7 @@ mod fake_tree_tests {
         for conf in ["conf-cc", "conf-ld", "conf-qmail"] {
             std::fs::write(tree.join(conf), "old\n\nThis is the explanation.\n").unwrap();
         }
-        let mk = "it: auto_uids.c hasshsgr.h\n\
+        let mk = ".NOTPARALLEL:\nit: auto_uids.c hasshsgr.h\n\
             \tcat conf-cc conf-ld conf-qmail > got-conf\n\
             \techo \"$$LC_ALL $$TZ $$SOURCE_DATE_EPOCH $${LANG-unset}\" > got-env\n\
             \techo it >> got-targets\n\
@@ -607,7 +607,7 @@ mod fake_tree_tests {
         let t = tempfile::tempdir().unwrap();
         let tree = t.path().join("m8");
         std::fs::create_dir(&tree).unwrap();
-        let mk = "it:\n\tcat conf-cc conf-ld conf-home > got-conf\n\techo it >> got-targets\n\
+        let mk = ".NOTPARALLEL:\nit:\n\tcat conf-cc conf-ld conf-home > got-conf\n\techo it >> got-targets\n\
                   instcheck:\n\techo instcheck >> got-targets\n";
         std::fs::write(tree.join("Makefile"), mk).unwrap();
         let mut o = opts(t.path(), IdMap::uniform(1, 2));

@@ -274,7 +274,7 @@ mod tests {
     fn fake_tree(top: &Path) -> std::path::PathBuf {
         let tree = top.join("tree");
         std::fs::create_dir(&tree).unwrap();
-        let mk = "compile load hier.o auto_qmail.o auto_split.o fs.a str.a auto_home.o:\n\
+        let mk = ".NOTPARALLEL:\ncompile load hier.o auto_qmail.o auto_split.o fs.a str.a auto_home.o:\n\
                   \techo \"make $@ $$LC_ALL\" >> got-calls\n";
         std::fs::write(tree.join("Makefile"), mk).unwrap();
         crate::testutil::script(&tree.join("compile"), "echo \"compile $*\" >> got-calls\n");
