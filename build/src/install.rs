@@ -858,4 +858,25 @@ mod tests {
         assert_eq!(ugm(&prefix.join("etc/leap")).2, 0o644);
         assert_eq!(ugm(&prefix.join("etc")).2, 0o755);
     }
+
+    #[test]
+    fn a_failed_install_of_a_file_leaves_no_temporary_behind() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        let (tree, entries) = fake(t.path(), &prefix);
+        // A non-empty directory where the file goes: the rename fails.
+        std::fs::create_dir_all(prefix.join("doc/FAQ/sub")).unwrap();
+        let err = install(&tree, "pkg", &prefix, &entries, &target(&prefix))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&prefix.join("doc/FAQ").display().to_string()),
+            "{err}"
+        );
+        let names: Vec<_> = std::fs::read_dir(prefix.join("doc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["FAQ"]);
+    }
 }

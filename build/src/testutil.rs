@@ -5,10 +5,20 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-/// Write an executable file (a fake `cc`, `compile`, `load`, …).
+/// Write an executable file (a fake `cc`, `compile`, `load`, …). It is
+/// written by a `cp` child, not by this process: a descriptor open for
+/// writing here could be inherited by another test thread's fork and make
+/// the file "busy" (ETXTBSY) when it is run.
 pub fn script(path: &Path, body: &str) {
-    std::fs::write(path, body).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src = path.with_extension("script-text");
+    std::fs::write(&src, body).unwrap();
+    copy_executable(&src, path);
+}
+
+fn copy_executable(src: &Path, dest: &Path) {
+    let st = Command::new("cp").arg(src).arg(dest).status().unwrap();
+    assert!(st.success(), "cp {} {}", src.display(), dest.display());
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// A fake `--cc` in `dir` whose `--version` prints `text` (and which
@@ -53,8 +63,7 @@ pub fn run_as_nobody(name: &str) -> bool {
     let t = tempfile::tempdir().unwrap();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = t.path().join("unit-tests");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy_executable(&std::env::current_exe().unwrap(), &exe);
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&exe)
