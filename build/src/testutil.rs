@@ -90,3 +90,29 @@ pub fn run_as_nobody(name: &str) -> bool {
     );
     true
 }
+
+/// Run this unit-test binary's ignored test `name` again, as this user,
+/// with the extra environment `env`; panics with its output if it fails.
+pub fn run_self(name: &str, env: &[(&str, &str)]) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            name,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "child {name} failed:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "child {name} did not run:\n{text}"
+    );
+}
