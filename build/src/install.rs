@@ -788,8 +788,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let prefix = t.path().join("q");
         std::fs::create_dir_all(prefix.join("locked")).unwrap();
-        std::fs::set_permissions(prefix.join("locked"), std::fs::Permissions::from_mode(0))
-            .unwrap();
+        std::fs::set_permissions(
+            prefix.join("locked"),
+            std::fs::Permissions::from_mode(0o000),
+        )
+        .unwrap();
         let err = target(&prefix).open_read(&prefix, "locked/x").unwrap_err();
         assert!(err.to_string().contains("locked"), "{err}");
     }

@@ -388,7 +388,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let locked = t.path().join("locked");
         std::fs::create_dir(&locked).unwrap();
-        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
         let d = open_abs_dir(t.path(), false, false, "").unwrap();
         let err = d.sub(OsStr::new("locked"), "").unwrap_err();
         assert!(
