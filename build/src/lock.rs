@@ -224,6 +224,10 @@ mod tests {
         std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o444)).unwrap();
         let l = WorkLock::acquire(t.path(), |_| panic!("nobody holds it")).unwrap();
         assert_eq!(l.path(), lock);
+        // Not inherited by make and the compilers: a build that dies
+        // while they run leaves the lock free.
+        let fd_flags = rustix::io::fcntl_getfd(&l._file).unwrap();
+        assert!(fd_flags.contains(rustix::io::FdFlags::CLOEXEC));
     }
 
     #[test]
