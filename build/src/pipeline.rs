@@ -981,4 +981,21 @@ mod tests {
             .to_string();
         assert!(err.contains("none/instcheck"), "{err}");
     }
+
+    #[test]
+    fn notes_are_printed_when_not_on_a_terminal() {
+        let name = "pipeline::tests::child_note";
+        let out = crate::testutil::run_self(name, &[]);
+        assert!(out.contains("build: qtk-note-42\n"), "{out}");
+        assert!(out.contains("build: qtk-stage-7\n"), "{out}");
+    }
+
+    #[test]
+    #[ignore = "run by notes_are_printed_when_not_on_a_terminal"]
+    fn child_note() {
+        let mut p = Progress::new(1);
+        p.note("qtk-note-42");
+        p.stage("qtk-stage-7");
+        p.finish();
+    }
 }

@@ -92,8 +92,9 @@ pub fn run_as_nobody(name: &str) -> bool {
 }
 
 /// Run this unit-test binary's ignored test `name` again, as this user,
-/// with the extra environment `env`; panics with its output if it fails.
-pub fn run_self(name: &str, env: &[(&str, &str)]) {
+/// with the extra environment `env`; panics with its output if it fails,
+/// else returns it (stdout and stderr).
+pub fn run_self(name: &str, env: &[(&str, &str)]) -> String {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
@@ -115,4 +116,5 @@ pub fn run_self(name: &str, env: &[(&str, &str)]) {
         text.contains("1 passed"),
         "child {name} did not run:\n{text}"
     );
+    text
 }
