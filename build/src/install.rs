@@ -882,4 +882,33 @@ mod tests {
             .collect();
         assert_eq!(names, ["FAQ"]);
     }
+
+    #[test]
+    fn records_name_the_intended_owner_by_name_and_id() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        let (tree, mut entries) = fake(t.path(), &prefix);
+        entries[2].user = Some("alias");
+        entries[2].group = Some("nofiles");
+        let mut tg = target(&prefix);
+        tg.ids = IdMap {
+            uids: [7001, 7002, 7003, 0, 7005, 7006, 7007, 7008],
+            gids: [7100, 7101],
+        };
+        let recs = install(&tree, "pkg", &prefix, &entries, &tg).unwrap();
+        let faq = &recs[2];
+        assert_eq!(faq.path, format!("{}/doc/FAQ", prefix.display()));
+        assert_eq!((faq.kind.as_str(), faq.mode.as_str()), ("file", "0644"));
+        let owner = |name: &str, id| {
+            Some(Owner {
+                name: name.into(),
+                id,
+            })
+        };
+        assert_eq!(
+            (&faq.user, &faq.group),
+            (&owner("alias", 7001), &owner("nofiles", 7101))
+        );
+        assert_eq!((&recs[1].user, &recs[1].group), (&None, &None));
+    }
 }
