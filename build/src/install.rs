@@ -911,4 +911,37 @@ mod tests {
         );
         assert_eq!((&recs[1].user, &recs[1].group), (&None, &None));
     }
+
+    #[test]
+    fn only_regular_files_are_read_and_installed_below_the_prefix() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("prog");
+        std::fs::write(&src, "binary").unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&src, &link).unwrap();
+        assert_eq!(read_built(&src).unwrap(), b"binary");
+        let err = read_built(&link).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: ", link.display())), "{err}");
+        let err = read_built(t.path()).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: not a regular file", t.path().display()));
+        for rel in ["", "../bin/prog", "/bin/prog"] {
+            let f = ExtraFile {
+                src: src.clone(),
+                dest_rel: rel.into(),
+                mode: 0o755,
+            };
+            let err = f.read().unwrap_err().to_string();
+            assert!(
+                err.contains("is not a plain path below the prefix"),
+                "{rel:?}: {err}"
+            );
+        }
+        let f = ExtraFile {
+            src,
+            dest_rel: "bin/prog".into(),
+            mode: 0o755,
+        };
+        let c = f.read().unwrap();
+        assert_eq!(c.sha256, hex::encode(Sha256::digest(b"binary")));
+    }
 }

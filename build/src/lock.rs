@@ -228,6 +228,15 @@ mod tests {
         // while they run leaves the lock free.
         let fd_flags = rustix::io::fcntl_getfd(&l._file).unwrap();
         assert!(fd_flags.contains(rustix::io::FdFlags::CLOEXEC));
+        // A read-only FIFO there is refused, without waiting for a writer.
+        let t2 = tempfile::tempdir().unwrap();
+        let fifo = t2.path().join(LOCK_FILE);
+        let mode = rustix::fs::Mode::from_raw_mode(0o444);
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, mode, 0).unwrap();
+        let err = WorkLock::acquire(t2.path(), |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the lock file is not a regular file"), "{err}");
     }
 
     #[test]
