@@ -386,4 +386,45 @@ mod tests {
             }
         }
     }
+
+    /// An unwritable prefix, and one that cannot be created, are refused
+    /// saying which (for a user the permissions apply to).
+    fn check_unwritable() {
+        use std::os::unix::fs::PermissionsExt;
+        if crate::testutil::euid_is_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let ro = t.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let err = check_install_paths(&ro, None, None, false)
+            .unwrap_err()
+            .to_string();
+        let want = format!("{} is not writable by this user (uid ", ro.display());
+        assert!(
+            err.contains(&want) && !err.contains("cannot be created"),
+            "{err}"
+        );
+        let new = ro.join("q");
+        let err = check_install_paths(&new, None, None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("so {} cannot be created", new.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unwritable_prefix_is_refused_saying_why() {
+        check_unwritable();
+        crate::testutil::run_as_nobody("preflight::tests::child_unwritable");
+    }
+
+    #[test]
+    #[ignore = "run by an_unwritable_prefix_is_refused_saying_why"]
+    fn child_unwritable() {
+        check_unwritable();
+    }
 }
