@@ -998,4 +998,124 @@ mod tests {
         p.stage("qtk-stage-7");
         p.finish();
     }
+
+    /// A fake netqmail and mess822 tree that `build` can compile (a
+    /// Makefile with nothing to do), list (a `load` that makes `qtk-hier`
+    /// print `hier.sh`'s lines for the configured home) and check (an
+    /// `instcheck` that names its tree).
+    fn fake_sources(t: &Path) -> (PathBuf, PathBuf) {
+        let mk = ".NOTPARALLEL:\nit man instcheck compile load hier.o auto_qmail.o \
+                  auto_split.o fs.a str.a auto_home.o:\n\t@true\n";
+        let q = t.join("netqmail-src");
+        let m8 = t.join("mess822-src");
+        for (d, marker, conf, extra) in [
+            (
+                &q,
+                "qmail-smtpd.c",
+                "conf-qmail",
+                "d\\t%s\\tdoc\\t-\\t-\\t-1\\t-1\\t755\\n",
+            ),
+            (&m8, "mess822.h", "conf-home", ""),
+        ] {
+            std::fs::create_dir(d).unwrap();
+            for f in [marker, "Makefile", "compile", "FAQ", "leapsecs.dat"] {
+                std::fs::write(
+                    d.join(f),
+                    match f {
+                        "Makefile" => mk,
+                        "compile" => "true\n",
+                        _ => "x\n",
+                    },
+                )
+                .unwrap();
+            }
+            let c = "c\\t%s\\tdoc\\tFAQ\\t-\\t-1\\t-1\\t644\\n";
+            let hier = format!(
+                "#!/bin/sh\nh=$(head -n 1 {conf})\nprintf 'h\\t%s\\t-\\t-\\t-\\t-1\\t-1\\t755\\n' \"$h\"\n\
+                 [ -z '{extra}' ] || printf '{extra}{c}' \"$h\" \"$h\"\n"
+            );
+            std::fs::write(d.join("hier.sh"), hier).unwrap();
+            std::fs::write(d.join("load"), "cp hier.sh qtk-hier; chmod 755 qtk-hier\n").unwrap();
+            let name = d.file_name().unwrap().to_string_lossy().into_owned();
+            crate::testutil::script(&d.join("instcheck"), &format!("#!/bin/sh\necho {name}\n"));
+        }
+        (q, m8)
+    }
+
+    fn fake_options(t: &Path) -> BuildOptions {
+        let (q, m8) = fake_sources(t);
+        BuildOptions {
+            qmail: SourceTree::unverified(&upstream_hashes::NETQMAIL, q),
+            mess822: SourceTree::unverified(&MESS822, m8),
+            prefix: t.join("prefix"),
+            mess822_home: None,
+            destdir: None,
+            cc: crate::testutil::fake_cc(t, "cc", "gcc (GCC) 12.2.0"),
+            cflags: None,
+            patches: Vec::new(),
+            stack: Vec::new(),
+            ids: IdMap::build_user(),
+            ids_source: "build-user".into(),
+            work: t.join("work"),
+            force: false,
+            allow_symlinked_prefix: false,
+            extra_files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_fake_build_installs_checks_and_is_then_up_to_date_until_something_changes() {
+        let t = tempfile::tempdir().unwrap();
+        let mut o = fake_options(t.path());
+        let first = build(&o).unwrap();
+        assert!(!first.up_to_date);
+        let faq = o.prefix.join("doc/FAQ");
+        assert_eq!(std::fs::read_to_string(&faq).unwrap(), "x\n");
+        assert_eq!(first.manifest_path, o.prefix.join(MANIFEST_PATH));
+        assert_eq!(
+            first.manifest.ownership_applied,
+            crate::testutil::euid_is_root()
+        );
+        assert_eq!(first.instcheck_warnings, ["netqmail-src", "mess822-src"]);
+        assert_eq!(
+            Manifest::read(&first.manifest_path).unwrap(),
+            Some(first.manifest.clone())
+        );
+        // Nothing changed: nothing is done.
+        let again = build(&o).unwrap();
+        assert!(again.up_to_date);
+        assert_eq!(again.manifest, first.manifest);
+        // An installed file changed: rebuilt and restored.
+        std::fs::write(&faq, "changed\n").unwrap();
+        assert!(!build(&o).unwrap().up_to_date);
+        assert_eq!(std::fs::read_to_string(&faq).unwrap(), "x\n");
+        // Other flags: the inputs changed, though every file is intact.
+        o.cflags = Some("-g".into());
+        let other = build(&o).unwrap();
+        assert!(!other.up_to_date);
+        assert_eq!(other.manifest.compiler.conf_cc, format!("{} -O2 -g", o.cc));
+        o.force = true;
+        assert!(!build(&o).unwrap().up_to_date, "--force did not rebuild");
+    }
+
+    #[test]
+    fn a_staged_fake_build_applies_no_owner_and_runs_no_instcheck() {
+        let t = tempfile::tempdir().unwrap();
+        let mut o = fake_options(t.path());
+        o.destdir = Some(t.path().join("dest"));
+        let out = build(&o).unwrap();
+        assert!(!out.manifest.ownership_applied);
+        assert!(
+            out.instcheck_warnings.is_empty(),
+            "{:?}",
+            out.instcheck_warnings
+        );
+        let staged = t
+            .path()
+            .join("dest")
+            .join(o.prefix.strip_prefix("/").unwrap());
+        assert!(staged.join("doc/FAQ").is_file());
+        assert_eq!(out.manifest_path, staged.join(MANIFEST_PATH));
+        assert!(!o.prefix.exists(), "installed outside the destdir");
+    }
 }
