@@ -1036,6 +1036,8 @@ mod tests {
             );
             std::fs::write(d.join("hier.sh"), hier).unwrap();
             std::fs::write(d.join("load"), "cp hier.sh qtk-hier; chmod 755 qtk-hier\n").unwrap();
+            // What mess822's errno patch (bench_build applies it) changes.
+            std::fs::write(d.join("error.h"), "extern int errno;\n").unwrap();
             let name = d.file_name().unwrap().to_string_lossy().into_owned();
             crate::testutil::script(&d.join("instcheck"), &format!("#!/bin/sh\necho {name}\n"));
         }
@@ -1117,5 +1119,21 @@ mod tests {
         assert!(staged.join("doc/FAQ").is_file());
         assert_eq!(out.manifest_path, staged.join(MANIFEST_PATH));
         assert!(!o.prefix.exists(), "installed outside the destdir");
+    }
+
+    #[test]
+    fn bench_build_times_plain_make_a_cold_build_and_a_no_op_rebuild() {
+        let t = tempfile::tempdir().unwrap();
+        let o = fake_options(t.path());
+        let scratch = t.path().join("bench");
+        std::fs::create_dir(&scratch).unwrap();
+        bench_build(&o, &scratch).unwrap();
+        assert!(scratch.join("prefix/doc/FAQ").is_file());
+        assert!(
+            !o.prefix.exists(),
+            "the bench installed into the given prefix"
+        );
+        let fixed = std::fs::read_to_string(scratch.join("plain/mess822-0.58/error.h")).unwrap();
+        assert_eq!(fixed, "#include <errno.h>\n");
     }
 }
