@@ -367,3 +367,260 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fake_tree_tests {
+    use super::*;
+    use crate::testutil::{euid_is_root, fake_cc, supplementary_groups};
+
+    const GCC14: &str = "gcc (GCC) 14.2.0\nCopyright (C) 2024 Free Software Foundation, Inc.";
+
+    #[test]
+    fn the_compiler_is_detected_from_its_version_text() {
+        let t = tempfile::tempdir().unwrap();
+        let d = |name: &str, text: &str| Compiler::detect(&fake_cc(t.path(), name, text));
+        let c = d("gcc14", GCC14).unwrap();
+        assert_eq!((c.family.as_str(), c.major), ("gcc", Some(14)));
+        assert_eq!(c.version, "gcc (GCC) 14.2.0");
+        assert_eq!(c.compat_flags(), ["-std=gnu17", "-fpermissive"]);
+        // Debian's `cc` does not say gcc, only who wrote it.
+        let c = d(
+            "cc12",
+            "cc (Debian 12.2.0-14) 12.2.0\nCopyright (C) 2022 Free Software Foundation, Inc.",
+        )
+        .unwrap();
+        assert_eq!((c.family.as_str(), c.major), ("gcc", Some(12)));
+        assert!(c.compat_flags().is_empty());
+        let c = d(
+            "clang17",
+            "clang version 17.0.1 (https://x 1.2)\nTarget: x86_64",
+        )
+        .unwrap();
+        assert_eq!((c.family.as_str(), c.major), ("clang", Some(17)));
+        assert!(c.compat_flags().contains(&"-Wno-error=implicit-int"));
+        let c = d("clang15", "Ubuntu clang version 15.0.7").unwrap();
+        assert_eq!((c.family.as_str(), c.major), ("clang", Some(15)));
+        assert!(c.compat_flags().is_empty(), "clang 15 needs no flags");
+        let c = d("tcc", "tcc version 0.9.27 (x86_64 Linux)").unwrap();
+        assert_eq!(c.family, "unknown");
+        assert!(c.compat_flags().is_empty());
+        let err = d("broken", "").unwrap_err().to_string();
+        assert!(err.contains("--version` failed"), "{err}");
+        let err = Compiler::detect(" ").unwrap_err().to_string();
+        assert_eq!(err, "--cc is empty");
+        let err = Compiler::detect("/nonexistent/qtk-cc")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot run /nonexistent/qtk-cc"), "{err}");
+    }
+
+    #[test]
+    fn conf_lines_follow_the_compiler_or_the_given_flags() {
+        let t = tempfile::tempdir().unwrap();
+        let cc = fake_cc(t.path(), "gcc14", GCC14);
+        let mut o = CompileOptions::new("/opt/q", IdMap::uniform(1, 2));
+        o.cc = cc.clone();
+        let (ccl, ld) = o.conf_lines().unwrap();
+        assert_eq!(ccl, format!("{cc} -O2 -std=gnu17 -fpermissive"));
+        assert_eq!(ld, format!("{cc} -s"));
+        o.cflags = Some(String::new());
+        assert_eq!(o.conf_lines().unwrap().0, format!("{cc} -O2"));
+        o.cflags = Some("-g -Wall".into());
+        assert_eq!(o.conf_lines().unwrap().0, format!("{cc} -O2 -g -Wall"));
+        o.cc = fake_cc(t.path(), "broken", "");
+        o.cflags = None;
+        assert!(o.conf_lines().is_err());
+    }
+
+    /// A fake netqmail/notqmail tree whose Makefile records what it was
+    /// given; `auto_uids.c` and `hasshsgr.h` have rules that mark the
+    /// file as made by make.
+    fn fake_qmail(top: &Path, notqmail: bool) -> PathBuf {
+        let tree = top.join(if notqmail { "nq" } else { "net" });
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::write(tree.join("qmail-smtpd.c"), "").unwrap();
+        if notqmail {
+            std::fs::write(tree.join("instpackage.c"), "").unwrap();
+        }
+        for conf in ["conf-cc", "conf-ld", "conf-qmail"] {
+            std::fs::write(tree.join(conf), "old\n\nThis is the explanation.\n").unwrap();
+        }
+        let mk = ".NOTPARALLEL:\nit: auto_uids.c hasshsgr.h\n\
+            \tcat conf-cc conf-ld conf-qmail > got-conf\n\
+            \techo \"$$LC_ALL $$TZ $$SOURCE_DATE_EPOCH $${LANG-unset}\" > got-env\n\
+            \techo it >> got-targets\n\
+            man:\n\techo man >> got-targets\n\
+            other:\n\techo other >> got-targets\n\
+            fail:\n\t@echo the compiler says boom; exit 3\n\
+            auto_uids.c: auto-uid\n\techo from-make > auto_uids.c\n\
+            auto-uid:\n\ttouch auto-uid\n\
+            hasshsgr.h: chkshsgr\n\techo from-make > hasshsgr.h\n\
+            chkshsgr:\n\ttouch chkshsgr\n";
+        std::fs::write(tree.join("Makefile"), mk).unwrap();
+        tree
+    }
+
+    fn opts(top: &Path, ids: IdMap) -> CompileOptions {
+        let mut o = CompileOptions::new("/opt/qtk-fake", ids);
+        o.cc = fake_cc(top, "gcc14", GCC14);
+        o
+    }
+
+    fn read(tree: &Path, name: &str) -> String {
+        std::fs::read_to_string(tree.join(name)).unwrap()
+    }
+
+    fn expected_env() -> String {
+        let sde = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_else(|_| "0".into());
+        format!("C UTC {sde} unset\n")
+    }
+
+    #[test]
+    fn netqmail_gets_conf_files_our_auto_uids_and_the_default_targets() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = fake_qmail(t.path(), false);
+        let ids = IdMap::uniform(7001, 7100);
+        let o = opts(t.path(), ids);
+        compile_netqmail(&tree, &o).unwrap();
+        let (cc, ld) = o.conf_lines().unwrap();
+        let expl = "\nThis is the explanation.\n";
+        assert_eq!(
+            read(&tree, "got-conf"),
+            format!("{cc}\n{expl}{ld}\n{expl}/opt/qtk-fake\n{expl}")
+        );
+        assert_eq!(read(&tree, "got-targets"), "it\nman\n");
+        assert_eq!(read(&tree, "got-env"), expected_env());
+        // auto_uids.c is ours, and make was told not to remake it.
+        assert_eq!(read(&tree, "auto_uids.c"), ids.auto_uids_c());
+        assert!(!tree.join("auto-uid").exists(), "make ran auto-uid");
+        // The same ids again: auto_uids.o stays; other ids: it is removed.
+        std::fs::write(tree.join("auto_uids.o"), "obj").unwrap();
+        compile_netqmail(&tree, &o).unwrap();
+        assert!(tree.join("auto_uids.o").exists(), "removed for nothing");
+        let ids2 = IdMap::uniform(4242, 4343);
+        compile_netqmail(&tree, &opts(t.path(), ids2)).unwrap();
+        assert!(!tree.join("auto_uids.o").exists(), "stale auto_uids.o kept");
+        assert_eq!(read(&tree, "auto_uids.c"), ids2.auto_uids_c());
+        // For test harnesses: conf-qmail is `.`; chosen targets only.
+        let mut o = opts(t.path(), ids2);
+        o.targets = Some(vec!["other".into()]);
+        compile_netqmail_cwd_home(&tree, &o).unwrap();
+        assert_eq!(read(&tree, "conf-qmail"), ".\n\nThis is the explanation.\n");
+        assert!(read(&tree, "got-targets").ends_with("man\nother\n"));
+    }
+
+    /// Whether `hasshsgr.h` was answered by us (empty, make's rule not
+    /// run) exactly when netqmail's chkshsgr would stop the build.
+    fn check_hasshsgr() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = fake_qmail(t.path(), false);
+        compile_netqmail(&tree, &opts(t.path(), IdMap::uniform(1, 2))).unwrap();
+        let would_stop = !euid_is_root() && supplementary_groups().is_empty();
+        let got = read(&tree, "hasshsgr.h");
+        if would_stop {
+            assert_eq!(got, "", "hasshsgr.h not written by us");
+            assert!(!tree.join("chkshsgr").exists(), "make ran chkshsgr");
+            // An existing answer is kept.
+            std::fs::write(tree.join("hasshsgr.h"), "kept\n").unwrap();
+            compile_netqmail(&tree, &opts(t.path(), IdMap::uniform(1, 2))).unwrap();
+            assert_eq!(read(&tree, "hasshsgr.h"), "kept\n");
+        } else {
+            assert_eq!(got, "from-make\n", "make's own rule did not run");
+        }
+    }
+
+    #[test]
+    fn hasshsgr_h_is_written_only_where_chkshsgr_would_stop() {
+        check_hasshsgr();
+        crate::testutil::run_as_nobody("compile::fake_tree_tests::child_hasshsgr");
+    }
+
+    #[test]
+    #[ignore = "run by hasshsgr_h_is_written_only_where_chkshsgr_would_stop"]
+    fn child_hasshsgr() {
+        check_hasshsgr();
+    }
+
+    #[test]
+    fn notqmail_and_compile_qmail_pick_the_right_tree_kind() {
+        let t = tempfile::tempdir().unwrap();
+        let nq = fake_qmail(t.path(), true);
+        let o = opts(t.path(), IdMap::uniform(1, 2));
+        compile_qmail(Qmail::Notqmail, &nq, &o).unwrap();
+        assert_eq!(read(&nq, "got-targets"), "it\nman\n");
+        assert_eq!(read(&nq, "got-env"), expected_env());
+        assert!(read(&nq, "got-conf").contains("/opt/qtk-fake\n"));
+        // notqmail: make's own rules run (no ids compiled in).
+        assert_eq!(read(&nq, "auto_uids.c"), "from-make\n");
+        compile_qmail_cwd_home(Qmail::Notqmail, &nq, &o).unwrap();
+        assert!(read(&nq, "conf-qmail").starts_with(".\n"));
+        compile_notqmail_cwd_home(&nq, &o).unwrap();
+        let net = fake_qmail(t.path(), false);
+        compile_qmail(Qmail::Netqmail, &net, &o).unwrap();
+        assert_eq!(
+            read(&net, "auto_uids.c"),
+            IdMap::uniform(1, 2).auto_uids_c()
+        );
+        compile_qmail_cwd_home(Qmail::Netqmail, &net, &o).unwrap();
+        assert!(read(&net, "conf-qmail").starts_with(".\n"));
+        // A netqmail tree is not a notqmail tree, nor is half of one.
+        let err = compile_qmail(Qmail::Notqmail, &net, &o)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a notqmail tree"), "{err}");
+        std::fs::remove_file(nq.join("qmail-smtpd.c")).unwrap();
+        let err = compile_notqmail(&nq, &o).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: not a notqmail tree (no instpackage.c or qmail-smtpd.c)",
+                nq.display()
+            )
+        );
+        let err = compile_netqmail(&nq, &o).unwrap_err().to_string();
+        assert!(err.contains("not a netqmail tree"), "{err}");
+        let err = compile_netqmail_cwd_home(&nq, &o).unwrap_err().to_string();
+        assert!(err.contains("not a netqmail tree"), "{err}");
+        let err = compile_qmail_cwd_home(Qmail::Netqmail, &nq, &o)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a netqmail tree"), "{err}");
+    }
+
+    #[test]
+    fn a_failing_make_names_its_log_and_shows_the_tail() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = fake_qmail(t.path(), true);
+        let mut o = opts(t.path(), IdMap::uniform(1, 2));
+        o.targets = Some(vec!["fail".into()]);
+        let err = compile_notqmail(&tree, &o).unwrap_err();
+        let BuildError::Command { log, tail, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(log, &tree.join(".qtk-make.log"));
+        assert!(tail.contains("the compiler says boom"), "{tail}");
+        assert!(read(&tree, ".qtk-make.log").contains("boom"));
+    }
+
+    #[test]
+    fn mess822_gets_conf_home_and_its_default_targets() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = t.path().join("m8");
+        std::fs::create_dir(&tree).unwrap();
+        let mk = ".NOTPARALLEL:\nit:\n\tcat conf-cc conf-ld conf-home > got-conf\n\techo it >> got-targets\n\
+                  instcheck:\n\techo instcheck >> got-targets\n";
+        std::fs::write(tree.join("Makefile"), mk).unwrap();
+        let mut o = opts(t.path(), IdMap::uniform(1, 2));
+        o.conf_qmail = "/opt/qtk-m8/".into();
+        let err = compile_mess822(&tree, &o).unwrap_err().to_string();
+        assert!(err.contains("not a mess822 tree (no mess822.h)"), "{err}");
+        std::fs::write(tree.join("mess822.h"), "").unwrap();
+        compile_mess822(&tree, &o).unwrap();
+        let (cc, ld) = o.conf_lines().unwrap();
+        assert_eq!(
+            read(&tree, "got-conf"),
+            format!("{cc}\n{ld}\n/opt/qtk-m8\n")
+        );
+        assert_eq!(read(&tree, "got-targets"), "it\ninstcheck\n");
+    }
+}

@@ -229,4 +229,110 @@ mod tests {
         assert!(parse_line("d\t/q\talias\t-\t-\t7\t2000000\t2755").is_err());
         assert!(parse_line("garbage").is_err());
     }
+
+    #[test]
+    fn every_kind_of_recorder_line_and_the_sentinel_ranges() {
+        let e = parse_line("h\t/q/\t-\t-\t-\t1000003\t2000000\t755").unwrap();
+        assert_eq!(
+            (e.kind, e.home.as_str(), e.path.as_str()),
+            (EntryKind::Dir, "/q", "")
+        );
+        let e = parse_line("d\t/q\t./alias/\t-\t-\t1000000\t2000001\t2755").unwrap();
+        assert_eq!((e.kind, e.path.as_str()), (EntryKind::Dir, "alias"));
+        assert_eq!(
+            (e.user, e.group, e.mode),
+            (Some("alias"), Some("nofiles"), 0o2755)
+        );
+        let e = parse_line("p\t/q\t-\tqueue/lock/trigger\t-\t1000007\t-1\t622").unwrap();
+        assert_eq!(
+            (e.kind, e.path.as_str()),
+            (EntryKind::Fifo, "queue/lock/trigger")
+        );
+        assert_eq!((e.user, e.group), (Some("qmails"), None));
+        // Just past the eight users and two groups: refused.
+        for line in [
+            "d\t/q\tx\t-\t-\t1000008\t-1\t755",
+            "d\t/q\tx\t-\t-\t-1\t2000002\t755",
+            "d\t/q\tx\t-\t-\t-1\t5\t755",
+            "d\t/q\t../x\t-\t-\t-1\t-1\t755",
+            "x\t/q\tx\t-\t-\t-1\t-1\t755",
+        ] {
+            assert!(parse_line(line).is_err(), "{line}");
+        }
+        let ids = IdMap {
+            uids: [7001, 7002, 7003, 0, 7005, 7006, 7007, 7008],
+            gids: [7100, 7101],
+        };
+        let e = parse_line("d\t/q\tx\t-\t-\t1000001\t2000001\t755").unwrap();
+        assert_eq!((e.uid(&ids), e.gid(&ids)), (Some(7002), Some(7101)));
+        let e = parse_line("d\t/q\tx\t-\t-\t-1\t-1\t755").unwrap();
+        assert_eq!((e.uid(&ids), e.gid(&ids)), (None, None));
+    }
+
+    /// A fake compiled tree: its Makefile, `compile` and `load` record
+    /// their calls, and the "linked" qtk-hier prints `hier-out`.
+    fn fake_tree(top: &Path) -> std::path::PathBuf {
+        let tree = top.join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        let mk = ".NOTPARALLEL:\ncompile load hier.o auto_qmail.o auto_split.o fs.a str.a auto_home.o:\n\
+                  \techo \"make $@ $$LC_ALL\" >> got-calls\n";
+        std::fs::write(tree.join("Makefile"), mk).unwrap();
+        crate::testutil::script(&tree.join("compile"), "echo \"compile $*\" >> got-calls\n");
+        let load = "echo \"load $*\" >> got-calls\n\
+                    printf '#!/bin/sh\\ncat hier-out\\n[ ! -f hier-fail ] || { echo broken >&2; exit 1; }\\n' > qtk-hier\n\
+                    chmod 755 qtk-hier\n";
+        crate::testutil::script(&tree.join("load"), load);
+        let out = "h\t/q\t-\t-\t-\t1000003\t2000000\t755\n\
+                   c\t/q\tbin\tqmail-smtpd\t-\t1000003\t2000000\t755\n";
+        std::fs::write(tree.join("hier-out"), out).unwrap();
+        tree
+    }
+
+    #[test]
+    fn record_links_the_recorder_with_the_sentinel_ids_and_parses_its_output() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = fake_tree(t.path());
+        let entries = record(&tree, Package::Netqmail).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].path, "bin/qmail-smtpd");
+        assert_eq!(
+            (entries[1].user, entries[1].group),
+            (Some("root"), Some("qmail"))
+        );
+        let read = |n: &str| std::fs::read_to_string(tree.join(n)).unwrap();
+        assert_eq!(read("qtk-hier.c"), RECORDER_C);
+        let uids = read("qtk-uids.c");
+        assert!(uids.starts_with("int auto_uida = 1000000;\n"), "{uids}");
+        assert!(uids.contains("int auto_uids = 1000007;\n"), "{uids}");
+        assert!(uids.ends_with("int auto_gidq = 2000000;\nint auto_gidn = 2000001;\n"));
+        let calls = read("got-calls");
+        // (compile and load exist, so make has nothing to do for them.)
+        assert!(
+            calls.starts_with("make hier.o C\nmake auto_qmail.o C\n"),
+            "{calls}"
+        );
+        assert!(
+            calls.ends_with(
+                "compile qtk-hier.c\ncompile qtk-uids.c\n\
+                 load qtk-hier hier.o auto_qmail.o auto_split.o qtk-uids.o fs.a str.a\n"
+            ),
+            "{calls}"
+        );
+        std::fs::write(tree.join("got-calls"), "").unwrap();
+        record(&tree, Package::Mess822).unwrap();
+        assert_eq!(
+            read("got-calls"),
+            "make hier.o C\nmake auto_home.o C\n\
+             compile qtk-hier.c\nload qtk-hier hier.o auto_home.o\n"
+        );
+        std::fs::write(tree.join("hier-fail"), "").unwrap();
+        let err = record(&tree, Package::Notqmail).unwrap_err().to_string();
+        assert!(
+            err.contains("qtk-hier failed") && err.contains("broken"),
+            "{err}"
+        );
+        std::fs::remove_file(tree.join("compile")).unwrap();
+        let err = record(&tree, Package::Notqmail).unwrap_err().to_string();
+        assert!(err.contains(".qtk-hier.log"), "{err}");
+    }
 }

@@ -232,4 +232,47 @@ mod tests {
         assert!(c.ends_with("int auto_gidq = 9;\nint auto_gidn = 10;\n"));
         assert_eq!(c.lines().count(), 10);
     }
+
+    /// `(name, id)` of the first entry of an `/etc/passwd`-style file
+    /// whose id is neither 0 nor 1.
+    fn other_entry(file: &str) -> Option<(String, u32)> {
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let id: u32 = f.get(2)?.parse().ok()?;
+            (id > 1).then(|| (f[0].to_string(), id))
+        })
+    }
+
+    #[test]
+    fn users_and_groups_are_looked_up_by_name() {
+        assert_eq!(lookup_user("root"), Some(0));
+        assert_eq!(lookup_group("root"), Some(0));
+        assert_eq!(lookup_user("qtk-no-such-user"), None);
+        assert_eq!(lookup_group("qtk-no-such-group"), None);
+        assert_eq!(lookup_user("ro\0ot"), None);
+        if let Some((name, uid)) = other_entry("/etc/passwd") {
+            assert_eq!(lookup_user(&name), Some(uid), "{name}");
+        }
+        if let Some((name, gid)) = other_entry("/etc/group") {
+            assert_eq!(lookup_group(&name), Some(gid), "{name}");
+        }
+        // The system map exists exactly when every qmail name does.
+        let all = USERS.iter().all(|u| lookup_user(u).is_some())
+            && GROUPS.iter().all(|g| lookup_group(g).is_some());
+        let sys = IdMap::from_system();
+        assert_eq!(sys.is_some(), all);
+        if let Some(m) = sys {
+            assert_eq!(m.uid("alias"), lookup_user("alias"));
+            assert_eq!(m.gid("nofiles"), lookup_group("nofiles"));
+        }
+    }
+
+    #[test]
+    fn sentinel_ids_name_each_user_and_group() {
+        let c = IdMap::sentinel_c();
+        assert_eq!(c.lines().count(), 10);
+        assert!(c.starts_with("int auto_uida = 1000000;\nint auto_uidd = 1000001;\n"));
+        assert!(c.ends_with("int auto_gidq = 2000000;\nint auto_gidn = 2000001;\n"));
+    }
 }

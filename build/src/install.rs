@@ -725,4 +725,223 @@ mod tests {
         assert!(dest.join("opt/qtk-install-unit-test/doc/FAQ").is_file());
         assert!(!prefix.exists());
     }
+
+    fn ugm(p: &Path) -> (u32, u32, u32) {
+        let m = std::fs::metadata(p).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    }
+
+    /// Owner and mode without `apply_owner`, for root and for others: a
+    /// group the user is not in is left alone; as root (who can give
+    /// paths foreign groups) the user's own group is applied, and a
+    /// setgid directory of a foreign group gets the user's group.
+    fn check_owner_mode() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        let f = std::fs::File::create(&p).unwrap();
+        let (uid0, gid0, _) = ugm(&p);
+        let root = crate::testutil::euid_is_root();
+        let foreign = if root { 4243 } else { 0 };
+        set_owner_mode(&f, &p, Some(4242), Some(foreign), 0o640, false).unwrap();
+        assert_eq!(ugm(&p), (uid0, gid0, 0o640));
+        let d = t.path().join("d");
+        std::fs::create_dir(&d).unwrap();
+        let dir = std::fs::File::open(&d).unwrap();
+        set_owner_mode(&dir, &d, None, None, 0o2755, false).unwrap();
+        assert_eq!(ugm(&d), (uid0, gid0, 0o2755));
+        if !root {
+            return;
+        }
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+        set_owner_mode(&f, &p, None, None, 0o2755, false).unwrap();
+        assert_eq!(ugm(&p), (65534, 65534, 0o2755), "a setgid file got a group");
+        set_owner_mode(&f, &p, Some(1), Some(gid0), 0o644, false).unwrap();
+        assert_eq!(ugm(&p), (65534, gid0, 0o644), "our group was not applied");
+        set_owner_mode(&f, &p, Some(4242), None, 0o600, true).unwrap();
+        assert_eq!(ugm(&p), (4242, gid0, 0o600), "the owner was not applied");
+        std::os::unix::fs::chown(&d, None, Some(65534)).unwrap();
+        set_owner_mode(&dir, &d, None, None, 0o755, false).unwrap();
+        assert_eq!(
+            ugm(&d),
+            (uid0, 65534, 0o755),
+            "a plain directory got a group"
+        );
+        set_owner_mode(&dir, &d, None, None, 0o2755, false).unwrap();
+        assert_eq!(
+            ugm(&d),
+            (uid0, gid0, 0o2755),
+            "setgid directory kept a foreign group"
+        );
+    }
+
+    #[test]
+    fn groups_are_set_only_where_the_user_may_and_should() {
+        check_owner_mode();
+        crate::testutil::run_as_nobody("install::tests::child_owner_mode");
+    }
+
+    #[test]
+    #[ignore = "run by groups_are_set_only_where_the_user_may_and_should"]
+    fn child_owner_mode() {
+        check_owner_mode();
+        // An unreadable directory on the way is an error, not "missing".
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        std::fs::create_dir_all(prefix.join("locked")).unwrap();
+        std::fs::set_permissions(
+            prefix.join("locked"),
+            std::fs::Permissions::from_mode(0o000),
+        )
+        .unwrap();
+        let err = target(&prefix).open_read(&prefix, "locked/x").unwrap_err();
+        assert!(err.to_string().contains("locked"), "{err}");
+    }
+
+    #[test]
+    fn open_read_finds_installed_files_and_not_missing_ones() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        let (tree, entries) = fake(t.path(), &prefix);
+        let tg = target(&prefix);
+        install(&tree, "pkg", &prefix, &entries, &tg).unwrap();
+        let (_, st) = tg.open_read(&prefix, "doc/FAQ").unwrap().unwrap();
+        assert_eq!(st.st_size, 10);
+        assert!(tg.open_read(&prefix, "doc/none").unwrap().is_none());
+        assert!(tg.open_read(&prefix, "nodir/none").unwrap().is_none());
+    }
+
+    #[test]
+    fn zero_files_up_to_one_mib_are_installed() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        let (tree, mut entries) = fake(t.path(), &prefix);
+        entries.push(entry(
+            EntryKind::Zeros { len: 1 << 20 },
+            &prefix,
+            "big",
+            0o644,
+        ));
+        install(&tree, "pkg", &prefix, &entries, &target(&prefix)).unwrap();
+        assert_eq!(
+            std::fs::metadata(prefix.join("big")).unwrap().len(),
+            1 << 20
+        );
+        entries.push(entry(
+            EntryKind::Zeros { len: (1 << 20) + 1 },
+            &prefix,
+            "big2",
+            0o644,
+        ));
+        let err = install(&tree, "pkg", &prefix, &entries, &target(&prefix))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "hier() entry big2: 1048577 zero bytes is more than 1 MiB"
+        );
+    }
+
+    #[test]
+    fn an_extra_file_is_installed_with_its_directories_and_recorded() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        std::fs::create_dir(&prefix).unwrap();
+        let tg = target(&prefix);
+        let recs = install_extra(&prefix, &["etc"], "etc/leap", b"leap\n", 0o644, &tg).unwrap();
+        let base = prefix.display().to_string();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0], FileRecord::build_dir(format!("{base}/etc")));
+        assert_eq!(recs[1].path, format!("{base}/etc/leap"));
+        assert_eq!(
+            (recs[1].kind.as_str(), recs[1].mode.as_str()),
+            ("file", "0644")
+        );
+        assert_eq!(recs[1].sha256, Some(hex::encode(Sha256::digest(b"leap\n"))));
+        assert_eq!(std::fs::read(prefix.join("etc/leap")).unwrap(), b"leap\n");
+        assert_eq!(ugm(&prefix.join("etc/leap")).2, 0o644);
+        assert_eq!(ugm(&prefix.join("etc")).2, 0o755);
+    }
+
+    #[test]
+    fn a_failed_install_of_a_file_leaves_no_temporary_behind() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        let (tree, entries) = fake(t.path(), &prefix);
+        // A non-empty directory where the file goes: the rename fails.
+        std::fs::create_dir_all(prefix.join("doc/FAQ/sub")).unwrap();
+        let err = install(&tree, "pkg", &prefix, &entries, &target(&prefix))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&prefix.join("doc/FAQ").display().to_string()),
+            "{err}"
+        );
+        let names: Vec<_> = std::fs::read_dir(prefix.join("doc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["FAQ"]);
+    }
+
+    #[test]
+    fn records_name_the_intended_owner_by_name_and_id() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        let (tree, mut entries) = fake(t.path(), &prefix);
+        entries[2].user = Some("alias");
+        entries[2].group = Some("nofiles");
+        let mut tg = target(&prefix);
+        tg.ids = IdMap {
+            uids: [7001, 7002, 7003, 0, 7005, 7006, 7007, 7008],
+            gids: [7100, 7101],
+        };
+        let recs = install(&tree, "pkg", &prefix, &entries, &tg).unwrap();
+        let faq = &recs[2];
+        assert_eq!(faq.path, format!("{}/doc/FAQ", prefix.display()));
+        assert_eq!((faq.kind.as_str(), faq.mode.as_str()), ("file", "0644"));
+        let owner = |name: &str, id| {
+            Some(Owner {
+                name: name.into(),
+                id,
+            })
+        };
+        assert_eq!(
+            (&faq.user, &faq.group),
+            (&owner("alias", 7001), &owner("nofiles", 7101))
+        );
+        assert_eq!((&recs[1].user, &recs[1].group), (&None, &None));
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_installed_below_the_prefix() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("prog");
+        std::fs::write(&src, "binary").unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&src, &link).unwrap();
+        assert_eq!(read_built(&src).unwrap(), b"binary");
+        let err = read_built(&link).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: ", link.display())), "{err}");
+        let err = read_built(t.path()).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: not a regular file", t.path().display()));
+        for rel in ["", "../bin/prog", "/bin/prog"] {
+            let f = ExtraFile {
+                src: src.clone(),
+                dest_rel: rel.into(),
+                mode: 0o755,
+            };
+            let err = f.read().unwrap_err().to_string();
+            assert!(
+                err.contains("is not a plain path below the prefix"),
+                "{rel:?}: {err}"
+            );
+        }
+        let f = ExtraFile {
+            src,
+            dest_rel: "bin/prog".into(),
+            mode: 0o755,
+        };
+        let c = f.read().unwrap();
+        assert_eq!(c.sha256, hex::encode(Sha256::digest(b"binary")));
+    }
 }

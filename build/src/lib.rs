@@ -44,6 +44,8 @@ mod pipeline;
 pub mod preflight;
 pub mod release;
 mod safefs;
+#[cfg(test)]
+mod testutil;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,4 +134,44 @@ pub(crate) fn run_logged(cmd: Command, log: &Path) -> Result<(), BuildError> {
 pub fn running_as_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_as_root_is_the_effective_uid() {
+        assert_eq!(running_as_root(), testutil::euid_is_root());
+    }
+
+    #[test]
+    fn run_logged_fails_with_the_log_and_tail_and_the_env_is_fixed() {
+        let t = tempfile::tempdir().unwrap();
+        let log = t.path().join("log");
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo \"$LC_ALL $TZ ${LANG-unset}\"; echo bad >&2; exit 4",
+        ])
+        .env("LANG", "de_DE.UTF-8");
+        reproducible_env(&mut cmd);
+        let err = run_logged(cmd, &log).unwrap_err();
+        let BuildError::Command { log: l, tail, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(l, &log);
+        assert!(tail.contains("bad"), "{tail}");
+        assert!(std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("C UTC unset\n"));
+        let mut ok = Command::new("sh");
+        ok.args(["-c", "echo \"$SOURCE_DATE_EPOCH\""]);
+        reproducible_env(&mut ok);
+        run_logged(ok, &log).unwrap();
+        let sde = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_else(|_| "0".into());
+        assert!(std::fs::read_to_string(&log)
+            .unwrap()
+            .contains(&format!("{sde}\n")));
+    }
 }

@@ -245,4 +245,94 @@ mod tests {
         .unwrap();
         assert_eq!((t.origin.as_str(), t.strip), ("third-party", 0));
     }
+
+    use super::*;
+
+    fn sample() -> Manifest {
+        Manifest {
+            format: FORMAT,
+            tool: "qmail-build 0.1.0".into(),
+            prefix: "/var/qmail".into(),
+            mess822_home: "/usr/local".into(),
+            inputs_sha256: "ab".repeat(32),
+            releases: vec![ReleaseRecord {
+                name: "netqmail-1.06".into(),
+                digest: "sha256:00".into(),
+                tree_sha256: "11".into(),
+            }],
+            patches: vec![],
+            compiler: CompilerRecord {
+                cc: "cc".into(),
+                version: "gcc 12".into(),
+                conf_cc: "cc -O2".into(),
+                conf_ld: "cc -s".into(),
+            },
+            ids: IdsRecord {
+                source: "build-user".into(),
+                users: BTreeMap::from([("alias".into(), 7001)]),
+                groups: BTreeMap::from([("qmail".into(), 7100)]),
+            },
+            ownership_applied: false,
+            files: vec![FileRecord::build_dir("/var/qmail/share".into())],
+        }
+    }
+
+    #[test]
+    fn a_written_manifest_reads_back_and_a_missing_one_is_none() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("manifest.json");
+        assert_eq!(Manifest::read(&p).unwrap(), None);
+        let m = sample();
+        let json = m.to_json();
+        assert!(json.starts_with("{\n  \"format\": 1,\n") && json.ends_with("}\n"));
+        std::fs::write(&p, &json).unwrap();
+        assert_eq!(Manifest::read(&p).unwrap(), Some(m));
+    }
+
+    #[test]
+    fn links_directories_fifos_big_files_and_garbage_are_refused_by_name() {
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real.json");
+        std::fs::write(&real, sample().to_json()).unwrap();
+        let link = t.path().join("link.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = Manifest::read(&link).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: ", link.display())), "{err}");
+        let dir = t.path().join("dir.json");
+        std::fs::create_dir(&dir).unwrap();
+        let err = Manifest::read(&dir).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        // A FIFO without a writer does not block the read (after the link
+        // check: a reader that follows links would also block here).
+        let fifo = t.path().join("fifo.json");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let err = Manifest::read(&fifo).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        // MAX_LEN bytes are read (and are no JSON); one more is refused.
+        let big = t.path().join("big.json");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_LEN).unwrap();
+        let err = Manifest::read(&big).unwrap_err().to_string();
+        assert!(err.contains("not a build manifest"), "{err}");
+        f.set_len(MAX_LEN + 1).unwrap();
+        let err = Manifest::read(&big).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: not a regular file of at most 16777216 bytes",
+                big.display()
+            )
+        );
+        let bad = t.path().join("bad.json");
+        std::fs::write(&bad, "{\"format\": 1}").unwrap();
+        let err = Manifest::read(&bad).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: not a build manifest", bad.display())));
+    }
 }

@@ -343,4 +343,60 @@ mod tests {
         assert_eq!(c.matches("= (uid_t) -1;").count(), 5);
         assert!(c.contains("gid_t auto_gidq = (gid_t) -1;"));
     }
+
+    #[test]
+    fn instpackage_stages_into_a_fresh_directory_and_returns_the_prefix_there() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = t.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        let body = "#!/bin/sh\nmkdir -p \"$DESTDIR/var/qmail/bin\"\n\
+                    echo \"$LC_ALL\" > \"$DESTDIR/var/qmail/bin/env\"\n";
+        crate::testutil::script(&tree.join("instpackage"), body);
+        let stage = t.path().join("stage");
+        std::fs::create_dir_all(stage.join("old")).unwrap();
+        let home = instpackage(&tree, &stage, Path::new("/var/qmail")).unwrap();
+        assert_eq!(home, stage.join("var/qmail"));
+        assert_eq!(
+            std::fs::read_to_string(home.join("bin/env")).unwrap(),
+            "C\n"
+        );
+        assert!(!stage.join("old").exists(), "the old stage was kept");
+        crate::testutil::script(&tree.join("instpackage"), "#!/bin/sh\necho nope; exit 1\n");
+        let err = instpackage(&tree, &stage, Path::new("/var/qmail"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(".qtk-instpackage.log") && err.contains("nope"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn instcheck_links_our_ids_and_returns_what_it_printed() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = t.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        let mk = ".NOTPARALLEL:\ncompile load instcheck.o fifo.o hier.o auto_qmail.o auto_split.o \
+                  strerr.a substdio.a error.a str.a fs.a:\n\ttouch $@\n";
+        std::fs::write(tree.join("Makefile"), mk).unwrap();
+        crate::testutil::script(&tree.join("compile"), "echo \"compile $*\" >> calls\n");
+        let load = "echo \"load $*\" >> calls\n\
+                    printf '#!/bin/sh\\necho warning-out\\necho warning-err >&2\\n' > qtk-instcheck\n\
+                    chmod 755 qtk-instcheck\n";
+        crate::testutil::script(&tree.join("load"), load);
+        let ids = IdMap::uniform(7, 8);
+        let out = instcheck(&tree, Some(&ids)).unwrap();
+        assert_eq!(out, ["warning-err", "warning-out"]);
+        let src = std::fs::read_to_string(tree.join("qtk-uidgid.c")).unwrap();
+        assert_eq!(src, uidgid_c(Some(&ids)));
+        assert!(tree.join("qtk-instcheck.o").is_file());
+        let calls = std::fs::read_to_string(tree.join("calls")).unwrap();
+        assert!(
+            calls.ends_with(
+                "compile qtk-uidgid.c\nload qtk-instcheck qtk-uidgid.o fifo.o hier.o auto_qmail.o \
+                 auto_split.o strerr.a substdio.a error.a str.a fs.a\n"
+            ),
+            "{calls}"
+        );
+    }
 }

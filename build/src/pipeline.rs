@@ -739,4 +739,401 @@ mod tests {
         assert_eq!(ids, IdMap::build_user());
         assert!(resolve_ids(Some("alias=1"), false, false).is_err());
     }
+
+    use crate::hier::EntryKind;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn entry(kind: EntryKind, home: &Path, path: &str, mode: u32) -> HierEntry {
+        HierEntry {
+            kind,
+            home: home.display().to_string(),
+            path: path.into(),
+            user: Some("root"),
+            group: Some("qmail"),
+            mode,
+        }
+    }
+
+    fn file(source: &str) -> EntryKind {
+        EntryKind::File {
+            source: source.into(),
+        }
+    }
+
+    /// Both fake packages and an extra file installed under `t/q`;
+    /// returns the target, the homes and the records.
+    fn installed(t: &Path) -> (Target, InstallPaths, Vec<FileRecord>) {
+        let paths = InstallPaths {
+            prefix: t.join("q"),
+            mess822_home: t.join("q/mess822"),
+            destdir: None,
+        };
+        let (q, m8) = (t.join("qtree"), t.join("m8tree"));
+        for (d, f, text) in [(&q, "FAQ", "faq\n"), (&m8, "leapsecs.dat", "leap\n")] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join(f), text).unwrap();
+        }
+        std::fs::write(t.join("qtraceaddr"), "#!/bin/sh\n").unwrap();
+        let p = &paths.prefix;
+        let q_entries = vec![
+            entry(EntryKind::Dir, p, "", 0o755),
+            entry(EntryKind::Dir, p, "doc", 0o755),
+            entry(file("FAQ"), p, "doc/FAQ", 0o644),
+            entry(EntryKind::Fifo, p, "trigger", 0o622),
+        ];
+        let m8_entries = vec![entry(EntryKind::Dir, &paths.mess822_home, "", 0o755)];
+        let extra = ExtraFile {
+            src: t.join("qtraceaddr"),
+            dest_rel: "bin/qtraceaddr".into(),
+            mode: 0o755,
+        };
+        let target = Target {
+            prefix: p.clone(),
+            destdir: None,
+            ids: IdMap::uniform(7000, 7000),
+            apply_owner: false,
+            follow_symlinked_prefix: false,
+            mtime: 0,
+        };
+        let pkgs = [(&q, &q_entries), (&m8, &m8_entries)];
+        let extras = [extra.read().unwrap()];
+        let files = install_all(&target, &paths, "netqmail-1.06", pkgs, &extras).unwrap();
+        (target, paths, files)
+    }
+
+    fn manifest(files: Vec<FileRecord>) -> Manifest {
+        Manifest {
+            format: FORMAT,
+            tool: "qmail-build test".into(),
+            prefix: "/q".into(),
+            mess822_home: "/q/mess822".into(),
+            inputs_sha256: "00".into(),
+            releases: vec![],
+            patches: vec![],
+            compiler: CompilerRecord {
+                cc: "cc".into(),
+                version: String::new(),
+                conf_cc: String::new(),
+                conf_ld: String::new(),
+            },
+            ids: IdsRecord {
+                source: "build-user".into(),
+                users: BTreeMap::new(),
+                groups: BTreeMap::new(),
+            },
+            ownership_applied: false,
+            files,
+        }
+    }
+
+    #[test]
+    fn install_all_installs_both_packages_leapsecs_extras_and_the_manifest_dir() {
+        let t = tempfile::tempdir().unwrap();
+        let (_, paths, files) = installed(t.path());
+        let q = paths.prefix.display().to_string();
+        let got: Vec<(&str, &str, &str)> = files
+            .iter()
+            .map(|f| {
+                (
+                    f.path.strip_prefix(&q).unwrap(),
+                    f.package.as_str(),
+                    f.mode.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("", "netqmail-1.06", "0755"),
+                ("/doc", "netqmail-1.06", "0755"),
+                ("/doc/FAQ", "netqmail-1.06", "0644"),
+                ("/trigger", "netqmail-1.06", "0622"),
+                ("/mess822", "mess822-0.58", "0755"),
+                ("/share", "qmail-build", "0755"),
+                ("/share/mess822", "qmail-build", "0755"),
+                ("/share/mess822/leapsecs.dat", "qmail-build", "0644"),
+                ("/bin", "qmail-build", "0755"),
+                ("/bin/qtraceaddr", "qmail-toolkit", "0755"),
+                ("/share/qmail-toolkit", "qmail-build", "0755"),
+            ]
+        );
+        assert_eq!(
+            std::fs::read_to_string(paths.prefix.join(LEAPSECS_PATH)).unwrap(),
+            "leap\n"
+        );
+        assert!(paths.prefix.join("share/qmail-toolkit").is_dir());
+    }
+
+    #[test]
+    fn an_install_is_intact_until_a_file_changes_type_mode_or_contents() {
+        let t = tempfile::tempdir().unwrap();
+        let (target, paths, files) = installed(t.path());
+        let homes: [&Path; 2] = [&paths.prefix, &paths.mess822_home];
+        let m = manifest(files.clone());
+        assert!(intact(&m, &target, &homes));
+        assert_eq!(
+            home_rel(&files[2].path, &homes),
+            Some((paths.prefix.as_path(), "doc/FAQ"))
+        );
+        // A path outside both homes is not intact.
+        let mut outside = m.clone();
+        outside.files[2].path = "/elsewhere/doc/FAQ".into();
+        assert!(!intact(&outside, &target, &homes));
+        let faq = paths.prefix.join("doc/FAQ");
+        std::fs::write(&faq, "changed\n").unwrap();
+        assert!(!intact(&m, &target, &homes), "changed contents");
+        std::fs::write(&faq, "faq\n").unwrap();
+        assert!(intact(&m, &target, &homes));
+        std::fs::set_permissions(&faq, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(!intact(&m, &target, &homes), "changed mode");
+        std::fs::remove_file(&faq).unwrap();
+        std::fs::create_dir(&faq).unwrap();
+        std::fs::set_permissions(&faq, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(
+            !intact(&m, &target, &homes),
+            "a directory instead of a file"
+        );
+        std::fs::remove_dir(&faq).unwrap();
+        assert!(!intact(&m, &target, &homes), "missing");
+        // A fifo recorded as a directory, and a directory as a file.
+        let mut kinds = manifest(files);
+        kinds.files.retain(|f| f.kind != "file");
+        assert!(intact(&kinds, &target, &homes));
+        let fifo = kinds.files.iter().position(|f| f.kind == "fifo").unwrap();
+        kinds.files[fifo].kind = "dir".into();
+        assert!(!intact(&kinds, &target, &homes), "fifo as dir");
+        kinds.files[fifo].kind = "fifo".into();
+        kinds.files[0].kind = "file".into();
+        assert!(!intact(&kinds, &target, &homes), "dir as file");
+    }
+
+    #[test]
+    fn the_installed_manifest_is_read_back_and_a_directory_there_is_none() {
+        let t = tempfile::tempdir().unwrap();
+        let (target, paths, files) = installed(t.path());
+        let prefix = &paths.prefix;
+        assert_eq!(installed_manifest(&target, prefix), None);
+        let m = manifest(files);
+        install::put_file(
+            &target,
+            prefix,
+            MANIFEST_PATH,
+            m.to_json().as_bytes(),
+            None,
+            None,
+            0o644,
+        )
+        .unwrap();
+        assert_eq!(installed_manifest(&target, prefix), Some(m));
+        let path = prefix.join(MANIFEST_PATH);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert_eq!(installed_manifest(&target, prefix), None);
+    }
+
+    #[test]
+    fn stages_are_timed_in_order_and_the_ratio_is_cold_over_plain() {
+        let mut p = Progress::new(2);
+        p.stage("one");
+        p.note("a note");
+        p.stage("two");
+        let names: Vec<String> = p.finish().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["one", "two"]);
+        let f = BenchFigures {
+            plain_make: Duration::from_secs(4),
+            cold_build: Duration::from_secs(5),
+            noop_rebuild: Duration::from_secs(1),
+        };
+        assert_eq!(f.ratio(), 1.25);
+    }
+
+    #[test]
+    fn mess822_home_defaults_below_the_prefix_and_instcheck_output_is_collected() {
+        let t = tempfile::tempdir().unwrap();
+        let mut o = BuildOptions {
+            qmail: SourceTree::unverified(&upstream_hashes::NETQMAIL, t.path().join("nq")),
+            mess822: SourceTree::unverified(&MESS822, t.path().join("m8")),
+            prefix: "/opt/q".into(),
+            mess822_home: None,
+            destdir: None,
+            cc: "cc".into(),
+            cflags: None,
+            patches: Vec::new(),
+            stack: Vec::new(),
+            ids: IdMap::build_user(),
+            ids_source: "build-user".into(),
+            work: t.path().join("work"),
+            force: false,
+            allow_symlinked_prefix: false,
+            extra_files: Vec::new(),
+        };
+        assert_eq!(o.mess822_home(), Path::new("/opt/q/mess822"));
+        o.mess822_home = Some("/opt/m8".into());
+        assert_eq!(o.mess822_home(), Path::new("/opt/m8"));
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        for (d, out) in [(&a, "echo out-a; echo err-a >&2"), (&b, "echo out-b")] {
+            std::fs::create_dir(d).unwrap();
+            crate::testutil::script(&d.join("instcheck"), &format!("#!/bin/sh\n{out}\n"));
+        }
+        assert_eq!(instcheck(&[&a, &b]).unwrap(), ["err-a", "out-a", "out-b"]);
+        let err = instcheck(&[&t.path().join("none")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("none/instcheck"), "{err}");
+    }
+
+    #[test]
+    fn notes_are_printed_when_not_on_a_terminal() {
+        let name = "pipeline::tests::child_note";
+        let out = crate::testutil::run_self(name, &[]);
+        assert!(out.contains("build: qtk-note-42\n"), "{out}");
+        assert!(out.contains("build: qtk-stage-7\n"), "{out}");
+    }
+
+    #[test]
+    #[ignore = "run by notes_are_printed_when_not_on_a_terminal"]
+    fn child_note() {
+        let mut p = Progress::new(1);
+        p.note("qtk-note-42");
+        p.stage("qtk-stage-7");
+        p.finish();
+    }
+
+    /// A fake netqmail and mess822 tree that `build` can compile (a
+    /// Makefile with nothing to do), list (a `load` that makes `qtk-hier`
+    /// print `hier.sh`'s lines for the configured home) and check (an
+    /// `instcheck` that names its tree).
+    fn fake_sources(t: &Path) -> (PathBuf, PathBuf) {
+        let mk = ".NOTPARALLEL:\nit man instcheck compile load hier.o auto_qmail.o \
+                  auto_split.o fs.a str.a auto_home.o:\n\t@true\n";
+        let q = t.join("netqmail-src");
+        let m8 = t.join("mess822-src");
+        for (d, marker, conf, extra) in [
+            (
+                &q,
+                "qmail-smtpd.c",
+                "conf-qmail",
+                "d\\t%s\\tdoc\\t-\\t-\\t-1\\t-1\\t755\\n",
+            ),
+            (&m8, "mess822.h", "conf-home", ""),
+        ] {
+            std::fs::create_dir(d).unwrap();
+            for f in [marker, "Makefile", "compile", "FAQ", "leapsecs.dat"] {
+                std::fs::write(
+                    d.join(f),
+                    match f {
+                        "Makefile" => mk,
+                        "compile" => "true\n",
+                        _ => "x\n",
+                    },
+                )
+                .unwrap();
+            }
+            let c = "c\\t%s\\tdoc\\tFAQ\\t-\\t-1\\t-1\\t644\\n";
+            let hier = format!(
+                "#!/bin/sh\nh=$(head -n 1 {conf})\nprintf 'h\\t%s\\t-\\t-\\t-\\t-1\\t-1\\t755\\n' \"$h\"\n\
+                 [ -z '{extra}' ] || printf '{extra}{c}' \"$h\" \"$h\"\n"
+            );
+            std::fs::write(d.join("hier.sh"), hier).unwrap();
+            std::fs::write(d.join("load"), "cp hier.sh qtk-hier; chmod 755 qtk-hier\n").unwrap();
+            // What mess822's errno patch (bench_build applies it) changes.
+            std::fs::write(d.join("error.h"), "extern int errno;\n").unwrap();
+            let name = d.file_name().unwrap().to_string_lossy().into_owned();
+            crate::testutil::script(&d.join("instcheck"), &format!("#!/bin/sh\necho {name}\n"));
+        }
+        (q, m8)
+    }
+
+    fn fake_options(t: &Path) -> BuildOptions {
+        let (q, m8) = fake_sources(t);
+        BuildOptions {
+            qmail: SourceTree::unverified(&upstream_hashes::NETQMAIL, q),
+            mess822: SourceTree::unverified(&MESS822, m8),
+            prefix: t.join("prefix"),
+            mess822_home: None,
+            destdir: None,
+            cc: crate::testutil::fake_cc(t, "cc", "gcc (GCC) 12.2.0"),
+            cflags: None,
+            patches: Vec::new(),
+            stack: Vec::new(),
+            ids: IdMap::build_user(),
+            ids_source: "build-user".into(),
+            work: t.join("work"),
+            force: false,
+            allow_symlinked_prefix: false,
+            extra_files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_fake_build_installs_checks_and_is_then_up_to_date_until_something_changes() {
+        let t = tempfile::tempdir().unwrap();
+        let mut o = fake_options(t.path());
+        let first = build(&o).unwrap();
+        assert!(!first.up_to_date);
+        let faq = o.prefix.join("doc/FAQ");
+        assert_eq!(std::fs::read_to_string(&faq).unwrap(), "x\n");
+        assert_eq!(first.manifest_path, o.prefix.join(MANIFEST_PATH));
+        assert_eq!(
+            first.manifest.ownership_applied,
+            crate::testutil::euid_is_root()
+        );
+        assert_eq!(first.instcheck_warnings, ["netqmail-src", "mess822-src"]);
+        assert_eq!(
+            Manifest::read(&first.manifest_path).unwrap(),
+            Some(first.manifest.clone())
+        );
+        // Nothing changed: nothing is done.
+        let again = build(&o).unwrap();
+        assert!(again.up_to_date);
+        assert_eq!(again.manifest, first.manifest);
+        // An installed file changed: rebuilt and restored.
+        std::fs::write(&faq, "changed\n").unwrap();
+        assert!(!build(&o).unwrap().up_to_date);
+        assert_eq!(std::fs::read_to_string(&faq).unwrap(), "x\n");
+        // Other flags: the inputs changed, though every file is intact.
+        o.cflags = Some("-g".into());
+        let other = build(&o).unwrap();
+        assert!(!other.up_to_date);
+        assert_eq!(other.manifest.compiler.conf_cc, format!("{} -O2 -g", o.cc));
+        o.force = true;
+        assert!(!build(&o).unwrap().up_to_date, "--force did not rebuild");
+    }
+
+    #[test]
+    fn a_staged_fake_build_applies_no_owner_and_runs_no_instcheck() {
+        let t = tempfile::tempdir().unwrap();
+        let mut o = fake_options(t.path());
+        o.destdir = Some(t.path().join("dest"));
+        let out = build(&o).unwrap();
+        assert!(!out.manifest.ownership_applied);
+        assert!(
+            out.instcheck_warnings.is_empty(),
+            "{:?}",
+            out.instcheck_warnings
+        );
+        let staged = t
+            .path()
+            .join("dest")
+            .join(o.prefix.strip_prefix("/").unwrap());
+        assert!(staged.join("doc/FAQ").is_file());
+        assert_eq!(out.manifest_path, staged.join(MANIFEST_PATH));
+        assert!(!o.prefix.exists(), "installed outside the destdir");
+    }
+
+    #[test]
+    fn bench_build_times_plain_make_a_cold_build_and_a_no_op_rebuild() {
+        let t = tempfile::tempdir().unwrap();
+        let o = fake_options(t.path());
+        let scratch = t.path().join("bench");
+        std::fs::create_dir(&scratch).unwrap();
+        bench_build(&o, &scratch).unwrap();
+        assert!(scratch.join("prefix/doc/FAQ").is_file());
+        assert!(
+            !o.prefix.exists(),
+            "the bench installed into the given prefix"
+        );
+        let fixed = std::fs::read_to_string(scratch.join("plain/mess822-0.58/error.h")).unwrap();
+        assert_eq!(fixed, "#include <errno.h>\n");
+    }
 }

@@ -316,4 +316,115 @@ mod tests {
         let w = check_root_ids(&ids, "x", true).unwrap().unwrap();
         assert!(w.starts_with("WARNING: "), "{w}");
     }
+
+    #[test]
+    fn a_relative_destdir_is_made_absolute() {
+        let t = tempfile::tempdir().unwrap();
+        let prefix = t.path().join("q");
+        let cwd = std::env::current_dir().unwrap();
+        let abs = cwd.join("qtk-rel-dest");
+        // Where the tests run may be read-only to this user: then the
+        // refusal names the absolute destdir.
+        match check_install_paths(&prefix, None, Some(Path::new("qtk-rel-dest")), false) {
+            Ok(p) => assert_eq!(p.destdir, Some(abs.clone())),
+            Err(e) => assert!(
+                e.to_string()
+                    .contains(&format!("under --destdir {}: ", abs.display())),
+                "{e}"
+            ),
+        }
+        assert!(!abs.exists(), "created by the check");
+        let p = check_install_paths(&prefix, None, Some(t.path()), false).unwrap();
+        assert_eq!(p.destdir.as_deref(), Some(t.path()));
+        assert_eq!(p.mess822_home, prefix.join("mess822"));
+    }
+
+    #[test]
+    fn followed_links_that_dangle_are_missing_and_loops_or_bad_names_are_errors() {
+        let t = tempfile::tempdir().unwrap();
+        let dangling = t.path().join("dangling");
+        std::os::unix::fs::symlink(t.path().join("missing"), &dangling).unwrap();
+        let prefix = Path::new("/opt/qtk-preflight");
+        check_install_paths(prefix, None, Some(&dangling), true).unwrap();
+        let looped = t.path().join("loop");
+        std::os::unix::fs::symlink(&looped, &looped).unwrap();
+        let err = check_install_paths(prefix, None, Some(&looped), true).unwrap_err();
+        assert!(
+            matches!(&err, BuildError::Io { path, .. } if path == &looped),
+            "{err}"
+        );
+        let long = t.path().join("x".repeat(300));
+        let err = check_install_paths(prefix, None, Some(&long), false).unwrap_err();
+        assert!(
+            matches!(&err, BuildError::Io { path, .. } if path == &long),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn source_date_epoch_is_read_from_the_environment() {
+        let name = "preflight::tests::child_source_date_epoch";
+        for (v, want) in [
+            ("1234567", "1234567"),
+            ("0", "0"),
+            ("-5", "error"),
+            ("x", "error"),
+        ] {
+            crate::testutil::run_self(name, &[("SOURCE_DATE_EPOCH", v), ("QTK_WANT", want)]);
+        }
+    }
+
+    #[test]
+    #[ignore = "run by source_date_epoch_is_read_from_the_environment"]
+    fn child_source_date_epoch() {
+        let want = std::env::var("QTK_WANT").unwrap();
+        match source_date_epoch() {
+            Ok(n) => assert_eq!(n.to_string(), want),
+            Err(e) => {
+                assert_eq!(want, "error", "{e}");
+                assert!(e.to_string().starts_with("SOURCE_DATE_EPOCH="), "{e}");
+            }
+        }
+    }
+
+    /// An unwritable prefix, and one that cannot be created, are refused
+    /// saying which (for a user the permissions apply to).
+    fn check_unwritable() {
+        use std::os::unix::fs::PermissionsExt;
+        if crate::testutil::euid_is_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let ro = t.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let err = check_install_paths(&ro, None, None, false)
+            .unwrap_err()
+            .to_string();
+        let want = format!("{} is not writable by this user (uid ", ro.display());
+        assert!(
+            err.contains(&want) && !err.contains("cannot be created"),
+            "{err}"
+        );
+        let new = ro.join("q");
+        let err = check_install_paths(&new, None, None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("so {} cannot be created", new.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unwritable_prefix_is_refused_saying_why() {
+        check_unwritable();
+        crate::testutil::run_as_nobody("preflight::tests::child_unwritable");
+    }
+
+    #[test]
+    #[ignore = "run by an_unwritable_prefix_is_refused_saying_why"]
+    fn child_unwritable() {
+        check_unwritable();
+    }
 }
