@@ -7,30 +7,13 @@
 #[path = "../benches/world/mod.rs"]
 mod world;
 
+// the benchmarks' counting allocator (its CPU clock is not used here)
+#[path = "../benches/measure/mod.rs"]
+#[allow(dead_code)]
+mod measure;
+
+use measure::allocs;
 use qmail_resolver::{Config, ResolveOptions, Resolver};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator, only counting calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(p, l, n)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn a_warm_run_makes_at_most_ten_allocations_per_address() {
@@ -51,11 +34,11 @@ fn a_warm_run_makes_at_most_ten_allocations_per_address() {
         classes.len() >= 4,
         "the mix reaches the stages: {classes:?}"
     );
-    let a0 = ALLOCS.load(Ordering::Relaxed);
+    let a0 = allocs();
     for a in &addrs {
         let t = r.resolve_with(a, &opts);
         std::hint::black_box(&t);
     }
-    let per = (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / addrs.len() as f64;
+    let per = (allocs() - a0) as f64 / addrs.len() as f64;
     assert!(per <= 10.0, "{per:.1} heap allocations per address");
 }
