@@ -704,21 +704,8 @@ mod tests {
     fn a_relative_mess822_home_is_reported_as_such_not_as_the_prefix() {
         let t = tempfile::tempdir().unwrap();
         let opts = BuildOptions {
-            qmail: SourceTree::unverified(&upstream_hashes::NETQMAIL, t.path().join("nq")),
-            mess822: SourceTree::unverified(&MESS822, t.path().join("m8")),
-            prefix: t.path().join("prefix"),
             mess822_home: Some("rel/mess822".into()),
-            destdir: None,
-            cc: "cc".into(),
-            cflags: None,
-            patches: Vec::new(),
-            stack: Vec::new(),
-            ids: IdMap::build_user(),
-            ids_source: "build-user".into(),
-            work: t.path().join("work"),
-            force: false,
-            allow_symlinked_prefix: false,
-            extra_files: Vec::new(),
+            ..bare_options(t.path())
         };
         let err = build(&opts).unwrap_err().to_string();
         assert_eq!(
@@ -951,21 +938,8 @@ mod tests {
     fn mess822_home_defaults_below_the_prefix_and_instcheck_output_is_collected() {
         let t = tempfile::tempdir().unwrap();
         let mut o = BuildOptions {
-            qmail: SourceTree::unverified(&upstream_hashes::NETQMAIL, t.path().join("nq")),
-            mess822: SourceTree::unverified(&MESS822, t.path().join("m8")),
             prefix: "/opt/q".into(),
-            mess822_home: None,
-            destdir: None,
-            cc: "cc".into(),
-            cflags: None,
-            patches: Vec::new(),
-            stack: Vec::new(),
-            ids: IdMap::build_user(),
-            ids_source: "build-user".into(),
-            work: t.path().join("work"),
-            force: false,
-            allow_symlinked_prefix: false,
-            extra_files: Vec::new(),
+            ..bare_options(t.path())
         };
         assert_eq!(o.mess822_home(), Path::new("/opt/q/mess822"));
         o.mess822_home = Some("/opt/m8".into());
@@ -1044,15 +1018,16 @@ mod tests {
         (q, m8)
     }
 
-    fn fake_options(t: &Path) -> BuildOptions {
-        let (q, m8) = fake_sources(t);
+    /// Options for trees `t/nq` and `t/m8` (not made here), prefix
+    /// `t/prefix`, work `t/work`, compiler `cc`, no patches.
+    fn bare_options(t: &Path) -> BuildOptions {
         BuildOptions {
-            qmail: SourceTree::unverified(&upstream_hashes::NETQMAIL, q),
-            mess822: SourceTree::unverified(&MESS822, m8),
+            qmail: SourceTree::unverified(&upstream_hashes::NETQMAIL, t.join("nq")),
+            mess822: SourceTree::unverified(&MESS822, t.join("m8")),
             prefix: t.join("prefix"),
             mess822_home: None,
             destdir: None,
-            cc: crate::testutil::fake_cc(t, "cc", "gcc (GCC) 12.2.0"),
+            cc: "cc".into(),
             cflags: None,
             patches: Vec::new(),
             stack: Vec::new(),
@@ -1062,6 +1037,16 @@ mod tests {
             force: false,
             allow_symlinked_prefix: false,
             extra_files: Vec::new(),
+        }
+    }
+
+    fn fake_options(t: &Path) -> BuildOptions {
+        let (q, m8) = fake_sources(t);
+        BuildOptions {
+            qmail: SourceTree::unverified(&upstream_hashes::NETQMAIL, q),
+            mess822: SourceTree::unverified(&MESS822, m8),
+            cc: crate::testutil::fake_cc(t, "cc", "gcc (GCC) 12.2.0"),
+            ..bare_options(t)
         }
     }
 
