@@ -16,7 +16,6 @@
 use crate::bytes::{last_errno, with_cstr};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 /// Result of `stat` on a path.
@@ -174,29 +173,11 @@ pub const SNAPSHOT_MAX_ENTRIES: usize = 1_000_000;
 /// keeps (then it starts over): 64 MiB.
 pub const SNAPSHOT_MAX_BYTES: usize = 64 << 20;
 
-/// FNV-1a: paths are short and not chosen by an attacker who could see
-/// the hash (a collision only costs time).
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type Map<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<Fnv>>;
+/// The probes by exact path. std's default (randomly keyed SipHash) hasher:
+/// the paths come from the addresses traced, which an audit takes from
+/// logs that anyone who sends mail writes into, so a hash an outsider
+/// could aim collisions at is not used.
+type Map<V> = HashMap<Box<[u8]>, V>;
 
 #[derive(Default)]
 struct Entries {
