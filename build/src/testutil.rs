@@ -64,21 +64,14 @@ pub fn run_as_nobody(name: &str) -> bool {
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = t.path().join("unit-tests");
     copy_executable(&std::env::current_exe().unwrap(), &exe);
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&exe)
-        .args([
-            "--ignored",
-            "--exact",
-            name,
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TMPDIR", "/tmp")
-        .env("HOME", "/nonexistent")
-        .output()
-        .unwrap();
-    child_output(name, &out);
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe);
+    rerun(
+        &mut cmd,
+        name,
+        &[("TMPDIR", "/tmp"), ("HOME", "/nonexistent")],
+    );
     true
 }
 
@@ -86,7 +79,19 @@ pub fn run_as_nobody(name: &str) -> bool {
 /// with the extra environment `env`; panics with its output if it fails,
 /// else returns it (stdout and stderr).
 pub fn run_self(name: &str, env: &[(&str, &str)]) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
+    rerun(
+        &mut Command::new(std::env::current_exe().unwrap()),
+        name,
+        env,
+    )
+}
+
+/// Runs `cmd` (a test binary, or a command that execs one) with the
+/// arguments that run only its ignored test `name`, and the extra
+/// environment `env`; returns the child's stdout and stderr, and panics
+/// with them unless it succeeded and ran exactly that one test.
+fn rerun(cmd: &mut Command, name: &str, env: &[(&str, &str)]) -> String {
+    let out = cmd
         .args([
             "--ignored",
             "--exact",
@@ -97,12 +102,6 @@ pub fn run_self(name: &str, env: &[(&str, &str)]) -> String {
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    child_output(name, &out)
-}
-
-/// The stdout and stderr of the child that re-ran test `name`; panics
-/// with them unless it succeeded and ran exactly that one test.
-fn child_output(name: &str, out: &std::process::Output) -> String {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
