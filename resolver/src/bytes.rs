@@ -185,11 +185,6 @@ impl From<&str> for Bytes {
         Bytes::new(b.as_bytes())
     }
 }
-impl<const N: usize> From<&[u8; N]> for Bytes {
-    fn from(b: &[u8; N]) -> Self {
-        Bytes::new(b)
-    }
-}
 impl PartialEq<[u8]> for Bytes {
     fn eq(&self, o: &[u8]) -> bool {
         self.0 == o
@@ -214,11 +209,6 @@ impl PartialEq<Vec<u8>> for Bytes {
     fn eq(&self, o: &Vec<u8>) -> bool {
         &self.0 == o
     }
-}
-
-/// ASCII-fold (resolution.md §0): `A`–`Z` to `a`–`z`, every other byte kept.
-pub fn fold(b: &[u8]) -> Vec<u8> {
-    b.to_ascii_lowercase()
 }
 
 /// qmail's `error_temp` (rule G6): is this errno temporary?
@@ -363,6 +353,102 @@ mod tests {
         drop(Bytes(vec![0; 10]));
         assert_eq!(len(), n + 1, "a small one is kept");
         drop(taken);
+    }
+
+    #[test]
+    fn a_buffer_that_fits_is_taken_before_one_that_would_grow() {
+        POOL.with(|p| p.borrow_mut().clear());
+        let big = Vec::<u8>::with_capacity(1024);
+        let big_ptr = big.as_ptr();
+        give_back(big);
+        give_back(Vec::with_capacity(32));
+        let v = buffer(1000);
+        assert_eq!(
+            v.as_ptr(),
+            big_ptr,
+            "the 1024-byte buffer, not the last one"
+        );
+        // a buffer of exactly the largest size kept is kept
+        let edge = Vec::<u8>::with_capacity(POOL_BUF_MAX);
+        assert_eq!(edge.capacity(), POOL_BUF_MAX);
+        let n = POOL.with(|p| p.borrow().len());
+        give_back(edge);
+        assert_eq!(POOL.with(|p| p.borrow().len()), n + 1);
+    }
+
+    #[test]
+    fn comparisons_with_bytes_strings_and_vectors() {
+        let b = Bytes::new(b"joe");
+        assert!(b == *b"joe".as_slice() && b != *b"jo".as_slice());
+        assert!(b == b"joe".as_slice() && b != b"jox".as_slice());
+        assert!(b == b"joe" && b != b"jo");
+        assert!(b == "joe" && b != "Joe");
+        assert!(b == b"joe".to_vec() && b != b"joe!".to_vec());
+    }
+
+    #[test]
+    fn debug_shows_the_text_form() {
+        assert_eq!(format!("{:?}", Bytes::new(b"a@b\xff")), r#"b"a@b\\xff""#);
+        assert_eq!(Bytes::new(b"joe").to_string(), "joe");
+    }
+
+    #[test]
+    fn every_errno_qmail_names_has_a_text_of_its_own() {
+        use libc::*;
+        // the errnos qmail's error_str.c names
+        const NAMED: &[i32] = &[
+            0,
+            EINTR,
+            ENOMEM,
+            ENOENT,
+            ETXTBSY,
+            EIO,
+            EEXIST,
+            ETIMEDOUT,
+            EINPROGRESS,
+            EAGAIN,
+            EPIPE,
+            EPERM,
+            EACCES,
+            ENXIO,
+            E2BIG,
+            EBADF,
+            EDEADLK,
+            EBUSY,
+            ENODEV,
+            ENOTDIR,
+            EISDIR,
+            EINVAL,
+            ENFILE,
+            EMFILE,
+            EFBIG,
+            ENOSPC,
+            EROFS,
+            ENETDOWN,
+            ENETUNREACH,
+            ENETRESET,
+            ECONNABORTED,
+            ECONNRESET,
+            ENOBUFS,
+            ETOOMANYREFS,
+            ECONNREFUSED,
+            ELOOP,
+            ENAMETOOLONG,
+            EHOSTDOWN,
+            EHOSTUNREACH,
+            ENOTEMPTY,
+            EUSERS,
+            EDQUOT,
+            ESTALE,
+            EREMOTE,
+            ENOLCK,
+        ];
+        let texts: std::collections::BTreeSet<&str> = NAMED.iter().map(|&e| error_str(e)).collect();
+        assert_eq!(texts.len(), NAMED.len(), "one text per errno: {texts:?}");
+        assert!(!texts.contains("unknown error"));
+        for e in (0..256).filter(|e| !NAMED.contains(e)) {
+            assert_eq!(error_str(e), "unknown error", "errno {e}");
+        }
     }
 
     #[test]

@@ -260,6 +260,15 @@ fn cli_usage_and_environment_errors_exit_111() {
         .unwrap();
     assert_eq!(o.status.code(), Some(111));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/qmail"));
+    // a qmail home that is a file is refused before anything under it is read
+    let file = b.sb.p("afile");
+    std::fs::write(&file, "").unwrap();
+    let o = cmd(&b, &nss).env("QMAIL", &file).arg("a").output().unwrap();
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("qtraceaddr: {}: not a directory\n", file.display())
+    );
     std::fs::remove_file(b.qmail.join("control/locals")).unwrap();
     std::fs::remove_file(b.qmail.join("control/me")).unwrap();
     let o = cmd(&b, &nss).arg("a").output().unwrap();

@@ -1,8 +1,9 @@
 //! `cargo xtask mutants [PACKAGE…] [--in-diff FILE]`: mutation testing of
 //! the library packages with cargo-mutants (`cargo install --locked
 //! cargo-mutants`), one package at a time with its own tests, with the
-//! settings that fit a small shared machine: one build at a time (`-j 1`),
-//! a 120 s test timeout, the results under `target/mutants/PACKAGE/`.
+//! settings that fit a small shared machine: one build at a time (`-j 1`;
+//! `--jobs N` for more), a 120 s test timeout, the results under
+//! `target/mutants/PACKAGE/`.
 //! What is excluded, and why, is in `.cargo/mutants.toml`.
 //!
 //! For each package one line is printed, then the mutants no test caught:
@@ -45,6 +46,11 @@ pub struct MutantsArgs {
     /// change.diff`), the quick run for a contributor's change.
     #[arg(long, value_name = "FILE")]
     in_diff: Option<PathBuf>,
+    /// Mutants built and tested at once (cargo-mutants' `-j`): 1 leaves
+    /// a 2-core machine usable for other work; more when cores are idle.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: u32,
 }
 
 /// What cargo-mutants found in one package.
@@ -142,7 +148,7 @@ pub fn run(args: MutantsArgs) -> Result<()> {
     };
     let mut lines = Vec::new();
     for p in packages {
-        let t = run_package(&root, p, in_diff.as_deref())?;
+        let t = run_package(&root, p, in_diff.as_deref(), args.jobs)?;
         println!("{}", t.line(p));
         for m in &t.missed_names {
             println!("  missed: {m}");
@@ -159,7 +165,7 @@ pub fn run(args: MutantsArgs) -> Result<()> {
 }
 
 /// One package's cargo-mutants run; its outcomes.
-fn run_package(root: &Path, package: &str, in_diff: Option<&Path>) -> Result<Tally> {
+fn run_package(root: &Path, package: &str, in_diff: Option<&Path>, jobs: u32) -> Result<Tally> {
     let out = root.join("target").join("mutants").join(package);
     let outcomes = out.join("mutants.out").join("outcomes.json");
     // a stale file from an earlier run must not be read as this one's
@@ -173,15 +179,8 @@ fn run_package(root: &Path, package: &str, in_diff: Option<&Path>) -> Result<Tal
     std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root)
-        .args([
-            "mutants",
-            "-j",
-            "1",
-            "--timeout",
-            "120",
-            "--package",
-            package,
-        ])
+        .args(["mutants", "-j", &jobs.to_string()])
+        .args(["--timeout", "120", "--package", package])
         .arg("--output")
         .arg(&out);
     if let Some(d) = in_diff {

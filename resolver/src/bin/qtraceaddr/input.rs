@@ -80,7 +80,8 @@ pub fn for_each_record<R: Read>(
             }
         };
         if n == 0 {
-            if end > start {
+            // what is left after the last separator (never less than none)
+            if end != start {
                 deliver(&buf[start..end], sep, record + 1, &mut each)?;
             }
             return Ok(());
@@ -164,6 +165,105 @@ mod tests {
         assert_eq!(
             records(b"a@b\nx\0y\n", b'\n').unwrap_err(),
             "Nul { record: 2 }"
+        );
+        // the last record, with no separator after it, is numbered too
+        assert_eq!(
+            records(b"a@b\n\nx\0y", b'\n').unwrap_err(),
+            "Nul { record: 3 }"
+        );
+    }
+
+    /// A reader that gives at most `step` bytes per read, and an
+    /// `Interrupted` error before every other read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+        interrupt: bool,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn trickled(data: &[u8], step: usize) -> Result<Vec<Vec<u8>>, String> {
+        let mut v = Vec::new();
+        let r = Trickle {
+            data,
+            step,
+            interrupt: false,
+        };
+        for_each_record(
+            r,
+            b'\n',
+            || Ok(()),
+            |rec| {
+                v.push(rec.to_vec());
+                Ok(())
+            },
+        )
+        .map_err(|e| format!("{e:?}"))?;
+        Ok(v)
+    }
+
+    #[test]
+    fn reads_of_any_size_interrupted_or_not_give_the_same_records() {
+        // records of many lengths, one of exactly the limit
+        let mut input = Vec::new();
+        let mut want = Vec::new();
+        for len in [1usize, 5, 300, 4097, CHUNK - 1, CHUNK, RECORD_MAX, 17] {
+            let rec = vec![b'a' + (len % 26) as u8; len];
+            input.extend_from_slice(&rec);
+            input.push(b'\n');
+            want.push(rec);
+        }
+        input.extend_from_slice(b"last@x");
+        want.push(b"last@x".to_vec());
+        for step in [1000, 4096, CHUNK + 3, usize::MAX] {
+            let got = trickled(&input, step).unwrap();
+            assert_eq!(got.len(), want.len(), "step {step}");
+            assert!(got == want, "step {step}: records differ");
+        }
+        // the first read fills the buffer exactly with whole records, so
+        // nothing is left over when the buffer is moved
+        let size = RECORD_MAX + 1 + CHUNK;
+        let mut input = b"a@b\n".repeat(size / 4 - 1);
+        input.extend_from_slice(&b"x".repeat(size - input.len() - 1));
+        input.extend_from_slice(b"\ntail@x\n");
+        let got = trickled(&input, usize::MAX).unwrap();
+        assert_eq!(got.len(), size / 4 + 1);
+        assert_eq!(got[size / 4 - 2], b"a@b");
+        assert_eq!(got.last().unwrap(), b"tail@x");
+        // exactly the limit, its separator in a read of its own
+        let mut input = vec![b'b'; RECORD_MAX];
+        input.push(b'\n');
+        assert_eq!(trickled(&input, 4096).unwrap().len(), 1);
+        // one byte over the limit, arriving a piece at a time
+        let mut input = vec![b'b'; RECORD_MAX + 1];
+        input.push(b'\n');
+        assert_eq!(trickled(&input, 1000).unwrap_err(), "TooLong { record: 1 }");
+    }
+
+    #[test]
+    fn a_read_error_stops_with_it() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from_raw_os_error(libc::EIO))
+            }
+        }
+        let e = for_each_record(Broken, b'\n', || Ok(()), |_| Ok(())).unwrap_err();
+        assert!(
+            matches!(&e, InputError::Read(e) if e.raw_os_error() == Some(libc::EIO)),
+            "{e:?}"
         );
     }
 
