@@ -1,6 +1,6 @@
 //! Stage C: control files (resolution.md C1–C8).
 
-use crate::bytes::{escape_bytes, Bytes};
+use crate::bytes::Bytes;
 use crate::fsread::{read_bounded, ReadError, CONTROL_MAX};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -139,11 +139,8 @@ fn strip_trailing_ws(mut l: &[u8]) -> &[u8] {
 /// C1/C2 (`control_readline`): the first line, with trailing space, tab and
 /// `\n` removed. An empty file gives the empty string.
 pub fn first_line(bytes: &[u8]) -> Vec<u8> {
-    let end = bytes
-        .iter()
-        .position(|&c| c == b'\n')
-        .map_or(bytes.len(), |p| p + 1);
-    strip_trailing_ws(&bytes[..end]).to_vec()
+    let line = bytes.split(|&c| c == b'\n').next().unwrap_or_default();
+    strip_trailing_ws(line).to_vec()
 }
 
 /// C3 (`control_readfile`): the entries of a list file: split on `\n`,
@@ -165,6 +162,16 @@ pub fn control_lines(bytes: &[u8]) -> Vec<&[u8]> {
         }
     }
     out
+}
+
+/// C4: locals, or when it is missing control/me (`control_readfile` with
+/// flagme copies me verbatim as one entry); `None` when both are missing.
+fn locals_map(f: &ControlFiles, me: Option<&Bytes>) -> Option<ConstMap> {
+    match (&f.locals, me) {
+        (Some(b), _) => Some(ConstMap::new(control_lines(b), false)),
+        (None, Some(me)) => Some(ConstMap::new(me.split(|&c| c == 0), false)),
+        (None, None) => None,
+    }
 }
 
 /// The parsed control files that stages W and H use.
@@ -191,12 +198,7 @@ impl Controls {
             (None, Some(me)) => me.clone(),
             (None, None) => Bytes::from("envnoathost"),
         };
-        let locals = match (&f.locals, &me) {
-            (Some(b), _) => ConstMap::new(control_lines(b), false),
-            // control_readfile with flagme copies me verbatim as one entry
-            (None, Some(me)) => ConstMap::new(me.split(|&c| c == 0), false),
-            (None, None) => return Err(ControlError::NoLocals),
-        };
+        let locals = locals_map(f, me.as_ref()).ok_or(ControlError::NoLocals)?;
         let percenthack = f
             .percenthack
             .as_deref()
@@ -225,10 +227,8 @@ impl Controls {
     /// A locals failure or a virtualdomains failure other than ENOENT keeps
     /// the old maps; a now-missing virtualdomains becomes empty.
     pub fn reread(&mut self, f: &ControlFiles) {
-        let locals = match (&f.locals, &self.me) {
-            (Some(b), _) => ConstMap::new(control_lines(b), false),
-            (None, Some(me)) => ConstMap::new(me.split(|&c| c == 0), false),
-            (None, None) => return,
+        let Some(locals) = locals_map(f, self.me.as_ref()) else {
+            return;
         };
         self.locals = locals;
         self.virtualdomains = f
@@ -236,18 +236,5 @@ impl Controls {
             .as_deref()
             .map(|b| ConstMap::new(control_lines(b), true))
             .unwrap_or_default();
-    }
-}
-
-impl std::fmt::Display for Controls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "envnoathost={} locals={} percenthack={} virtualdomains={}",
-            escape_bytes(&self.envnoathost),
-            self.locals.len(),
-            self.percenthack.len(),
-            self.virtualdomains.len()
-        )
     }
 }

@@ -133,6 +133,8 @@ fn c6_virtualdomains_first_colon_and_no_colon_lines() {
     assert_eq!(m.get(b"a.org"), Some(&b"x:y"[..]));
     assert_eq!(m.get(b"nocolon"), None);
     assert_eq!(m.len(), 3);
+    assert!(!m.is_empty());
+    assert!(ConstMap::new(control_lines(b"nocolon\n"), true).is_empty());
     assert_eq!(m.get(b"b.org"), None);
     assert_eq!(m.get(b"b.org "), Some(&b"z"[..]));
     assert_eq!(m.get(b"c.org"), Some(&b" w"[..]));

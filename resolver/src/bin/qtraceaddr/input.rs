@@ -233,11 +233,12 @@ mod tests {
             assert!(got == want, "step {step}: records differ");
         }
         // the first read fills the buffer exactly with whole records, so
-        // nothing is left over when the buffer is moved
+        // nothing is left over when the buffer is moved, and the next read
+        // starts with a separator (an empty record)
         let size = RECORD_MAX + 1 + CHUNK;
         let mut input = b"a@b\n".repeat(size / 4 - 1);
         input.extend_from_slice(&b"x".repeat(size - input.len() - 1));
-        input.extend_from_slice(b"\ntail@x\n");
+        input.extend_from_slice(b"\n\ntail@x\n");
         let got = trickled(&input, usize::MAX).unwrap();
         assert_eq!(got.len(), size / 4 + 1);
         assert_eq!(got[size / 4 - 2], b"a@b");
