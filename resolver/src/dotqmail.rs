@@ -65,14 +65,10 @@ pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
     let mut v = Vec::with_capacity(2 + se.iter().filter(|&&c| c == b'-').count());
     let base = b".qmail".len() + dash.len();
     if base + se.len() < NAME_LIMIT {
-        let mut exact = crate::bytes::buffer(base + se.len());
-        exact.extend_from_slice(b".qmail");
-        exact.extend_from_slice(dash);
-        exact.extend_from_slice(se);
         let default_at =
             (se.len() >= 7 && &se[se.len() - 7..] == b"default").then(|| ext.len() - 7);
         v.push(SearchName {
-            name: Bytes(exact),
+            name: joined(&[b".qmail", dash, se]),
             default_at,
         });
     }
@@ -83,18 +79,22 @@ pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
     }
     for i in (0..=top).rev() {
         if i == 0 || se[i - 1] == b'-' {
-            let mut n = crate::bytes::buffer(base + i + 7);
-            n.extend_from_slice(b".qmail");
-            n.extend_from_slice(dash);
-            n.extend_from_slice(&se[..i]);
-            n.extend_from_slice(b"default");
             v.push(SearchName {
-                name: Bytes(n),
+                name: joined(&[b".qmail", dash, &se[..i], b"default"]),
                 default_at: Some(i),
             });
         }
     }
     v
+}
+
+/// The parts one after the other, in a buffer of just their length.
+fn joined(parts: &[&[u8]]) -> Bytes {
+    let mut v = crate::bytes::buffer(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        v.extend_from_slice(p);
+    }
+    Bytes(v)
 }
 
 /// How many names of Q2–Q4 [`search_names`] leaves out because they are

@@ -448,6 +448,20 @@ fn search_names_at_the_name_limit() {
         assert_eq!(got, short, "{n} dashes");
         assert_eq!(names.len() + too_long_names(b"-", ext.as_bytes()), n + 2);
     }
+    // a long dash (a users/cdb record's field): `.qmail`, a dash of 4082
+    // bytes and `default` are 4095 bytes and fit; a dash of 4083 is too long
+    for d in [600usize, 4081, 4082, 4083, 4090] {
+        let dash = "+".repeat(d);
+        let names = search_names(dash.as_bytes(), b"a-b");
+        let short: Vec<String> = naive_names(&dash, "a-b")
+            .into_iter()
+            .filter(|x| x.len() < NAME_LIMIT)
+            .collect();
+        let got: Vec<String> = names.iter().map(|x| x.name.to_text()).collect();
+        assert_eq!(got, short, "dash of {d} bytes");
+        assert_eq!(names.len() + too_long_names(dash.as_bytes(), b"a-b"), 3);
+        assert_eq!(d <= 4082, got.iter().any(|n| n.ends_with("default")), "{d}");
+    }
 }
 
 proptest! {
