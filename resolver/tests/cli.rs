@@ -837,11 +837,11 @@ fn cli_json_tells_no_users_cdb_from_no_entry_in_it() {
     );
 }
 
-/// The stat-fault shim (tests/c/stat-fault.c) built into `dir`, or `None`
+/// The fault shim (tests/c/fs-fault.c) built into `dir`, or `None`
 /// (skipped) without a C compiler.
-fn stat_fault_shim(dir: &Path) -> Option<PathBuf> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/stat-fault.c");
-    let so = dir.join("stat-fault.so");
+fn fault_shim(dir: &Path) -> Option<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/fs-fault.c");
+    let so = dir.join("fs-fault.so");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let built = Command::new(&cc)
         .args(["-Wall", "-Wextra", "-shared", "-fPIC", "-o"])
@@ -855,7 +855,7 @@ fn stat_fault_shim(dir: &Path) -> Option<PathBuf> {
             panic!("{cc} cannot build {}", src.display())
         }
         _ => {
-            println!("SKIPPED: no C compiler ({cc}) for the stat-fault shim");
+            println!("SKIPPED: no C compiler ({cc}) for the fault shim");
             None
         }
     }
@@ -865,7 +865,7 @@ fn stat_fault_shim(dir: &Path) -> Option<PathBuf> {
 fn cli_a_temporary_stat_error_on_the_home_defers_a_permanent_one_skips() {
     let Some(nss) = nss_wrapper() else { return };
     let b = setup("", None);
-    let Some(shim) = stat_fault_shim(b.sb.path()) else {
+    let Some(shim) = fault_shim(b.sb.path()) else {
         return;
     };
     let home = b.sb.p("joe");
@@ -875,8 +875,8 @@ fn cli_a_temporary_stat_error_on_the_home_defers_a_permanent_one_skips() {
                 "LD_PRELOAD",
                 format!("{} {}", shim.display(), nss.display()),
             )
-            .env("STAT_FAULT_PATH", &home)
-            .env("STAT_FAULT_ERRNO", errno.to_string())
+            .env("FAULT_STAT_PATH", &home)
+            .env("FAULT_ERRNO", errno.to_string())
             .args(["--check", "joe@example.com"])
             .output()
             .unwrap();
@@ -896,4 +896,41 @@ fn cli_a_temporary_stat_error_on_the_home_defers_a_permanent_one_skips() {
     let (_, t) = run(libc::ENOENT);
     assert!(!t.contains("NFS failure"), "{t}");
     assert!(t.contains("alias"), "{t}");
+}
+
+#[test]
+fn cli_a_temporary_open_error_on_a_dot_qmail_defers_instead_of_falling_through() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    let Some(shim) = fault_shim(b.sb.path()) else {
+        return;
+    };
+    b.sb.file("joe/.qmail-x", b"&x@remote.org\n", 0o644);
+    b.sb.file("joe/.qmail-default", b"&d@remote.org\n", 0o644);
+    let run = |errno: i32| {
+        let o = cmd(&b, &nss)
+            .env(
+                "LD_PRELOAD",
+                format!("{} {}", shim.display(), nss.display()),
+            )
+            .env("FAULT_OPEN_PATH", b.sb.p("joe/.qmail-x"))
+            .env("FAULT_ERRNO", errno.to_string())
+            .args(["--check", "joe-x@example.com"])
+            .output()
+            .unwrap();
+        (o.status.code(), text(&o))
+    };
+    // EIO (a temporary error) defers: .qmail-default must not take the mail
+    // (the address is still accepted at SMTP time: qmail-local defers)
+    let (_, t) = run(libc::EIO);
+    assert!(
+        t.contains("defer: Unable to open .qmail-x: input/output error. (#4.3.0)"),
+        "{t}"
+    );
+    assert!(!t.contains("deliver according to"), "{t}");
+    // ENOENT: .qmail-x is absent, .qmail-default takes it
+    let (code, t) = run(libc::ENOENT);
+    assert!(t.contains("missing .qmail file:"), "{t}");
+    assert!(t.contains("joe/.qmail-default\n"), "{t}");
+    assert_eq!(code, Some(0), "{t}");
 }
