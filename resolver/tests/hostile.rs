@@ -255,6 +255,23 @@ fn dotqmail_fifo_skipped_and_oversize_defers() {
     );
     assert!(stdout_text(&r).ends_with(&want), "{}", stdout_text(&r));
 
+    // exactly 16 MiB is read, not refused
+    std::fs::remove_file(h.sb.p("h/.qmail-x")).unwrap();
+    sparse(&h.sb.p("h/.qmail-x"), 16 << 20, 0o644);
+    let mut c = h.cmd();
+    c.arg("x@example.com");
+    let r = h.run(c);
+    assert!(
+        !stdout_text(&r).contains("file too big"),
+        "{}",
+        stdout_text(&r)
+    );
+    assert!(
+        stdout_text(&r).contains("deliver according to"),
+        "{}",
+        stdout_text(&r)
+    );
+
     std::fs::remove_file(h.sb.p("h/.qmail-x")).unwrap();
     sparse(&h.sb.p("h/.qmail-x"), (16 << 20) + 1, 0o644);
     for args in [&["x@example.com"][..], &["--explain", "x@example.com"]] {

@@ -255,13 +255,18 @@ mod tests {
 
     #[test]
     fn a_read_error_stops_with_it() {
-        struct Broken;
+        /// EIO once, then the end of the input (a reader that retried
+        /// the error would see no error at all).
+        struct Broken(bool);
         impl Read for Broken {
             fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                if std::mem::replace(&mut self.0, true) {
+                    return Ok(0);
+                }
                 Err(std::io::Error::from_raw_os_error(libc::EIO))
             }
         }
-        let e = for_each_record(Broken, b'\n', || Ok(()), |_| Ok(())).unwrap_err();
+        let e = for_each_record(Broken(false), b'\n', || Ok(()), |_| Ok(())).unwrap_err();
         assert!(
             matches!(&e, InputError::Read(e) if e.raw_os_error() == Some(libc::EIO)),
             "{e:?}"
