@@ -377,5 +377,9 @@ mod tests {
             OpenResult::Opened { content: Content::Read(c), .. } if &c[..] == b"xyz"
         ));
         assert_eq!(s.counts().probes, 3);
+        assert_eq!(
+            format!("{s:?}"),
+            "FsSnapshot { counts: SnapshotCounts { probes: 3, hits: 1, restarts: 1 } }"
+        );
     }
 }
