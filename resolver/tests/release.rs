@@ -479,3 +479,89 @@ fn cli_notqmail_asks_the_group_database_for_nofiles() {
     assert!(o.contains("verdict: accept"), "{o}");
     assert!(!o.contains("defer:"), "{o}");
 }
+
+/// qmail.c `qmail_close`: the text of every exit code qmail-queue can give
+/// (the same in both releases; 82 with no descriptor-6 text too), `D` for
+/// the permanent ones.
+#[test]
+fn qq_exit_codes_give_qmail_close_texts() {
+    let t = |s: &str| s.as_bytes().to_vec();
+    for (codes, want) in [
+        (
+            &[11u8, 115][..],
+            QueueFailure::Permanent(t("envelope address too long for qq (#5.1.3)")),
+        ),
+        (
+            &[31],
+            QueueFailure::Permanent(t("mail server permanently rejected message (#5.3.0)")),
+        ),
+        (
+            &[51],
+            QueueFailure::Temporary(t("qq out of memory (#4.3.0)")),
+        ),
+        (&[52], QueueFailure::Temporary(t("qq timeout (#4.3.0)"))),
+        (
+            &[53],
+            QueueFailure::Temporary(t("qq write error or disk full (#4.3.0)")),
+        ),
+        (&[54], QueueFailure::Temporary(t("qq read error (#4.3.0)"))),
+        (
+            &[55],
+            QueueFailure::Temporary(t("qq unable to read configuration (#4.3.0)")),
+        ),
+        (
+            &[56],
+            QueueFailure::Temporary(t("qq trouble making network connection (#4.3.0)")),
+        ),
+        (
+            &[61],
+            QueueFailure::Temporary(t("qq trouble in home directory (#4.3.0)")),
+        ),
+        (
+            &[62, 64, 66],
+            QueueFailure::Temporary(t("qq trouble creating files in queue (#4.3.0)")),
+        ),
+        (
+            &[71],
+            QueueFailure::Temporary(t("mail server temporarily rejected message (#4.3.0)")),
+        ),
+        (
+            &[72],
+            QueueFailure::Temporary(t("connection to mail server timed out (#4.4.1)")),
+        ),
+        (
+            &[73],
+            QueueFailure::Temporary(t("connection to mail server rejected (#4.4.1)")),
+        ),
+        (
+            &[74],
+            QueueFailure::Temporary(t("communication with mail server failed (#4.4.2)")),
+        ),
+        (
+            &[81, 91],
+            QueueFailure::Temporary(t("qq internal bug (#4.3.0)")),
+        ),
+        (
+            &[120],
+            QueueFailure::Temporary(t("unable to exec qq (#4.3.0)")),
+        ),
+        (
+            &[12, 30, 40],
+            QueueFailure::Permanent(t("qq permanent problem (#5.3.0)")),
+        ),
+        (
+            &[1, 41, 67, 82, 100, 255],
+            QueueFailure::Temporary(t("qq temporary problem (#4.3.0)")),
+        ),
+    ] {
+        for &code in codes {
+            for release in [NET, NOT] {
+                assert_eq!(
+                    queue_result(release, &exit(code, b""), false),
+                    Err(want.clone()),
+                    "exit {code}"
+                );
+            }
+        }
+    }
+}
