@@ -38,14 +38,15 @@ pub fn senderadd(sender: &[u8], recip: &[u8]) -> Vec<u8> {
             .unwrap_or(i - 4);
         if let Some(k) = recip.iter().rposition(|&c| c == b'@') {
             if j + 5 <= i {
-                let mut v = Vec::with_capacity(i + recip.len());
-                v.extend_from_slice(&sender[..j]);
-                v.extend_from_slice(&recip[..k]);
-                v.push(b'=');
-                v.extend_from_slice(&recip[k + 1..]);
-                v.push(b'@');
-                v.extend_from_slice(&sender[j + 1..i - 4]);
-                return v;
+                return [
+                    &sender[..j],
+                    &recip[..k],
+                    b"=",
+                    &recip[k + 1..],
+                    b"@",
+                    &sender[j + 1..i - 4],
+                ]
+                .concat();
             }
         }
     }

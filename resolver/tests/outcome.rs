@@ -115,9 +115,21 @@ fn o2_lspawn_report_mapping() {
         z(117),
         (b'Z', "Trouble reading users/cdb in qmail-lspawn.".into())
     );
-    assert_eq!(z(116), (b'Z', "Unable to find alias user!".into()));
-    assert_eq!(z(126).0, b'D');
-    assert_eq!(z(120).0, b'Z');
+    for (code, letter, text) in [
+        (119, b'Z', "Out of memory in qmail-lspawn."),
+        (118, b'Z', "Temporary failure in qmail-lspawn."),
+        (116, b'Z', "Unable to find alias user!"),
+        (113, b'Z', "Not allowed to perform deliveries as root."),
+        (112, b'Z', "Internal qmail-lspawn bug."),
+        (115, b'Z', "NFS failure in qmail-local."),
+        (126, b'D', "Unable to run qmail-local."),
+        (120, b'Z', "Unable to run qmail-local."),
+        (121, b'Z', "Unable to run qmail-getpw."),
+    ] {
+        // qmail-lspawn's own text, whatever qmail-local wrote
+        let got = lspawn_report(ChildStatus::Exited(code), b"ignored");
+        assert_eq!(got, (letter, text.into()), "exit {code}");
+    }
     for c in [111, 71, 74, 75] {
         assert_eq!(z(c).0, b'Z', "{c}");
     }
