@@ -119,6 +119,14 @@ impl Bytes {
         v.extend_from_slice(b);
         v
     }
+    /// The parts one after the other, in a buffer from the free list.
+    pub fn joined(parts: &[&[u8]]) -> Self {
+        let mut v = buffer(parts.iter().map(|p| p.len()).sum());
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        Bytes(v)
+    }
     /// The buffer, moved out.
     pub fn into_vec(mut self) -> Vec<u8> {
         std::mem::take(&mut self.0)

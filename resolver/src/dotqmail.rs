@@ -68,7 +68,7 @@ pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
         let default_at =
             (se.len() >= 7 && &se[se.len() - 7..] == b"default").then(|| ext.len() - 7);
         v.push(SearchName {
-            name: joined(&[b".qmail", dash, se]),
+            name: Bytes::joined(&[b".qmail", dash, se]),
             default_at,
         });
     }
@@ -80,21 +80,12 @@ pub fn search_names(dash: &[u8], ext: &[u8]) -> Vec<SearchName> {
     for i in (0..=top).rev() {
         if i == 0 || se[i - 1] == b'-' {
             v.push(SearchName {
-                name: joined(&[b".qmail", dash, &se[..i], b"default"]),
+                name: Bytes::joined(&[b".qmail", dash, &se[..i], b"default"]),
                 default_at: Some(i),
             });
         }
     }
     v
-}
-
-/// The parts one after the other, in a buffer of just their length.
-fn joined(parts: &[&[u8]]) -> Bytes {
-    let mut v = crate::bytes::buffer(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        v.extend_from_slice(p);
-    }
-    Bytes(v)
 }
 
 /// How many names of Q2–Q4 [`search_names`] leaves out because they are
@@ -567,8 +558,9 @@ pub fn run_instructions_with(
             Next::Jump(Some(t)) => {
                 run.skipped
                     .extend(instr[i + 1..t].iter().map(|l| l.line_no));
-                // the target line itself is a comment: not skipped, not run
-                i = t + 1;
+                // the target line itself is not skipped; it is a label,
+                // which does nothing when run
+                i = t;
             }
             Next::Jump(None) => {
                 run.skipped.extend(instr[i + 1..].iter().map(|l| l.line_no));
@@ -796,12 +788,7 @@ pub fn listing(instr: &[Instruction], forward_only: bool) -> Listing {
     let mut lines = Vec::new();
     let mut skipped = Vec::new();
     let (mut nf, mut nw, mut np) = (0, 0, 0);
-    let say = |t: &str, b: &[u8]| {
-        let mut v = crate::bytes::buffer(t.len() + b.len());
-        v.extend_from_slice(t.as_bytes());
-        v.extend_from_slice(b);
-        Bytes(v)
-    };
+    let say = |t: &str, b: &[u8]| Bytes::joined(&[t.as_bytes(), b]);
     let err = |lines, skipped, t: &str| Listing {
         lines,
         error: Some(Bytes::from(t)),

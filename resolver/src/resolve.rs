@@ -371,11 +371,7 @@ fn is_access_errno(errno: i32) -> bool {
 }
 
 fn join(home: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut p = crate::bytes::buffer(home.len() + name.len() + 1);
-    p.extend_from_slice(home);
-    p.push(b'/');
-    p.extend_from_slice(name);
-    p
+    Bytes::joined(&[home, b"/", name]).into_vec()
 }
 
 impl<P: Passwd> Resolver<P> {

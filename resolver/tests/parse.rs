@@ -309,6 +309,14 @@ fn edge_44_blank_first_line() {
         run(b"\n", false, &[]).status,
         RunStatus::Soft { text: BLANK.into() }
     );
+    // blank lines after the first are skipped when the file is run too
+    let r = run(b"&x\n\n\n&y\n", false, &[]);
+    assert_eq!(said(&r), ["forward x", "forward y"]);
+    assert!(
+        !matches!(r.status, RunStatus::Soft { .. }),
+        "{:?}",
+        r.status
+    );
 }
 
 #[test]
