@@ -832,7 +832,8 @@ pub fn listing(instr: &[Instruction], forward_only: bool) -> Listing {
             } => match jump_target(instr, i, label) {
                 Some(t) => {
                     skipped.extend(instr[i + 1..t].iter().map(|l| l.line_no));
-                    i = t + 1;
+                    // resume at the label line, which lists nothing
+                    i = t;
                     continue;
                 }
                 None => {

@@ -214,6 +214,12 @@ fn branch_rule2_jump_skips_through_matching_label() {
     let r = run(b"?a\n&skipped\n+list\n:b\n:a here\n&after\n", false, &[]);
     assert_eq!(said(&r), ["forward after"]);
     assert_eq!(r.skipped, [2, 3, 4]);
+    // the listing (qmail-local -n) skips the same lines
+    let f = b"?a\n&skipped\n+list\n:b\n:a here\n&after\n";
+    assert_eq!(
+        listing(&parse_instructions(f, true), false).skipped,
+        [2, 3, 4]
+    );
     let r = run(b"?A\n&x\n:a\n&y\n", false, &[]);
     assert_eq!(
         said(&r),
@@ -229,6 +235,8 @@ fn branch_rule3_no_target_skips_rest_keeps_earlier_forwards() {
     let r = run(b"&early\n?missing\n&late\n./m\n", false, &[]);
     assert_eq!(said(&r), ["forward early"]);
     assert_eq!(r.skipped, [3, 4]);
+    let f = b"&early\n?missing\n&late\n./m\n";
+    assert_eq!(listing(&parse_instructions(f, true), false).skipped, [3, 4]);
     let r = run(b":a\n&x\n?a\n&y\n", false, &[]);
     assert_eq!(said(&r), ["forward x"], "no backward jumps");
 }
