@@ -99,3 +99,23 @@ pub fn read_open_file(f: File, limit: u64) -> Result<Vec<u8>, ReadError> {
     }
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file longer than its size says (a /proc file says 0 bytes; a
+    /// file may also grow between fstat and the read): the bytes past the
+    /// limit are seen, and the file is refused rather than cut short.
+    #[test]
+    fn a_file_longer_than_its_fstat_size_is_refused_not_cut() {
+        let f = File::open("/proc/self/status").unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 0);
+        match read_open_file(f, 10) {
+            Err(ReadError::TooLarge { limit: 10 }) => {}
+            r => panic!("{r:?}"),
+        }
+        let whole = read_open_file(File::open("/proc/self/status").unwrap(), 1 << 20).unwrap();
+        assert!(whole.starts_with(b"Name:"), "{whole:?}");
+    }
+}

@@ -351,6 +351,30 @@ impl<'a> Fs<'a> {
 mod tests {
     use super::*;
 
+    /// A file longer than its size says (a /proc file says 0 bytes; a
+    /// `.qmail` may also grow between fstat and the read) is too large,
+    /// not cut short.
+    #[test]
+    fn a_file_longer_than_its_fstat_size_is_too_large() {
+        let r = open_probe(b"/proc/self/status", 10, |_, _| true);
+        assert!(
+            matches!(
+                r,
+                OpenResult::Opened {
+                    size: 0,
+                    content: Content::TooLarge,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        let r = open_probe(b"/proc/self/status", 1 << 20, |_, _| true);
+        assert!(
+            matches!(&r, OpenResult::Opened { content: Content::Read(c), .. } if c.starts_with(b"Name:")),
+            "{r:?}"
+        );
+    }
+
     #[test]
     fn a_full_snapshot_starts_over_and_probes_again() {
         let dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,11 @@ fn h1_verp_sender_only() {
         b"x-@[]",
         "no @ before -@[]"
     );
+    assert_eq!(
+        senderadd(b"owner-of-the-list-@[]", b"box@rhost"),
+        b"owner-of-the-list-@[]",
+        "no @ before -@[], a longer sender"
+    );
     assert_eq!(senderadd(b"a@h-@[]", b"norecipat"), b"a@h-@[]");
 }
 
