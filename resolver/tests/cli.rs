@@ -934,3 +934,78 @@ fn cli_a_temporary_open_error_on_a_dot_qmail_defers_instead_of_falling_through()
     assert!(t.contains("joe/.qmail-default\n"), "{t}");
     assert_eq!(code, Some(0), "{t}");
 }
+
+/// qtraceaddr run as a user the permission bits apply to: nobody (through
+/// setpriv) when the tests run as root, else this user.
+fn unprivileged_cmd(b: &Box_, nss: &Path) -> Command {
+    let mut c = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_qtraceaddr"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_qtraceaddr"))
+    };
+    c.env("LD_PRELOAD", nss)
+        .env("NSS_WRAPPER_PASSWD", &b.passwd)
+        .env("NSS_WRAPPER_GROUP", &b.group)
+        .env("QMAIL", &b.qmail);
+    c
+}
+
+#[test]
+fn cli_unprivileged_unreachable_home_and_unreadable_dot_qmail_are_uncertain() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    // a home that can be stat'ed but not searched
+    let closed = b.sb.home("closed");
+    b.sb.chmod("closed", 0o600);
+    let u = ouid();
+    let line = format!(
+        "shut:x:{u}:100:S:{}:/bin/sh\n",
+        String::from_utf8_lossy(&closed)
+    );
+    let mut pw = std::fs::read(&b.passwd).unwrap();
+    pw.extend_from_slice(line.as_bytes());
+    std::fs::write(&b.passwd, pw).unwrap();
+    // a .qmail file that cannot be read
+    b.sb.file("joe/.qmail-x", b"&x@remote.org\n", 0o000);
+    let o = unprivileged_cmd(&b, &nss)
+        .args(["--check", "shut@example.com", "joe-x@example.com"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    b.sb.chmod("closed", 0o755);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{t}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for want in [
+        format!(
+            "uncertain: cannot reach {}: access denied (realrcptto accepts)\n",
+            String::from_utf8_lossy(&closed)
+        ),
+        format!(
+            "uncertain: cannot open {}: access denied (realrcptto accepts)\n",
+            b.sb.p("joe/.qmail-x").display()
+        ),
+    ] {
+        assert!(t.contains(&want), "{want:?} missing:\n{t}");
+    }
+}
+
+#[test]
+fn cli_a_relative_home_in_users_cdb_bounces_with_qmail_local_usage() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", Some(b"=rel:rel:4242:1:relative/home:::\n.\n"));
+    let o = cmd(&b, &nss).arg("rel@example.com").output().unwrap();
+    let t = text(&o);
+    assert!(
+        t.ends_with(
+            "bounce: qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender aliasempty\n\n"
+        ),
+        "{t}"
+    );
+}
