@@ -156,9 +156,7 @@ pub fn probe_qmail(path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Vec<u8
 /// [`probe_qmail`] through `fs` (a snapshot or real system calls); the
 /// contents are shared with the snapshot.
 pub fn probe_qmail_in(fs: Fs, path: &[u8], patrn: u32, read: bool) -> (Probe, Option<Arc<[u8]>>) {
-    let found = |mode: u32, size: u64| {
-        mode & libc::S_IFMT == libc::S_IFREG && mode & patrn == 0 && size <= DOTQMAIL_MAX
-    };
+    let found = |m, s| matches!(classify(m, s, patrn), Probe::Found { .. });
     let (mode, size, content) = match fs.open(path, DOTQMAIL_MAX, |m, s| read && found(m, s)) {
         OpenResult::OpenFailed { errno: e } => {
             if is_temp_errno(e) || e == libc::EPERM || e == libc::EACCES {
@@ -173,7 +171,23 @@ pub fn probe_qmail_in(fs: Fs, path: &[u8], patrn: u32, read: bool) -> (Probe, Op
             content,
         } => (mode, size, content),
     };
-    let probe = if mode & libc::S_IFMT != libc::S_IFREG {
+    let probe = classify(mode, size, patrn);
+    if !(read && matches!(probe, Probe::Found { .. })) {
+        return (probe, None);
+    }
+    match content {
+        Content::Read(c) => (probe, Some(c)),
+        Content::TooLarge => (Probe::Error { errno: libc::EFBIG }, None),
+        Content::Failed { errno } => (Probe::Error { errno }, None),
+        // read was asked for a found file: not reached
+        Content::NotRead => (Probe::Error { errno: libc::EIO }, None),
+    }
+}
+
+/// Q1 after a successful open and fstat: what the file's mode and size
+/// make of it.
+fn classify(mode: u32, size: u64, patrn: u32) -> Probe {
+    if mode & libc::S_IFMT != libc::S_IFREG {
         Probe::NotRegular { mode }
     } else if mode & patrn != 0 {
         Probe::Writable { mode }
@@ -185,16 +199,6 @@ pub fn probe_qmail_in(fs: Fs, path: &[u8], patrn: u32, read: bool) -> (Probe, Op
             size,
             forward_only: mode & 0o100 != 0,
         }
-    };
-    if !(read && matches!(probe, Probe::Found { .. })) {
-        return (probe, None);
-    }
-    match content {
-        Content::Read(c) => (probe, Some(c)),
-        Content::TooLarge => (Probe::Error { errno: libc::EFBIG }, None),
-        Content::Failed { errno } => (Probe::Error { errno }, None),
-        // read was asked for a found file: not reached
-        Content::NotRead => (Probe::Error { errno: libc::EIO }, None),
     }
 }
 
