@@ -133,10 +133,6 @@ fn rewrite_lines(t: &Trace, o: &mut Vec<u8>) -> ControlFlow<()> {
             line(o, &[b"trash: empty local part, message discarded"]);
             ControlFlow::Break(())
         }
-        Outcome::Bounce { text } if t.local.is_none() => {
-            line(o, &[b"bounce: ", text]);
-            ControlFlow::Break(())
-        }
         _ => ControlFlow::Continue(()),
     }
 }

@@ -236,3 +236,32 @@ fn h2_rewritten_local_recipients_always_have_an_at() {
         );
     }
 }
+
+/// A structural error (P3) in the default delivery instructions
+/// (aliasempty, no `.qmail` file found): the block says which
+/// instructions were used, then the deferral.
+#[test]
+fn a_structural_error_in_aliasempty_is_reported_after_the_default_delivery_line() {
+    use qmail_resolver::report::format_trace;
+    use qmail_resolver::{Config, Resolver, UsersDb};
+    let sb = Sandbox::new();
+    let home = sb.home("joe");
+    let mut pw = StaticPasswd::new();
+    pw.add(b"joe", ouid(), 1, &home);
+    let mut cfg = Config::with_home(sb.path());
+    cfg.aliasempty = b"\n./Mailbox\n".to_vec();
+    let r = Resolver::from_parts(cfg, controls(), UsersDb::Missing, pw);
+    let opts = ResolveOptions {
+        instructions: true,
+        ..Default::default()
+    };
+    let t = r.resolve_with(b"joe@example.com", &opts);
+    let text = String::from_utf8(format_trace(&t)).unwrap();
+    assert!(
+        text.ends_with(
+            "deliver according to default delivery instructions\n\
+             defer: Uh-oh: first line of .qmail file is blank. (#4.2.1)\n\n"
+        ),
+        "{text}"
+    );
+}
