@@ -331,16 +331,9 @@ pub const EXPLAIN_MAX_BRANCH_PATHS: usize = 16;
 /// COMMAND` lines a second path shows what happens when that command exits
 /// 99 (all others 0), and one line counts the `?` lines left out. Empty
 /// when the trace did not reach stage P (run
-/// [`crate::Resolver::resolve_with`] with `instructions: true`).
-pub fn format_explain(t: &Trace) -> Vec<u8> {
-    let mut o = Vec::new();
-    // writing into a Vec cannot fail
-    let _ = write_explain(t, &mut o);
-    o
-}
-
-/// [`format_explain`], written to `w` piece by piece (the section is
-/// linear in the size of the instructions, but can be large).
+/// [`crate::Resolver::resolve_with`] with `instructions: true`). Written
+/// to `w` piece by piece (the section is linear in the size of the
+/// instructions, but can be large).
 pub fn write_explain<W: Write>(t: &Trace, w: &mut W) -> std::io::Result<()> {
     let (Some(instr), Some(listing)) = (&t.instructions, &t.listing) else {
         return Ok(());
