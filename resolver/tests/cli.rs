@@ -191,6 +191,24 @@ fn cli_explain_shows_both_branch_paths() {
     assert!(t.contains("explain: qmail-local -n would print:\n  program /usr/bin/spamcheck\n  maildir ./Maildir/\n  did 1+0+1\n"), "{t}");
     assert!(t.contains("explain: deliveries if every command exits 0:\n  line 1: program /usr/bin/spamcheck\n  line 2: maildir ./Maildir/\n  skipped lines: 4,5\n  result: did 1+0+1\n"), "{t}");
     assert!(t.contains("explain: deliveries if the command on line 1 exits 99 (others 0):\n  line 1: program /usr/bin/spamcheck\n  line 5: maildir ./Spam/\n  skipped lines: 2,3\n  result: did 1+0+1\n"), "{t}");
+    // the whole section, from the instructions to the last path
+    let want = "explain: instructions from .qmail-list\n  line 1: branch-program ?spam /usr/bin/spamcheck\n  line 2: maildir ./Maildir/\n  line 3: jump ?end\n  line 4: label :spam\n  line 5: maildir ./Spam/\n  line 6: label :end\nexplain: qmail-local -n would print:\n";
+    assert!(t.contains(want), "{t}");
+    assert!(
+        t.ends_with("  skipped lines: 2,3\n  result: did 1+0+1\n\n"),
+        "{t}"
+    );
+    // an empty .qmail file: qmail-local reads aliasempty instead
+    b.sb.file("joe/.qmail-empty", b"", 0o644);
+    let o = cmd(&b, &nss)
+        .args(["--explain", "joe-empty@example.com"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        t.contains("explain: instructions from default delivery instructions (aliasempty)\n  line 1: mbox ./Mailbox\n"),
+        "{t}"
+    );
 }
 
 #[test]
