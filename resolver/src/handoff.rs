@@ -30,27 +30,25 @@ pub struct Target {
 /// `P` + recipient local part + `=` + recipient domain + `@` + `H`;
 /// every other sender is unchanged.
 pub fn senderadd(sender: &[u8], recip: &[u8]) -> Vec<u8> {
-    let i = sender.len();
-    if i >= 4 && &sender[i - 4..] == b"-@[]" {
-        let j = sender[..i - 4]
-            .iter()
-            .rposition(|&c| c == b'@')
-            .unwrap_or(i - 4);
-        if let Some(k) = recip.iter().rposition(|&c| c == b'@') {
-            if j + 5 <= i {
-                return [
-                    &sender[..j],
-                    &recip[..k],
-                    b"=",
-                    &recip[k + 1..],
-                    b"@",
-                    &sender[j + 1..i - 4],
-                ]
-                .concat();
-            }
-        }
-    }
-    sender.to_vec()
+    let Some(base) = sender.strip_suffix(b"-@[]") else {
+        return sender.to_vec();
+    };
+    // qmail's `j + 5 <= i` holds for every `@` found before the `-@[]`
+    let (Some(j), Some(k)) = (
+        base.iter().rposition(|&c| c == b'@'),
+        recip.iter().rposition(|&c| c == b'@'),
+    ) else {
+        return sender.to_vec();
+    };
+    [
+        &base[..j],
+        &recip[..k],
+        b"=",
+        &recip[k + 1..],
+        b"@",
+        &base[j + 1..],
+    ]
+    .concat()
 }
 
 impl Target {
