@@ -80,7 +80,7 @@
 //!   directory is always searchable); the stat from G3 of the same path is
 //!   reused. Sticky homes are judged as with `-N` (deferral).
 //! * **users/cdb** is read once into memory by [`Resolver::new`]
-//!   ([`UsersDb::load`]); [`Resolver::reload_users`] re-reads it.
+//!   ([`UsersDb::load`]); a new `Resolver` sees a rebuilt one.
 //! * **Message inputs** are optional ([`ResolveOptions`]): no headers means
 //!   no L5 loop; the default sender is "normal", so Q7's owner probes run
 //!   and `newsender` is reported only when an owner file changes it.

@@ -422,10 +422,6 @@ impl<P: Passwd> Resolver<P> {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
     /// The parsed control files.
     pub fn controls(&self) -> &Controls {
         &self.controls
@@ -433,12 +429,6 @@ impl<P: Passwd> Resolver<P> {
     /// The users/cdb state.
     pub fn users(&self) -> &UsersDb {
         &self.users
-    }
-    /// Re-reads users/cdb (the old copy is kept when the new one is over
-    /// the size limit).
-    pub fn reload_users(&mut self) -> Result<(), ResolverError> {
-        self.users = UsersDb::load(&self.config.qmail_home.join("users/cdb"))?;
-        Ok(())
     }
 
     /// Resolves one recipient with the default options.
@@ -833,8 +823,9 @@ fn lspawn_split<'a>(t: &mut Trace, recip: &'a [u8]) -> Step<(&'a [u8], &'a [u8])
 /// for an accepted account.
 fn getpw_record(entry: &PwEntry, dash: &[u8], ext: &[u8]) -> Bytes {
     use std::io::Write;
-    let mut r =
-        crate::bytes::buffer(entry.name.len() + entry.dir.len() + dash.len() + ext.len() + 28);
+    // the four fields, and 28 bytes for two numbers and six NULs
+    let fields = [&entry.name[..], &entry.dir, dash, ext];
+    let mut r = crate::bytes::buffer(fields.iter().map(|f| f.len()).sum::<usize>() + 28);
     r.extend_from_slice(&entry.name);
     // writing into a Vec cannot fail
     let _ = write!(r, "\0{}\0{}\0", entry.uid, entry.gid);

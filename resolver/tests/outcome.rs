@@ -265,3 +265,27 @@ fn a_structural_error_in_aliasempty_is_reported_after_the_default_delivery_line(
         "{text}"
     );
 }
+
+/// qmail-getpw's record for a passwd user with an extension much longer
+/// than the user's name and home: all six fields kept whole.
+#[test]
+fn a_long_extension_is_kept_whole_in_the_getpw_record() {
+    use qmail_resolver::{Config, Resolver, UsersDb};
+    let sb = Sandbox::new();
+    let home = sb.home("joe");
+    let mut pw = StaticPasswd::new();
+    pw.add(b"joe", ouid(), 1, &home);
+    let r = Resolver::from_parts(
+        Config::with_home(sb.path()),
+        controls(),
+        UsersDb::Missing,
+        pw,
+    );
+    let ext = "x".repeat(300);
+    let t = r.resolve(format!("joe-{ext}@example.com").as_bytes());
+    let rec = t.record.expect("a record");
+    assert_eq!(rec.user, "joe");
+    assert_eq!(rec.home.as_bytes(), &home[..]);
+    assert_eq!(rec.dash, "-");
+    assert_eq!(rec.ext.as_bytes(), ext.as_bytes());
+}
