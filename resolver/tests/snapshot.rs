@@ -255,3 +255,18 @@ fn snapshot_equal_with_access_denied_unprivileged() {
     w.sb.chmod("joe/.qmail-sub", 0o755);
     w.sb.chmod("locked", 0o755);
 }
+
+/// One resolve asks the file system about each path once: qmail-local's
+/// stat of the home (L2) reuses stage G's (G3) rather than making it again.
+#[test]
+fn one_resolve_probes_each_path_once() {
+    let w = world();
+    for a in ["pat-news@example.com", "pat@example.com"] {
+        let r = w.resolver().with_fs_snapshot();
+        let t = r.resolve(a.as_bytes());
+        assert!(t.getpw.is_some(), "{a}: a passwd user");
+        let c = r.fs_snapshot_counts().unwrap();
+        assert!(c.probes > 0, "{a}: {c:?}");
+        assert_eq!(c.hits, 0, "{a}: a path probed twice: {c:?}");
+    }
+}
