@@ -978,7 +978,8 @@ fn owner_sender(
         return Ok(None);
     }
     // home/.qmail<dash><safeext>, then each suffix in turn: one buffer
-    let mut path = crate::bytes::buffer(rec.home.len() + rec.dash.len() + rec.ext.len() + 30);
+    let fields = [rec.home, rec.dash, rec.ext];
+    let mut path = crate::bytes::buffer(fields.iter().map(|f| f.len()).sum::<usize>() + 30);
     path.extend_from_slice(rec.home);
     path.push(b'/');
     let name_at = path.len();
