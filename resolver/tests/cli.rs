@@ -1027,3 +1027,36 @@ fn cli_a_relative_home_in_users_cdb_bounces_with_qmail_local_usage() {
         "{t}"
     );
 }
+
+#[test]
+fn cli_a_temporary_stat_error_on_an_owner_file_defers() {
+    let Some(nss) = nss_wrapper() else { return };
+    let b = setup("", None);
+    let Some(shim) = fault_shim(b.sb.path()) else {
+        return;
+    };
+    b.sb.file("joe/.qmail-list", b"&a@remote.org\n", 0o644);
+    b.sb.file("joe/.qmail-list-owner", b"&o@remote.org\n", 0o644);
+    let run = |errno: i32| {
+        let o = cmd(&b, &nss)
+            .env(
+                "LD_PRELOAD",
+                format!("{} {}", shim.display(), nss.display()),
+            )
+            .env("FAULT_STAT_PATH", b.sb.p("joe/.qmail-list-owner"))
+            .env("FAULT_ERRNO", errno.to_string())
+            .arg("joe-list@example.com")
+            .output()
+            .unwrap();
+        text(&o)
+    };
+    // EIO: whether the list has an owner cannot be known: qmail-local defers
+    let t = run(libc::EIO);
+    assert!(
+        t.contains("defer: Unable to open .qmail-list-owner: input/output error. (#4.3.0)"),
+        "{t}"
+    );
+    // ENOENT: no owner, the mail goes to the list with the sender kept
+    let t = run(libc::ENOENT);
+    assert!(!t.contains("defer:"), "{t}");
+}
