@@ -179,20 +179,37 @@ pub const SNAPSHOT_MAX_BYTES: usize = 64 << 20;
 /// could aim collisions at is not used.
 type Map<V> = HashMap<Box<[u8]>, V>;
 
-#[derive(Default)]
 struct Entries {
     stats: Map<StatResult>,
     access: Map<Result<(), i32>>,
     opens: Map<OpenResult>,
     bytes: usize,
     counts: SnapshotCounts,
+    /// [`SNAPSHOT_MAX_ENTRIES`] and [`SNAPSHOT_MAX_BYTES`] (smaller in
+    /// tests).
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries {
+            stats: Map::default(),
+            access: Map::default(),
+            opens: Map::default(),
+            bytes: 0,
+            counts: SnapshotCounts::default(),
+            max_entries: SNAPSHOT_MAX_ENTRIES,
+            max_bytes: SNAPSHOT_MAX_BYTES,
+        }
+    }
 }
 
 impl Entries {
     /// Room for one more entry of `bytes` bytes, or start over.
     fn make_room(&mut self, bytes: usize) {
         let n = self.stats.len() + self.access.len() + self.opens.len();
-        if n >= SNAPSHOT_MAX_ENTRIES || self.bytes + bytes > SNAPSHOT_MAX_BYTES {
+        if n >= self.max_entries || self.bytes + bytes > self.max_bytes {
             self.stats.clear();
             self.access.clear();
             self.opens.clear();
@@ -373,6 +390,46 @@ mod tests {
             matches!(&r, OpenResult::Opened { content: Content::Read(c), .. } if c.starts_with(b"Name:")),
             "{r:?}"
         );
+    }
+
+    /// A snapshot that keeps at most `entries` probes and `bytes` bytes.
+    fn small(entries: usize, bytes: usize) -> FsSnapshot {
+        FsSnapshot {
+            entries: Mutex::new(Entries {
+                max_entries: entries,
+                max_bytes: bytes,
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_entry_limit_counts_every_kind_of_probe() {
+        let s = small(3, 1 << 20);
+        let fs = Fs::with(&s);
+        fs.stat(b"/");
+        let _ = fs.access_x(b"/");
+        fs.open(b"/nonexistent", 10, |_, _| false);
+        assert_eq!(s.counts().restarts, 0, "three entries fit");
+        fs.stat(b"/tmp");
+        assert_eq!(s.counts().restarts, 1, "the fourth starts over");
+        // the earlier probes were dropped: made again
+        fs.stat(b"/");
+        assert_eq!(s.counts().probes, 5);
+    }
+
+    #[test]
+    fn the_byte_limit_is_reached_exactly_then_passed() {
+        // paths of 4 + 4 bytes fill 8 exactly; one more byte starts over
+        let s = small(100, 8);
+        let fs = Fs::with(&s);
+        fs.stat(b"/aaa");
+        fs.stat(b"/bbb");
+        assert_eq!(s.counts().restarts, 0);
+        assert_eq!(s.lock().bytes, 8);
+        fs.stat(b"/");
+        assert_eq!(s.counts().restarts, 1);
+        assert_eq!(s.lock().bytes, 1, "only the new entry's bytes");
     }
 
     #[test]
