@@ -419,6 +419,19 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_of_probe_counts_once_made_and_once_answered() {
+        let s = FsSnapshot::new();
+        let fs = Fs::with(&s);
+        for _ in 0..2 {
+            fs.stat(b"/");
+            let _ = fs.access_x(b"/");
+            fs.open(b"/nonexistent", 10, |_, _| false);
+        }
+        let c = s.counts();
+        assert_eq!((c.probes, c.hits, c.restarts), (3, 3, 0));
+    }
+
+    #[test]
     fn the_byte_limit_is_reached_exactly_then_passed() {
         // paths of 4 + 4 bytes fill 8 exactly; one more byte starts over
         let s = small(100, 8);
