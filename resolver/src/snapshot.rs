@@ -443,6 +443,14 @@ mod tests {
         fs.stat(b"/");
         assert_eq!(s.counts().restarts, 1);
         assert_eq!(s.lock().bytes, 1, "only the new entry's bytes");
+        // a file's contents count with its path
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let path = p.to_str().unwrap().as_bytes().to_vec();
+        let s = small(100, 1 << 20);
+        Fs::with(&s).open(&path, 100, |_, _| true);
+        assert_eq!(s.lock().bytes, path.len() + 10);
     }
 
     #[test]
