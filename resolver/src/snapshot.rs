@@ -325,7 +325,7 @@ impl FsSnapshot {
 
 /// How the resolver reaches the filesystem: real system calls, or through
 /// a snapshot.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Fs<'a> {
     snapshot: Option<&'a FsSnapshot>,
 }
