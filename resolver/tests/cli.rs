@@ -879,6 +879,30 @@ fn fault_shim(dir: &Path) -> Option<PathBuf> {
     }
 }
 
+/// A failure the fault shim makes: `call` (`STAT` or `OPEN`) of `path`
+/// fails with `errno`.
+struct Fault<'a> {
+    shim: &'a Path,
+    call: &'a str,
+    path: &'a Path,
+    errno: i32,
+}
+
+/// qtraceaddr `args` with the fault shim loaded: its exit code and output.
+fn faulty_run(b: &Box_, nss: &Path, f: &Fault, args: &[&str]) -> (Option<i32>, String) {
+    let o = cmd(b, nss)
+        .env(
+            "LD_PRELOAD",
+            format!("{} {}", f.shim.display(), nss.display()),
+        )
+        .env(format!("FAULT_{}_PATH", f.call), f.path)
+        .env("FAULT_ERRNO", f.errno.to_string())
+        .args(args)
+        .output()
+        .unwrap();
+    (o.status.code(), text(&o))
+}
+
 #[test]
 fn cli_a_temporary_stat_error_on_the_home_defers_a_permanent_one_skips() {
     let Some(nss) = nss_wrapper() else { return };
@@ -887,18 +911,14 @@ fn cli_a_temporary_stat_error_on_the_home_defers_a_permanent_one_skips() {
         return;
     };
     let home = b.sb.p("joe");
-    let run = |errno: i32| {
-        let o = cmd(&b, &nss)
-            .env(
-                "LD_PRELOAD",
-                format!("{} {}", shim.display(), nss.display()),
-            )
-            .env("FAULT_STAT_PATH", &home)
-            .env("FAULT_ERRNO", errno.to_string())
-            .args(["--check", "joe@example.com"])
-            .output()
-            .unwrap();
-        (o.status.code(), text(&o))
+    let run = |errno| {
+        let f = Fault {
+            shim: &shim,
+            call: "STAT",
+            path: &home,
+            errno,
+        };
+        faulty_run(&b, &nss, &f, &["--check", "joe@example.com"])
     };
     // EIO and ESTALE (an NFS server not answering): qmail-lspawn defers
     for errno in [libc::EIO, libc::ESTALE] {
@@ -925,18 +945,15 @@ fn cli_a_temporary_open_error_on_a_dot_qmail_defers_instead_of_falling_through()
     };
     b.sb.file("joe/.qmail-x", b"&x@remote.org\n", 0o644);
     b.sb.file("joe/.qmail-default", b"&d@remote.org\n", 0o644);
-    let run = |errno: i32| {
-        let o = cmd(&b, &nss)
-            .env(
-                "LD_PRELOAD",
-                format!("{} {}", shim.display(), nss.display()),
-            )
-            .env("FAULT_OPEN_PATH", b.sb.p("joe/.qmail-x"))
-            .env("FAULT_ERRNO", errno.to_string())
-            .args(["--check", "joe-x@example.com"])
-            .output()
-            .unwrap();
-        (o.status.code(), text(&o))
+    let path = b.sb.p("joe/.qmail-x");
+    let run = |errno| {
+        let f = Fault {
+            shim: &shim,
+            call: "OPEN",
+            path: &path,
+            errno,
+        };
+        faulty_run(&b, &nss, &f, &["--check", "joe-x@example.com"])
     };
     // EIO (a temporary error) defers: .qmail-default must not take the mail
     // (the address is still accepted at SMTP time: qmail-local defers)
@@ -1037,18 +1054,15 @@ fn cli_a_temporary_stat_error_on_an_owner_file_defers() {
     };
     b.sb.file("joe/.qmail-list", b"&a@remote.org\n", 0o644);
     b.sb.file("joe/.qmail-list-owner", b"&o@remote.org\n", 0o644);
-    let run = |errno: i32| {
-        let o = cmd(&b, &nss)
-            .env(
-                "LD_PRELOAD",
-                format!("{} {}", shim.display(), nss.display()),
-            )
-            .env("FAULT_STAT_PATH", b.sb.p("joe/.qmail-list-owner"))
-            .env("FAULT_ERRNO", errno.to_string())
-            .arg("joe-list@example.com")
-            .output()
-            .unwrap();
-        text(&o)
+    let path = b.sb.p("joe/.qmail-list-owner");
+    let run = |errno| {
+        let f = Fault {
+            shim: &shim,
+            call: "STAT",
+            path: &path,
+            errno,
+        };
+        faulty_run(&b, &nss, &f, &["joe-list@example.com"]).1
     };
     // EIO: whether the list has an owner cannot be known: qmail-local defers
     let t = run(libc::EIO);

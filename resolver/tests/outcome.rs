@@ -3,7 +3,7 @@ mod common;
 use common::*;
 use qmail_resolver::handoff::{lspawn_report, senderadd, ChildStatus};
 use qmail_resolver::rewrite::split_last_at;
-use qmail_resolver::{Outcome, ResolveOptions, StaticPasswd, Verdict};
+use qmail_resolver::{Config, Outcome, ResolveOptions, Resolver, StaticPasswd, UsersDb, Verdict};
 
 #[test]
 fn h1_verp_sender_only() {
@@ -237,20 +237,31 @@ fn h2_rewritten_local_recipients_always_have_an_at() {
     }
 }
 
+/// A sandbox with joe's home.
+fn passwd_joe() -> (Sandbox, Vec<u8>) {
+    let sb = Sandbox::new();
+    let home = sb.home("joe");
+    (sb, home)
+}
+
+/// A resolver on `cfg` with the standard controls, no users/cdb and joe
+/// in passwd (home `joe` in `sb`).
+fn joe_resolver(sb: &Sandbox, cfg: Config) -> Resolver<StaticPasswd> {
+    let mut pw = StaticPasswd::new();
+    pw.add(b"joe", ouid(), 1, &sb.pb("joe"));
+    Resolver::from_parts(cfg, controls(), UsersDb::Missing, pw)
+}
+
 /// A structural error (P3) in the default delivery instructions
 /// (aliasempty, no `.qmail` file found): the block says which
 /// instructions were used, then the deferral.
 #[test]
 fn a_structural_error_in_aliasempty_is_reported_after_the_default_delivery_line() {
     use qmail_resolver::report::format_trace;
-    use qmail_resolver::{Config, Resolver, UsersDb};
-    let sb = Sandbox::new();
-    let home = sb.home("joe");
-    let mut pw = StaticPasswd::new();
-    pw.add(b"joe", ouid(), 1, &home);
+    let (sb, _) = passwd_joe();
     let mut cfg = Config::with_home(sb.path());
     cfg.aliasempty = b"\n./Mailbox\n".to_vec();
-    let r = Resolver::from_parts(cfg, controls(), UsersDb::Missing, pw);
+    let r = joe_resolver(&sb, cfg);
     let opts = ResolveOptions {
         instructions: true,
         ..Default::default()
@@ -270,17 +281,8 @@ fn a_structural_error_in_aliasempty_is_reported_after_the_default_delivery_line(
 /// than the user's name and home: all six fields kept whole.
 #[test]
 fn a_long_extension_is_kept_whole_in_the_getpw_record() {
-    use qmail_resolver::{Config, Resolver, UsersDb};
-    let sb = Sandbox::new();
-    let home = sb.home("joe");
-    let mut pw = StaticPasswd::new();
-    pw.add(b"joe", ouid(), 1, &home);
-    let r = Resolver::from_parts(
-        Config::with_home(sb.path()),
-        controls(),
-        UsersDb::Missing,
-        pw,
-    );
+    let (sb, home) = passwd_joe();
+    let r = joe_resolver(&sb, Config::with_home(sb.path()));
     let ext = "x".repeat(300);
     let t = r.resolve(format!("joe-{ext}@example.com").as_bytes());
     let rec = t.record.expect("a record");

@@ -50,6 +50,16 @@ static mode_t mode_of(int flags, va_list ap)
   return 0;
 }
 
+/* open(2) or open64(2), the C library's `sym`, unless the path is faulty */
+static int open_as(const char *sym, int (**real)(const char *, int, ...),
+                   const char *path, int flags, mode_t mode)
+{
+  if (faulty("FAULT_OPEN_PATH", path)) return -1;
+  if (!*real) *(void **)real = dlsym(RTLD_NEXT, sym);
+  if (!*real) { errno = ENOSYS; return -1; }
+  return (*real)(path, flags, mode);
+}
+
 int open(const char *path, int flags, ...)
 {
   static int (*real)(const char *, int, ...);
@@ -58,10 +68,7 @@ int open(const char *path, int flags, ...)
   va_start(ap, flags);
   mode = mode_of(flags, ap);
   va_end(ap);
-  if (faulty("FAULT_OPEN_PATH", path)) return -1;
-  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "open");
-  if (!real) { errno = ENOSYS; return -1; }
-  return real(path, flags, mode);
+  return open_as("open", &real, path, flags, mode);
 }
 
 int open64(const char *path, int flags, ...)
@@ -72,8 +79,5 @@ int open64(const char *path, int flags, ...)
   va_start(ap, flags);
   mode = mode_of(flags, ap);
   va_end(ap);
-  if (faulty("FAULT_OPEN_PATH", path)) return -1;
-  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "open64");
-  if (!real) { errno = ENOSYS; return -1; }
-  return real(path, flags, mode);
+  return open_as("open64", &real, path, flags, mode);
 }

@@ -118,19 +118,24 @@ fn deliver(
 mod tests {
     use super::*;
 
-    fn records(input: &[u8], sep: u8) -> Result<Vec<Vec<u8>>, String> {
+    /// Every record `r` gives, or the error (as its Debug text).
+    fn collect(r: impl Read, sep: u8) -> Result<Vec<Vec<u8>>, String> {
         let mut v = Vec::new();
         for_each_record(
-            input,
+            r,
             sep,
             || Ok(()),
-            |r| {
-                v.push(r.to_vec());
+            |rec| {
+                v.push(rec.to_vec());
                 Ok(())
             },
         )
         .map_err(|e| format!("{e:?}"))?;
         Ok(v)
+    }
+
+    fn records(input: &[u8], sep: u8) -> Result<Vec<Vec<u8>>, String> {
+        collect(input, sep)
     }
 
     #[test]
@@ -195,23 +200,12 @@ mod tests {
     }
 
     fn trickled(data: &[u8], step: usize) -> Result<Vec<Vec<u8>>, String> {
-        let mut v = Vec::new();
         let r = Trickle {
             data,
             step,
             interrupt: false,
         };
-        for_each_record(
-            r,
-            b'\n',
-            || Ok(()),
-            |rec| {
-                v.push(rec.to_vec());
-                Ok(())
-            },
-        )
-        .map_err(|e| format!("{e:?}"))?;
-        Ok(v)
+        collect(r, b'\n')
     }
 
     #[test]
