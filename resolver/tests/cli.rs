@@ -314,24 +314,10 @@ fn cli_unprivileged_eacces_home_accepts() {
             )
         })
         .unwrap();
-    let mut c = if is_root() {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_qtraceaddr"),
-        ]);
-        c
-    } else {
+    if !is_root() {
         b.sb.chmod("locked", 0o000);
-        Command::new(env!("CARGO_BIN_EXE_qtraceaddr"))
-    };
-    let o = c
-        .env("LD_PRELOAD", &nss)
-        .env("NSS_WRAPPER_PASSWD", &b.passwd)
-        .env("NSS_WRAPPER_GROUP", &b.group)
-        .env("QMAIL", &b.qmail)
+    }
+    let o = unprivileged_cmd(&b, &nss)
         .args(["--check", "hidden-x@example.com"])
         .output()
         .unwrap();
