@@ -160,6 +160,77 @@ mod tests {
         assert_eq!(tree_sha256(t.path()).unwrap(), hex::encode(want));
     }
 
+    /// A chain of `levels` directories `d/d/…` under `top`.
+    fn nest(top: &Path, levels: usize) -> PathBuf {
+        let deepest = (0..levels).fold(top.to_path_buf(), |p, _| p.join("d"));
+        fs::create_dir_all(&deepest).unwrap();
+        deepest
+    }
+
+    #[test]
+    fn a_tree_nested_max_depth_deep_is_walked_one_level_more_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        nest(t.path(), MAX_DEPTH);
+        assert!(tree_sha256(t.path()).is_ok());
+        let deeper = tempfile::tempdir().unwrap();
+        let deepest = nest(deeper.path(), MAX_DEPTH + 1);
+        let err = tree_sha256(deeper.path()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: more than {MAX_DEPTH} directory levels in a source tree",
+                deepest.display()
+            )
+        );
+        assert!(entries(t.path(), MAX_DEPTH + 1).is_err());
+        assert!(entries(t.path(), MAX_DEPTH).is_ok());
+    }
+
+    #[test]
+    fn open_tree_file_does_not_follow_a_link_to_a_regular_file() {
+        let t = tempfile::tempdir().unwrap();
+        fs::write(t.path().join("f"), "x").unwrap();
+        std::os::unix::fs::symlink("f", t.path().join("l")).unwrap();
+        let err = open_tree_file(&t.path().join("l")).unwrap_err();
+        assert!(
+            matches!(&err, TreeError::Io { error, .. } if error.raw_os_error() == Some(libc::ELOOP)),
+            "{err}"
+        );
+        fs::set_permissions(t.path().join("f"), fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(
+            open_tree_file(&t.path().join("f")).unwrap().1 & 0o7777,
+            0o640
+        );
+    }
+
+    #[test]
+    fn open_tree_file_refuses_a_fifo_without_blocking_on_it() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("p");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = fifo.clone();
+        std::thread::spawn(move || {
+            tx.send(open_tree_file(&p).map(drop).map_err(|e| e.to_string()))
+        });
+        // A watchdog, not a speed check: an open without O_NONBLOCK waits
+        // for a writer for good, so one is supplied to end the wait.
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                drop(fs::OpenOptions::new().write(true).open(&fifo));
+                panic!("open_tree_file blocked on a FIFO");
+            });
+        assert_eq!(
+            got,
+            Err(format!(
+                "{}: not a regular file (refusing it)",
+                fifo.display()
+            ))
+        );
+    }
+
     #[test]
     fn a_symlink_is_refused_with_its_path() {
         let t = tempfile::tempdir().unwrap();
