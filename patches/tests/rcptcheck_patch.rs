@@ -101,6 +101,45 @@ fn makefile_and_hier_build_and_install_the_program_and_page() {
 }
 
 #[test]
+fn notqmail_stand_in_gets_targets_but_no_files_list_and_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    stand_in(dir.path());
+    std::fs::remove_file(dir.path().join("FILES")).unwrap();
+    let src = SourceTree::unverified(&upstream_hashes::NOTQMAIL, dir.path());
+    let p = rcptcheck::generate_notqmail(&src).unwrap();
+    assert_eq!(p.file_name, "notqmail-1.09-rcptcheck.patch");
+    let names: Vec<&str> = p.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "qmail-rcptcheck-realrcptto.c",
+            "qmail-rcptcheck-realrcptto.8",
+            "Makefile",
+            "hier.c",
+            "TARGETS"
+        ]
+    );
+    assert_eq!(
+        text(&p, "TARGETS"),
+        "qmail-smtpd\nqmail-smtpd.0\nqmail-rcptcheck-realrcptto.o\nqmail-rcptcheck-realrcptto\nqmail-rcptcheck-realrcptto.0\nit\n"
+    );
+    // notqmail's `.8.0` suffix rule formats the page: no nroff recipe
+    let mk = text(&p, "Makefile");
+    assert!(!mk.contains("nroff"), "{mk}");
+    assert!(
+        mk.contains("\t./compile -DRRT_LSPAWN_USERS qmail-rcptcheck-realrcptto.c\n"),
+        "{mk}"
+    );
+    apply_ok(
+        dir.path(),
+        &p.to_diff(),
+        false,
+        "rcptcheck (notqmail stand-in)",
+    );
+    assert_files_match(dir.path(), &p);
+}
+
+#[test]
 fn man_page_renders_and_documents_the_interface() {
     let page = rcptcheck::PROGRAM_8;
     if let Some(w) = groff_warnings("rcptcheck man page", "qmail-rcptcheck-realrcptto.8", page) {

@@ -407,3 +407,80 @@ fn notqmail_wanted_but_not_given_says_how_to_give_it() {
         "notqmail-1.09 has no tarball to fetch; give its tree with --source notqmail=DIR"
     );
 }
+
+#[test]
+fn a_given_path_that_is_a_file_is_not_a_directory() {
+    let s = setup();
+    let file = s.base.join("pkg.c");
+    std::fs::write(&file, "x").unwrap();
+    let msg = given_tree(release_for(&archive("v1")), &file)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&file.display().to_string()) && msg.ends_with("not a directory"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_distfile_one_byte_longer_than_the_release_is_refused_not_cut_short() {
+    let s = setup();
+    let gz = archive("v1");
+    let rel = release_for(&gz);
+    std::fs::create_dir_all(&s.distfiles).unwrap();
+    let mut longer = gz.clone();
+    longer.push(0);
+    std::fs::write(s.distfiles.join("pkg-1.0.tar.gz"), &longer).unwrap();
+    let msg = obtain_sources(&opts(&s, rel), &s.work)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("pkg-1.0.tar.gz"), "{msg}");
+    assert!(msg.contains(&format!("{} bytes", gz.len())), "{msg}");
+    assert_eq!(list(&s.work), Vec::<String>::new());
+}
+
+#[test]
+fn an_unknown_override_lists_each_known_release_once() {
+    let s = setup();
+    let mut o = SourcesOptions::new(&s.distfiles);
+    o.overrides = vec![("qmail".into(), s.base.clone())];
+    let msg = obtain_sources(&o, &s.work).unwrap_err().to_string();
+    assert!(
+        msg.ends_with("known: netqmail, mess822, notqmail)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn given_netqmail_and_notqmail_both_are_kept_in_order() {
+    let s = setup();
+    let q = stand_in(&s.base.join("q"), &[("qmail-local.c", "x")]);
+    let nq = stand_in(&s.base.join("nq"), &[("qmail-local.c", "y")]);
+    let m = stand_in(&s.base.join("m"), &[("822date.c", "x")]);
+    let mut o = SourcesOptions::new(&s.distfiles);
+    o.offline = true;
+    o.log = false;
+    o.overrides = vec![
+        ("notqmail".into(), nq),
+        ("netqmail".into(), q),
+        ("mess822".into(), m),
+    ];
+    let trees = obtain_sources(&o, &s.work).unwrap();
+    let names: Vec<_> = trees.iter().map(|t| t.release.full_name).collect();
+    assert_eq!(names, ["netqmail-1.06", "mess822-0.58", "notqmail-1.09"]);
+}
+
+#[test]
+fn a_given_release_not_wanted_is_appended() {
+    let s = setup();
+    let q = stand_in(&s.base.join("q"), &[("qmail-local.c", "x")]);
+    let m = stand_in(&s.base.join("m"), &[("822date.c", "x")]);
+    let mut o = SourcesOptions::new(&s.distfiles);
+    o.offline = true;
+    o.log = false;
+    o.releases = vec![&upstream_hashes::MESS822];
+    o.overrides = vec![("netqmail".into(), q), ("mess822".into(), m)];
+    let trees = obtain_sources(&o, &s.work).unwrap();
+    let names: Vec<_> = trees.iter().map(|t| t.release.full_name).collect();
+    assert_eq!(names, ["mess822-0.58", "netqmail-1.06"]);
+}

@@ -24,12 +24,15 @@ use serde_json::Value;
 
 use crate::sources::workspace_root;
 
-/// The library packages, in pipeline order (the default selection).
-pub const LIBRARIES: [&str; 7] = [
+/// The library packages, in pipeline order (the default selection). The
+/// differential harness (`qmail-difftest`) is not among them: it is the
+/// test, and its checks run the built C programs (see the README).
+pub const LIBRARIES: [&str; 8] = [
     "upstream-hashes",
     "qmail-fetch",
     "qmail-verify",
     "qmail-unpack",
+    "qmail-sources",
     "qmail-patches",
     "qmail-build",
     "qmail-resolver",
@@ -289,10 +292,16 @@ mod tests {
         assert_eq!(package_name("verify").unwrap(), "qmail-verify");
         assert_eq!(package_name("qmail-verify").unwrap(), "qmail-verify");
         assert_eq!(package_name("upstream-hashes").unwrap(), "upstream-hashes");
+        assert_eq!(package_name("sources").unwrap(), "qmail-sources");
         let err = package_name("xtask").unwrap_err().to_string();
         assert!(
             err.starts_with("xtask: not a library package; known: "),
             "{err}"
         );
+        assert!(
+            err.contains("qmail-unpack, qmail-sources, qmail-patches"),
+            "{err}"
+        );
+        assert!(package_name("difftest").is_err());
     }
 }
