@@ -31,6 +31,20 @@ fn stand_in(dir: &Path) {
     .unwrap();
 }
 
+/// The files a patch changes, in its order: the program, its page, then
+/// the edits (`FILES` only where the release has the list).
+fn file_names(p: &qmail_patches::Patch) -> Vec<&str> {
+    p.files.iter().map(|f| f.path.as_str()).collect()
+}
+
+const NEW_AND_EDITED: [&str; 5] = [
+    "qmail-rcptcheck-realrcptto.c",
+    "qmail-rcptcheck-realrcptto.8",
+    "Makefile",
+    "hier.c",
+    "TARGETS",
+];
+
 fn text<'a>(p: &'a qmail_patches::Patch, path: &str) -> &'a str {
     &p.files.iter().find(|f| f.path == path).unwrap().new
 }
@@ -45,18 +59,7 @@ fn stand_in_tree_diff_is_stable_and_applies() {
     assert_eq!(a.to_diff(), b.to_diff(), "diff must be byte-stable");
     assert_eq!(a.sha256(), b.sha256());
     assert_eq!(a.file_name, "netqmail-1.06-rcptcheck.patch");
-    let names: Vec<&str> = a.files.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "qmail-rcptcheck-realrcptto.c",
-            "qmail-rcptcheck-realrcptto.8",
-            "Makefile",
-            "hier.c",
-            "TARGETS",
-            "FILES"
-        ]
-    );
+    assert_eq!(file_names(&a), [&NEW_AND_EDITED[..], &["FILES"]].concat());
     apply_ok(dir.path(), &a.to_diff(), false, "rcptcheck");
     assert_files_match(dir.path(), &a);
     // generating again on the patched tree is refused, naming the file
@@ -108,17 +111,7 @@ fn notqmail_stand_in_gets_targets_but_no_files_list_and_applies() {
     let src = SourceTree::unverified(&upstream_hashes::NOTQMAIL, dir.path());
     let p = rcptcheck::generate_notqmail(&src).unwrap();
     assert_eq!(p.file_name, "notqmail-1.09-rcptcheck.patch");
-    let names: Vec<&str> = p.files.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "qmail-rcptcheck-realrcptto.c",
-            "qmail-rcptcheck-realrcptto.8",
-            "Makefile",
-            "hier.c",
-            "TARGETS"
-        ]
-    );
+    assert_eq!(file_names(&p), NEW_AND_EDITED);
     assert_eq!(
         text(&p, "TARGETS"),
         "qmail-smtpd\nqmail-smtpd.0\nqmail-rcptcheck-realrcptto.o\nqmail-rcptcheck-realrcptto\nqmail-rcptcheck-realrcptto.0\nit\n"

@@ -381,17 +381,36 @@ fn a_given_tree_holding_a_symlink_is_refused_with_its_path() {
     );
 }
 
-#[test]
-fn a_notqmail_tree_takes_netqmails_place_and_nothing_is_fetched() {
-    let s = setup();
-    let nq = stand_in(&s.base.join("nq"), &[("qmail-local.c", "x")]);
-    let m = stand_in(&s.base.join("m"), &[("822date.c", "x")]);
+/// The full names of the trees `obtain_sources` gives, offline, for
+/// stand-in trees of the releases named in `given` (each holding its
+/// marker file) and `releases` wanted (by default netqmail and mess822).
+fn obtain_given(
+    s: &Setup,
+    releases: Option<Vec<&'static Release>>,
+    given: &[&str],
+) -> Vec<&'static str> {
     let mut o = SourcesOptions::new(&s.distfiles);
     o.offline = true;
     o.log = false;
-    o.overrides = vec![("notqmail".into(), nq), ("mess822".into(), m)];
+    if let Some(r) = releases {
+        o.releases = r;
+    }
+    o.overrides = given
+        .iter()
+        .map(|name| {
+            let marker = upstream_hashes::release(name).unwrap().marker_file;
+            let dir = stand_in(&s.base.join(name), &[(marker, name)]);
+            (name.to_string(), dir)
+        })
+        .collect();
     let trees = obtain_sources(&o, &s.work).unwrap();
-    let names: Vec<_> = trees.iter().map(|t| t.release.full_name).collect();
+    trees.iter().map(|t| t.release.full_name).collect()
+}
+
+#[test]
+fn a_notqmail_tree_takes_netqmails_place_and_nothing_is_fetched() {
+    let s = setup();
+    let names = obtain_given(&s, None, &["notqmail", "mess822"]);
     assert_eq!(names, ["notqmail-1.09", "mess822-0.58"]);
     assert!(!s.work.exists() && !s.distfiles.exists());
 }
@@ -454,33 +473,14 @@ fn an_unknown_override_lists_each_known_release_once() {
 #[test]
 fn given_netqmail_and_notqmail_both_are_kept_in_order() {
     let s = setup();
-    let q = stand_in(&s.base.join("q"), &[("qmail-local.c", "x")]);
-    let nq = stand_in(&s.base.join("nq"), &[("qmail-local.c", "y")]);
-    let m = stand_in(&s.base.join("m"), &[("822date.c", "x")]);
-    let mut o = SourcesOptions::new(&s.distfiles);
-    o.offline = true;
-    o.log = false;
-    o.overrides = vec![
-        ("notqmail".into(), nq),
-        ("netqmail".into(), q),
-        ("mess822".into(), m),
-    ];
-    let trees = obtain_sources(&o, &s.work).unwrap();
-    let names: Vec<_> = trees.iter().map(|t| t.release.full_name).collect();
+    let names = obtain_given(&s, None, &["notqmail", "netqmail", "mess822"]);
     assert_eq!(names, ["netqmail-1.06", "mess822-0.58", "notqmail-1.09"]);
 }
 
 #[test]
 fn a_given_release_not_wanted_is_appended() {
     let s = setup();
-    let q = stand_in(&s.base.join("q"), &[("qmail-local.c", "x")]);
-    let m = stand_in(&s.base.join("m"), &[("822date.c", "x")]);
-    let mut o = SourcesOptions::new(&s.distfiles);
-    o.offline = true;
-    o.log = false;
-    o.releases = vec![&upstream_hashes::MESS822];
-    o.overrides = vec![("netqmail".into(), q), ("mess822".into(), m)];
-    let trees = obtain_sources(&o, &s.work).unwrap();
-    let names: Vec<_> = trees.iter().map(|t| t.release.full_name).collect();
+    let mess822_only = Some(vec![&upstream_hashes::MESS822]);
+    let names = obtain_given(&s, mess822_only, &["netqmail", "mess822"]);
     assert_eq!(names, ["mess822-0.58", "netqmail-1.06"]);
 }
