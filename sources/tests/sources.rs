@@ -84,6 +84,12 @@ fn opts(s: &Setup, rel: &'static Release) -> SourcesOptions {
     o
 }
 
+/// Put `bytes` in the distfiles directory as `pkg-1.0.tar.gz`.
+fn put_distfile(s: &Setup, bytes: &[u8]) {
+    std::fs::create_dir_all(&s.distfiles).unwrap();
+    std::fs::write(s.distfiles.join("pkg-1.0.tar.gz"), bytes).unwrap();
+}
+
 fn list(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
@@ -100,8 +106,7 @@ fn verified_tree_from_distfiles_offline() {
     let s = setup();
     let gz = archive("v1");
     let rel = release_for(&gz);
-    std::fs::create_dir_all(&s.distfiles).unwrap();
-    std::fs::write(s.distfiles.join("pkg-1.0.tar.gz"), &gz).unwrap();
+    put_distfile(&s, &gz);
 
     let trees = obtain_sources(&opts(&s, rel), &s.work).unwrap();
     assert_eq!(trees.len(), 1);
@@ -131,8 +136,7 @@ fn obtaining_again_gives_a_fresh_tree() {
     let s = setup();
     let gz = archive("v1");
     let rel = release_for(&gz);
-    std::fs::create_dir_all(&s.distfiles).unwrap();
-    std::fs::write(s.distfiles.join("pkg-1.0.tar.gz"), &gz).unwrap();
+    put_distfile(&s, &gz);
     let o = opts(&s, rel);
     let t = obtain_sources(&o, &s.work).unwrap().remove(0);
     std::fs::write(t.root.join("pkg.c"), b"edited").unwrap();
@@ -172,8 +176,7 @@ fn wrong_distfile_is_never_unpacked() {
     let rel = release_for(&good);
     let mut other = good.clone(); // same size, different bytes
     other[20] ^= 1;
-    std::fs::create_dir_all(&s.distfiles).unwrap();
-    std::fs::write(s.distfiles.join("pkg-1.0.tar.gz"), &other).unwrap();
+    put_distfile(&s, &other);
     let err = obtain_sources(&opts(&s, rel), &s.work).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("pkg-1.0.tar.gz: wrong digest"), "{msg}");
@@ -446,10 +449,9 @@ fn a_distfile_one_byte_longer_than_the_release_is_refused_not_cut_short() {
     let s = setup();
     let gz = archive("v1");
     let rel = release_for(&gz);
-    std::fs::create_dir_all(&s.distfiles).unwrap();
     let mut longer = gz.clone();
     longer.push(0);
-    std::fs::write(s.distfiles.join("pkg-1.0.tar.gz"), &longer).unwrap();
+    put_distfile(&s, &longer);
     let msg = obtain_sources(&opts(&s, rel), &s.work)
         .unwrap_err()
         .to_string();

@@ -18,6 +18,8 @@
 #![warn(missing_docs)]
 
 pub mod lock;
+#[cfg(test)]
+mod testutil;
 pub mod tree;
 
 use std::fmt;
@@ -424,24 +426,7 @@ mod tests {
         );
     }
 
-    /// Runs `f` on another thread and fails the test if it has not
-    /// finished within 10 s (instead of hanging the test run).
-    fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(f());
-        });
-        rx.recv_timeout(std::time::Duration::from_secs(10))
-            .expect("blocked for more than 10 s")
-    }
-
-    fn mkfifo(path: &Path) {
-        let st = std::process::Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(st.success(), "mkfifo {}", path.display());
-    }
+    use crate::testutil::{mkfifo, within_10s};
 
     #[test]
     fn a_fifo_is_reported_without_blocking_and_without_reading() {

@@ -207,21 +207,13 @@ mod tests {
     fn open_tree_file_refuses_a_fifo_without_blocking_on_it() {
         let t = tempfile::tempdir().unwrap();
         let fifo = t.path().join("p");
-        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let p = fifo.clone();
-        std::thread::spawn(move || {
-            tx.send(open_tree_file(&p).map(drop).map_err(|e| e.to_string()))
-        });
+        crate::testutil::mkfifo(&fifo);
         // A watchdog, not a speed check: an open without O_NONBLOCK waits
-        // for a writer for good, so one is supplied to end the wait.
-        let got = rx
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .unwrap_or_else(|_| {
-                drop(fs::OpenOptions::new().write(true).open(&fifo));
-                panic!("open_tree_file blocked on a FIFO");
-            });
+        // for a writer for good.
+        let p = fifo.clone();
+        let got = crate::testutil::within_10s(move || {
+            open_tree_file(&p).map(drop).map_err(|e| e.to_string())
+        });
         assert_eq!(
             got,
             Err(format!(
